@@ -1,0 +1,206 @@
+"""The one place that knows which solver is used and how it is called.
+
+Every optimisation model in ``agents`` builds its problem as arrays (cost vector,
+sparse constraint matrix, row and column bounds) and hands it to :func:`solve`,
+which calls HiGHS through ``highspy`` directly. Building the matrices with numpy
+instead of through pyomo's expression layer is what keeps the per-event models
+(hundreds of solves per simulated day) and the large multi-period OPF fast; see
+``bench/optim.py`` and ``bench/grid_optim.py``. Small models that read better as
+algebra may use pyomo and :func:`solve_pyomo`, which also ends in HiGHS.
+
+A failed solve is never an exception: the result carries ``status`` and a
+human-readable ``message`` so that a simulation can report it and fall back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+#: HiGHS model status -> our status words.
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: "optimal",
+    highspy.HighsModelStatus.kInfeasible: "infeasible",
+    highspy.HighsModelStatus.kUnbounded: "unbounded",
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kIterationLimit: "iteration_limit",
+}
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one solve.
+
+    Attributes
+    ----------
+    status : "optimal", "infeasible", "unbounded", "time_limit", "iteration_limit" or "error"
+    objective : objective value in the model's own units, ``nan`` unless a solution exists
+    x : primal column values, ``None`` unless a solution exists
+    solve_time_s : wall time spent in HiGHS [s]
+    message : why there is no (optimal) solution, empty when optimal
+    row_duals : dual values of the rows for LPs (``None`` for MILPs or on failure)
+    """
+
+    status: str
+    objective: float = float("nan")
+    x: np.ndarray | None = None
+    solve_time_s: float = 0.0
+    message: str = ""
+    row_duals: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when an optimal (or time-limited but feasible) solution is available."""
+        return self.x is not None
+
+
+def new_highs(time_limit_s: float | None = None, mip_rel_gap: float | None = None) -> highspy.Highs:
+    """A silent HiGHS instance with our default options."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("threads", 1)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", float(time_limit_s))
+    if mip_rel_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    return h
+
+
+def read_result(h: highspy.Highs, elapsed_s: float, has_integers: bool) -> SolveResult:
+    """Turn the state of a HiGHS instance after ``run()`` into a :class:`SolveResult`."""
+    model_status = h.getModelStatus()
+    status = _STATUS.get(model_status, "error")
+    info = h.getInfo()
+    feasible = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    if status == "optimal" or (status == "time_limit" and feasible):
+        sol = h.getSolution()
+        duals = None if has_integers else np.asarray(sol.row_dual, dtype=float)
+        return SolveResult(
+            status=status,
+            objective=float(info.objective_function_value),
+            x=np.asarray(sol.col_value, dtype=float),
+            solve_time_s=elapsed_s,
+            message="" if status == "optimal" else "time limit reached; best feasible solution",
+            row_duals=duals,
+        )
+    return SolveResult(
+        status=status,
+        solve_time_s=elapsed_s,
+        message=f"HiGHS: {h.modelStatusToString(model_status)}",
+    )
+
+
+def solve(
+    c: np.ndarray,
+    A: sp.spmatrix | np.ndarray,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    integer: np.ndarray | None = None,
+    *,
+    offset: float = 0.0,
+    time_limit_s: float | None = None,
+    mip_rel_gap: float | None = None,
+) -> SolveResult:
+    """Minimise ``c @ x + offset`` s.t. ``row_lo <= A @ x <= row_hi``, ``col_lo <= x <= col_hi``.
+
+    Parameters
+    ----------
+    c : (n,) cost vector
+    A : (m, n) constraint matrix, dense or any scipy.sparse format
+    row_lo, row_hi : (m,) row bounds; use ``-np.inf`` / ``np.inf`` for one-sided rows
+    col_lo, col_hi : (n,) column bounds
+    integer : (n,) bool mask of integer columns (binaries: integer with bounds 0..1)
+    offset : constant added to the objective
+    time_limit_s : wall-time limit handed to HiGHS [s]
+    mip_rel_gap : relative MIP gap (HiGHS default 1e-4 when None)
+
+    Returns
+    -------
+    SolveResult
+    """
+    h = new_highs(time_limit_s, mip_rel_gap)
+    has_integers = pass_model(h, c, A, row_lo, row_hi, col_lo, col_hi, integer, offset)
+    t0 = time.perf_counter()
+    h.run()
+    return read_result(h, time.perf_counter() - t0, has_integers)
+
+
+def pass_model(
+    h: highspy.Highs,
+    c: np.ndarray,
+    A: sp.spmatrix | np.ndarray,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    col_lo: np.ndarray,
+    col_hi: np.ndarray,
+    integer: np.ndarray | None = None,
+    offset: float = 0.0,
+) -> bool:
+    """Load a model given as arrays into ``h``; returns whether it has integer columns."""
+    A = sp.csc_matrix(A)
+    n = A.shape[1]
+    lp = highspy.HighsLp()
+    lp.num_col_ = n
+    lp.num_row_ = A.shape[0]
+    lp.col_cost_ = np.asarray(c, dtype=float)
+    lp.offset_ = float(offset)
+    lp.col_lower_ = np.asarray(col_lo, dtype=float)
+    lp.col_upper_ = np.asarray(col_hi, dtype=float)
+    lp.row_lower_ = np.asarray(row_lo, dtype=float)
+    lp.row_upper_ = np.asarray(row_hi, dtype=float)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data.astype(float)
+    lp.a_matrix_.num_col_ = n
+    lp.a_matrix_.num_row_ = A.shape[0]
+    has_integers = integer is not None and bool(np.any(integer))
+    if has_integers:
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
+            for flag in integer
+        ]
+    h.passModel(lp)
+    return has_integers
+
+
+def solve_pyomo(model, time_limit_s: float | None = None) -> SolveResult:
+    """Solve a pyomo model with HiGHS (appsi interface); values are loaded into the model.
+
+    ``x`` is left ``None``: read the solution from the model's variables when ``ok``.
+    """
+    from pyomo.contrib.appsi.solvers.highs import Highs as AppsiHighs
+    from pyomo.contrib.appsi.base import TerminationCondition as TC
+
+    opt = AppsiHighs()
+    opt.config.stream_solver = False
+    opt.config.load_solution = False
+    if time_limit_s is not None:
+        opt.config.time_limit = float(time_limit_s)
+    t0 = time.perf_counter()
+    try:
+        res = opt.solve(model)
+    except Exception as exc:  # solver failures must not escape into a simulation
+        return SolveResult(status="error", solve_time_s=time.perf_counter() - t0, message=str(exc))
+    elapsed = time.perf_counter() - t0
+    term = res.termination_condition
+    if term == TC.optimal:
+        res.solution_loader.load_vars()
+        return SolveResult(
+            status="optimal", objective=float(res.best_feasible_objective), solve_time_s=elapsed
+        )
+    status = {
+        TC.infeasible: "infeasible",
+        TC.unbounded: "unbounded",
+        TC.infeasibleOrUnbounded: "infeasible",
+        TC.maxTimeLimit: "time_limit",
+    }.get(term, "error")
+    return SolveResult(status=status, solve_time_s=elapsed, message=f"HiGHS via pyomo: {term.name}")
