@@ -1,0 +1,80 @@
+"""The grid model handed to the rest of flexcosim: a pandapower net plus its names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import networkx as nx
+import pandapower.topology as top
+from pandapower.auxiliary import pandapowerNet
+
+
+@dataclass(frozen=True)
+class GridNetwork:
+    """A pandapower net plus the names the rest of flexcosim uses.
+
+    Attributes
+    ----------
+    name : builder name and its key parameters, e.g. ``"lv_feeder_20bus"``.
+    net : the pandapower net; owned by the caller (every builder returns a fresh one).
+    buses : named bus -> pandapower bus index, for every bus that may carry load, PV or
+        chargers.
+    transformers : transformer name -> pandapower trafo index.
+    lines : line name -> pandapower line index.
+    feeder_end_bus : name (key of ``buses``) of the electrically farthest bus, i.e. the one
+        with the largest series impedance |Z| [pu] from the supply point; ``None`` if the
+        builder cannot tell.
+    source : where the data comes from (seed table, standard types chosen).
+    """
+
+    name: str
+    net: pandapowerNet
+    buses: Mapping[str, int]
+    transformers: Mapping[str, int]
+    lines: Mapping[str, int]
+    feeder_end_bus: str | None
+    source: str
+
+
+def path_impedance_pu(net: pandapowerNet, root_bus: int) -> dict[int, complex]:
+    """Series impedance [pu on ``net.sn_mva``] from ``root_bus`` to every reachable bus.
+
+    Lines and transformers in service count, open switches cut the path. Per unit keeps
+    impedances on both sides of a transformer comparable. In a meshed net the path with
+    the smallest |Z| is taken, which in a radial net is the only path.
+
+    Parameters
+    ----------
+    net : pandapower net.
+    root_bus : pandapower index of the supply point (ext_grid bus or transformer LV bus).
+
+    Returns
+    -------
+    dict mapping pandapower bus index -> complex path impedance R + jX [pu].
+    """
+    if root_bus not in net.bus.index:
+        raise ValueError(f"root_bus={root_bus} is not a bus of the net; allowed: {list(net.bus.index)}")
+    graph = top.create_nxgraph(
+        net, calc_branch_impedances=True, branch_impedance_unit="pu", multi=False
+    )
+    paths = nx.single_source_dijkstra_path(graph, root_bus, weight="z_pu")
+    impedance: dict[int, complex] = {}
+    for bus, path in paths.items():
+        impedance[int(bus)] = sum(
+            (
+                complex(graph[a][b].get("r_pu", 0.0), graph[a][b].get("x_pu", 0.0))
+                for a, b in zip(path[:-1], path[1:])
+            ),
+            start=0j,
+        )
+    return impedance
+
+
+def farthest_bus(net: pandapowerNet, root_bus: int, buses: Mapping[str, int]) -> str:
+    """Name of the bus in ``buses`` with the largest path impedance |Z| from ``root_bus``."""
+    impedance = path_impedance_pu(net, root_bus)
+    reachable = {name: abs(impedance[idx]) for name, idx in buses.items() if idx in impedance}
+    if not reachable:
+        raise ValueError(f"buses={sorted(buses)} has no bus reachable from root_bus={root_bus}")
+    return max(reachable, key=reachable.__getitem__)
