@@ -1,0 +1,145 @@
+"""The site aggregator: schedules the EVs on its chargers, one decision per step.
+
+The aggregator sees its plant only through a :class:`SiteObservation` and answers
+with :class:`SiteSetpoints`, so a strategy runs the same in simulation and on a real
+site (the ACN-Sim seam). A strategy that raises or returns an invalid decision is
+reported and replaced for that step by the safe fallback (uncontrolled charging is
+*not* safe under a capacity limit, so the fallback is the capacity-respecting
+``"equal_share"``); every fallback is kept in :attr:`SiteAggregator.fallbacks`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agents.registry import Registry
+
+
+@dataclass(frozen=True)
+class SiteEV:
+    """An EV on one of the site's chargers, as the aggregator knows it."""
+
+    ev: str
+    energy_kwh: float
+    capacity_kwh: float
+    target_kwh: float
+    max_charge_kw: float
+    max_discharge_kw: float
+    departure_s: int | None = None  # announced departure, None if unknown
+
+
+@dataclass(frozen=True)
+class SiteObservation:
+    """What the site aggregator observes before deciding.
+
+    Attributes
+    ----------
+    site : site name
+    time_s : now [s since start]; step_s : decision interval [s]
+    evs : the EVs on a charger
+    charger_kw : charger rating [kW]; efficiency : charger efficiency [-]; v2g : chargers can discharge
+    capacity_kw : power the site may draw this step [kW], ``inf`` if unlimited
+    """
+
+    site: str
+    time_s: int
+    step_s: int
+    evs: tuple[SiteEV, ...]
+    charger_kw: float
+    efficiency: float
+    v2g: bool
+    capacity_kw: float = math.inf
+
+
+@dataclass(frozen=True)
+class SiteSetpoints:
+    """Grid-side power per EV for the next step [kW] (+ charge, - discharge)."""
+
+    power_kw: Mapping[str, float] = field(default_factory=dict)
+
+
+class SiteStrategy(Protocol):
+    """Turns what a site sees into charger set-points."""
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints: ...
+
+
+SITE_STRATEGIES: Registry[SiteStrategy] = Registry("site strategy")
+
+
+def _needed_kw(ev: SiteEV, obs: SiteObservation) -> float:
+    """Grid-side power that would close the gap to the target within one step [kW]."""
+    gap_kwh = max(0.0, ev.target_kwh - ev.energy_kwh)
+    return min(obs.charger_kw, ev.max_charge_kw / obs.efficiency,
+               gap_kwh / obs.efficiency / (obs.step_s / 3600.0))
+
+
+@SITE_STRATEGIES.register("uncontrolled")
+class Uncontrolled:
+    """Charge every EV at full power from arrival until its target (no capacity limit)."""
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        return SiteSetpoints({ev.ev: _needed_kw(ev, obs) for ev in obs.evs})
+
+
+@SITE_STRATEGIES.register("equal_share")
+class EqualShare:
+    """Uncontrolled charging scaled down uniformly to respect the site capacity."""
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        wanted = {ev.ev: _needed_kw(ev, obs) for ev in obs.evs}
+        demand = sum(wanted.values())
+        scale = 1.0 if demand <= obs.capacity_kw else max(0.0, obs.capacity_kw) / demand
+        return SiteSetpoints({ev: kw * scale for ev, kw in wanted.items()})
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A step where the chosen strategy failed and the fallback decided instead."""
+
+    time_s: int
+    site: str
+    strategy: str
+    reason: str
+
+
+class SiteAggregator:
+    """One site's agent: calls its strategy, checks the answer, falls back if needed."""
+
+    def __init__(self, site: str, strategy: str, fallback: str = "equal_share") -> None:
+        self.site = site
+        self.strategy_name = strategy
+        self.strategy = SITE_STRATEGIES.create(strategy)
+        self.fallback = SITE_STRATEGIES.create(fallback)
+        self.fallbacks: list[Fallback] = []
+        self.last: tuple[SiteObservation, SiteSetpoints] | None = None
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        try:
+            decision = self.strategy.decide(obs)
+            problem = check_setpoints(decision, obs)
+        except Exception as exc:  # a user strategy must not end the run
+            problem = f"raised {type(exc).__name__}: {exc}"
+        if problem:
+            self.fallbacks.append(Fallback(obs.time_s, self.site, self.strategy_name, problem))
+            decision = self.fallback.decide(obs)
+        self.last = (obs, decision)
+        return decision
+
+
+def check_setpoints(decision: object, obs: SiteObservation) -> str:
+    """Why ``decision`` is not a valid answer to ``obs`` ('' if it is)."""
+    if not isinstance(decision, SiteSetpoints):
+        return f"returned {type(decision).__name__}, expected SiteSetpoints"
+    known = {ev.ev for ev in obs.evs}
+    for ev, kw in decision.power_kw.items():
+        if ev not in known:
+            return f"set-point for {ev!r}, which is not on a charger"
+        if not math.isfinite(kw):
+            return f"set-point {kw!r} kW for {ev!r} is not finite"
+        if kw < 0 and not obs.v2g:
+            return f"discharge set-point {kw} kW for {ev!r} on a V1G site"
+    return ""

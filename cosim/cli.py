@@ -1,0 +1,58 @@
+"""``flexcosim`` command line: list and run scenarios.
+
+User errors (a bad scenario field, an unknown scenario) end with one line on
+stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from scenarios.schema import ScenarioError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="flexcosim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="show the shipped scenarios, one line each")
+    run = sub.add_parser("run", help="run a scenario into a run folder")
+    run.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args)
+    except ScenarioError as exc:
+        print(f"flexcosim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _list() -> int:
+    from scenarios.catalog import describe, shipped
+
+    items = shipped()
+    width = max(len(n) for n in items)
+    for name, path in items.items():
+        print(f"{name:<{width}}  {describe(path)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cosim.run import default_run_dir, run_scenario
+    from scenarios.catalog import load_scenario
+
+    scenario, base_dir = load_scenario(args.scenario)
+    out = args.out or default_run_dir(scenario)
+    summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress)
+    print(f"run folder: {out}")
+    print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

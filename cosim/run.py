@@ -1,0 +1,87 @@
+"""Run one scenario into one run folder.
+
+Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled in),
+``manifest.json`` (package versions, seed, git revision, timing), ``timeseries/``
+(tidy Parquet parts written during the run), ``summary.json``, ``fallbacks.json``
+(every step where an agent's strategy failed and the fallback decided) and PNG plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cosim.results import TimeseriesWriter, plot_run, read_timeseries, summarise, write_json
+from cosim.world import assemble, build_world
+from scenarios.schema import Scenario
+
+PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
+            "pandas", "pyarrow", "pydantic", "pvlib")
+
+
+def default_run_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / f"{scenario.name}-{stamp}"
+
+
+def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
+                 progress: bool = True) -> dict:
+    """Simulate ``scenario`` and write the run folder ``out``; returns the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenario.yaml").write_text(
+        yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    t0 = time.perf_counter()
+    assembly = assemble(scenario, base_dir)
+    writer = TimeseriesWriter(out / "timeseries")
+    world = build_world(assembly, writer)
+    world.run(until=scenario.duration_s, print_progress=progress)
+    writer.flush()
+    wall_s = time.perf_counter() - t0
+    write_json(out / "manifest.json", manifest(scenario, wall_s))
+    fallbacks = [dataclasses.asdict(f) for agent in assembly.agents.values() for f in agent.fallbacks]
+    write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
+
+    ts = read_timeseries(out / "timeseries")
+    transformers = list(assembly.grid.transformers)
+    summary = summarise(ts, scenario.step_s, transformers)
+    summary["agent_fallbacks"] = len(fallbacks)
+    write_json(out / "summary.json", summary)
+    plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
+    return summary
+
+
+def manifest(scenario: Scenario, wall_s: float) -> dict:
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "git_revision": _git_revision(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_time_s": round(wall_s, 3),
+    }
+
+
+def _git_revision() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None

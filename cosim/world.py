@@ -1,0 +1,260 @@
+"""Assemble a mosaik World from a validated :class:`~scenarios.schema.Scenario`.
+
+Data flow within one step ``t`` (every simulator steps every ``step_s`` seconds)::
+
+    Fleet ──plugged──▶ SiteAggregator ──setpoints_kw──▶ Site (chargers) ──p_kw──▶ Bus ─▶ Grid
+      ▲                                                   │
+      └──────────── battery_kw (time-shifted: applied at t + step_s) ◀──┘
+    Building ──p_kw/q_kvar──▶ Bus          PV ──p_gen_kw──▶ Bus
+
+The chargers' battery power for ``[t, t + step_s)`` reaches the fleet over a
+time-shifted connection, so SOC moves once the interval has passed. A Recorder
+receives every numeric output. Few simulators with many entities each keep
+mosaik's per-step scheduling cost low.
+
+:func:`assemble` builds the plain-Python models (testable on their own);
+:func:`build_world` wires them into mosaik.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mosaik
+import numpy as np
+import pandas as pd
+
+from agents.site import SiteAggregator
+from cosim.adapters.agents import SitePlant
+from cosim.models.building import (
+    LoadProfile,
+    load_profile_csv,
+    synthetic_household,
+    synthetic_office,
+)
+from cosim.models.charger import ChargerSpec, ChargingSite
+from cosim.models.ev import EVFleet, VehicleModel
+from cosim.models.grid import PowerFlowGrid
+from cosim.models.mobility import MarkovChain
+from cosim.models.pv import PVSystem, pv_profile
+from cosim.results import TimeseriesWriter
+from grids import build_grid
+from grids.network import GridNetwork
+from scenarios.schema import CsvProfile, Scenario, ScenarioError, SyntheticHouseholdProfile
+
+SIM_CONFIG = {
+    "Fleet": {"python": "cosim.adapters.fleet:FleetSim"},
+    "Chargers": {"python": "cosim.adapters.chargers:ChargerSim"},
+    "Profiles": {"python": "cosim.adapters.profiles:ProfileSim"},
+    "Grid": {"python": "cosim.adapters.grid:GridSim"},
+    "Agents": {"python": "cosim.adapters.agents:AgentSim"},
+    "Recorder": {"python": "cosim.adapters.recorder:RecorderSim"},
+}
+
+
+def rng_for(seed: int, *names: str) -> np.random.Generator:
+    """An independent random stream per named component, all flowing from the scenario seed.
+
+    Keying by name (not by creation order) keeps one component's draws unchanged
+    when another is added to the scenario.
+    """
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
+@dataclass
+class Assembly:
+    """The plain-Python models of one scenario, before mosaik sees them."""
+
+    scenario: Scenario
+    grid: GridNetwork
+    buildings: dict[str, tuple[str, LoadProfile]]  # name -> (bus, profile)
+    pv: dict[str, tuple[str, np.ndarray, float | None]]  # name -> (bus, kW per step, export limit)
+    sites: dict[str, tuple[str, ChargingSite]]  # name -> (bus, model)
+    plants: dict[str, SitePlant]
+    fleets: dict[str, tuple[EVFleet, list[dict[str, str]], np.ndarray]]  # group -> (fleet, site_of_place, target soc)
+    agents: dict[str, SiteAggregator]
+
+    @property
+    def targets_kwh(self) -> dict[str, float]:
+        out = {}
+        for fleet, _, target in self.fleets.values():
+            out.update(zip(fleet.ids, (target * fleet.capacity_kwh).tolist()))
+        return out
+
+
+def _expand(group_name: str, buses: Iterable[str]) -> list[tuple[str, str]]:
+    return [(f"{group_name}_{bus}", bus) for bus in buses]
+
+
+def _check_buses(grid: GridNetwork, field: str, buses: list[str]) -> None:
+    for bus in buses:
+        if bus not in grid.buses:
+            names = list(grid.buses)
+            shown = ", ".join(names) if len(names) <= 12 else f"{names[0]} .. {names[-1]} ({len(names)} buses)"
+            raise ScenarioError(
+                f"scenario field {field!r}: {bus!r} is not a bus of grid {grid.name!r}; allowed: {shown}"
+            )
+
+
+def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
+    """Build every plain-Python model of ``scenario``.
+
+    Parameters
+    ----------
+    scenario : the validated scenario
+    base_dir : folder that relative paths in the scenario (CSV profiles) refer to
+
+    Raises
+    ------
+    ScenarioError
+        for cross-references that only the built grid can check (bus names, files).
+    """
+    s = scenario
+    try:
+        grid = build_grid(s.grid.builder, **s.grid.params)
+    except ValueError as exc:
+        raise ScenarioError(f"scenario field 'grid': {exc}") from None
+    n_steps = s.duration_s // s.step_s
+    start = pd.Timestamp(s.start)
+    days = math.ceil((s.duration_s + _seconds_of_day(start)) / 86400)
+
+    buildings = {}
+    for gi, g in enumerate(s.buildings):
+        _check_buses(grid, f"buildings.{gi}.buses", g.buses)
+        for name, bus in _expand(g.name, g.buses):
+            buildings[name] = (bus, _profile(g.profile, s, name, days, base_dir, f"buildings.{gi}.profile"))
+
+    pv = {}
+    for gi, g in enumerate(s.pv):
+        _check_buses(grid, f"pv.{gi}.buses", g.buses)
+        system = PVSystem(peak_kw=g.peak_kw, tilt_deg=g.tilt_deg, azimuth_deg=g.azimuth_deg)
+        for name, bus in _expand(g.name, g.buses):
+            series = pv_profile(system, s.location.latitude_deg, s.location.longitude_deg, start,
+                                s.step_s, n_steps, rng_for(s.seed, "pv", name), g.cloudiness)
+            pv[name] = (bus, series, g.export_limit_kw)
+
+    sites, plants, sites_of_group = {}, {}, {}
+    for gi, g in enumerate(s.sites):
+        _check_buses(grid, f"sites.{gi}.buses", g.buses)
+        spec = ChargerSpec(rated_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
+        sites_of_group[g.name] = [name for name, _ in _expand(g.name, g.buses)]
+        for name, bus in _expand(g.name, g.buses):
+            sites[name] = (bus, ChargingSite(name, [spec] * g.chargers))
+            plants[name] = SitePlant(charger_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
+
+    fleets = {}
+    for g in s.fleet:
+        fleets[g.name] = _fleet(g, s, sites_of_group[g.home_sites])
+
+    agents = {}
+    for a in s.agents:
+        for site in sites_of_group[a.sites]:
+            try:
+                agents[f"agg_{site}"] = SiteAggregator(site, a.strategy)
+            except ValueError as exc:
+                raise ScenarioError(f"scenario field 'agents.strategy': {exc}") from None
+
+    return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents)
+
+
+def _seconds_of_day(start: pd.Timestamp) -> int:
+    return int((start - start.normalize()).total_seconds())
+
+
+def _profile(spec, s: Scenario, name: str, days: int, base_dir: Path, field: str) -> LoadProfile:
+    rng = rng_for(s.seed, "building", name)
+    if isinstance(spec, CsvProfile):
+        path = Path(spec.path)
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            return load_profile_csv(path, spec.column, power_factor=spec.power_factor)
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"scenario field {field + '.path'!r}: {exc}") from None
+    make = synthetic_household if isinstance(spec, SyntheticHouseholdProfile) else synthetic_office
+    return make(spec.peak_kw, s.step_s, days, rng, power_factor=spec.power_factor)
+
+
+def _fleet(g, s: Scenario, home_sites: list[str]):
+    rng = rng_for(s.seed, "fleet", g.name)
+    ids = [f"{g.name}_{k:04d}" for k in range(g.count)]
+    v = g.vehicle
+    vehicle = VehicleModel(name=v.name, capacity_kwh=v.capacity_kwh, max_charge_kw=v.max_charge_kw,
+                           max_discharge_kw=v.max_discharge_kw,
+                           consumption_kwh_per_km=v.consumption_kwh_per_km)
+    chain = MarkovChain.commuter(slot_s=g.mobility.slot_s, **g.mobility.knobs)
+    home = chain.states.index("residential")
+    soc0 = rng.uniform(g.soc0_min, g.soc0_max, size=g.count)
+    fleet = EVFleet(ids, [vehicle] * g.count, soc0, chain, np.full(g.count, home),
+                    speed_kmh=g.speed_kmh, rng=rng)
+    site_of_place = [{"residential": home_sites[k % len(home_sites)]} for k in range(g.count)]
+    return fleet, site_of_place, np.full(g.count, g.target_soc)
+
+
+def build_world(a: Assembly, writer: TimeseriesWriter) -> mosaik.World:
+    """Start the simulators, create the entities and connect them (see module docstring)."""
+    s = a.scenario
+    world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
+    step = {"step_s": s.step_s}
+    offset = _seconds_of_day(pd.Timestamp(s.start))
+    profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
+
+    fleet_sim = world.start("Fleet", **step, fleets={g: f for g, f in a.fleets.items()})
+    charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
+    profile_sim = world.start("Profiles", **step, buildings=profiles,
+                              pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
+    grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
+    agent_sim = world.start("Agents", **step, agents=a.agents, plants=a.plants,
+                            targets_kwh=a.targets_kwh)
+    recorder = world.start("Recorder", **step, writer=writer).Recorder()
+
+    fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
+    sites = {n: charger_sim.Site(name=n) for n in a.sites}
+    buses = {b: grid_sim.Bus(name=b) for b in a.grid.buses}
+    trafos = [grid_sim.Transformer(name=t) for t in a.grid.transformers]
+    lines = [grid_sim.Line(name=line) for line in a.grid.lines]
+    grid_entity = grid_sim.Grid()
+    buildings = {n: profile_sim.Building(name=n) for n in a.buildings}
+    pvs = {n: profile_sim.PV(name=n) for n in a.pv}
+    agents = {n: agent_sim.SiteAggregator(name=n) for n in a.agents}
+
+    for fleet in fleets:
+        world.connect(fleet, recorder, "soc", "unmet_kwh")
+        for site in sites.values():
+            world.connect(fleet, site, "plugged")
+            world.connect(site, fleet, "battery_kw", time_shifted=True,
+                          initial_data={"battery_kw": {}})
+        for agent in agents.values():
+            world.connect(fleet, agent, "plugged")
+    for name, agent in agents.items():
+        world.connect(agent, sites[a.agents[name].site], "setpoints_kw")
+    for name, site in sites.items():
+        world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
+        world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")
+    for name, building in buildings.items():
+        world.connect(building, buses[a.buildings[name][0]], "p_kw", "q_kvar")
+        world.connect(building, recorder, "p_kw")
+    for name, pv in pvs.items():
+        world.connect(pv, buses[a.pv[name][0]], "p_gen_kw")
+        world.connect(pv, recorder, "p_gen_kw")
+    for bus in buses.values():
+        world.connect(bus, recorder, "vm_pu")
+    for tx in trafos:
+        world.connect(tx, recorder, "loading_pct", "p_kw")
+    for line in lines:
+        world.connect(line, recorder, "loading_pct")
+    world.connect(grid_entity, recorder, "converged")
+    return world
+
+
+class _Shifted:
+    """A load profile read from the scenario's clock time instead of from midnight."""
+
+    def __init__(self, profile: LoadProfile, offset_s: int) -> None:
+        self.profile, self.offset_s = profile, offset_s
+
+    def at(self, t_s: int) -> tuple[float, float]:
+        return self.profile.at(t_s + self.offset_s)

@@ -1,0 +1,260 @@
+"""A scenario is validated data: this module says what a scenario file may contain.
+
+Every model forbids unknown fields, so a misspelt key fails before anything runs.
+:func:`parse_scenario` turns pydantic's error into one line naming the field, the
+value and what is allowed (:class:`ScenarioError`). Units are in the field names.
+The reference of every field is generated from these models (``docs/scenario-reference.md``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message is one line meant for the user."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- profiles -------------------------------------------------------------------------
+
+
+class SyntheticHouseholdProfile(_Model):
+    """Documented synthetic residential load shape (``cosim.models.building``)."""
+
+    kind: Literal["synthetic_household"]
+    peak_kw: float = Field(gt=0, description="expected daily peak of the aggregate load at one bus [kW]")
+    power_factor: float = Field(0.97, gt=0, le=1, description="cos phi of the load [-]")
+
+
+class SyntheticOfficeProfile(_Model):
+    """Documented synthetic office/campus building shape (``cosim.models.building``)."""
+
+    kind: Literal["synthetic_office"]
+    peak_kw: float = Field(gt=0, description="expected daily peak [kW]")
+    power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
+
+
+class CsvProfile(_Model):
+    """A user's measured load: CSV with a time column and a kW column."""
+
+    kind: Literal["csv"]
+    path: str = Field(description="CSV file; relative paths are relative to the scenario file")
+    column: str | None = Field(None, description="column holding kW (default: the only numeric one)")
+    power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
+
+
+Profile = Annotated[
+    SyntheticHouseholdProfile | SyntheticOfficeProfile | CsvProfile,
+    Field(discriminator="kind"),
+]
+
+
+# --- components -----------------------------------------------------------------------
+
+
+class GridSpec(_Model):
+    """Which network to build (a registered builder in ``grids``) and its parameters."""
+
+    builder: str = Field(description="registered grid builder, see `grids.BUILDERS`")
+    params: dict[str, Any] = Field(default_factory=dict, description="builder keyword arguments")
+
+
+class BuildingGroup(_Model):
+    """Non-EV load: one building per listed bus, each with its own seeded profile."""
+
+    name: str
+    buses: list[str] = Field(min_length=1, description="grid bus names, one building each")
+    profile: Profile
+
+
+class PVGroup(_Model):
+    """Rooftop PV: one system per listed bus."""
+
+    name: str
+    buses: list[str] = Field(min_length=1, description="grid bus names, one PV system each")
+    peak_kw: float = Field(gt=0, description="DC peak power of each system [kWp]")
+    tilt_deg: float = Field(30.0, ge=0, le=90, description="module tilt [deg]")
+    azimuth_deg: float = Field(180.0, ge=0, lt=360, description="module azimuth, 180 = south [deg]")
+    cloudiness: float = Field(0.0, ge=0, le=1, description="weather variability, 0 = clear sky [-]")
+    export_limit_kw: float | None = Field(None, ge=0, description="fixed export cap per system [kW]")
+
+
+class SiteGroup(_Model):
+    """Charging sites: chargers behind one meter; one site per listed bus."""
+
+    name: str
+    buses: list[str] = Field(min_length=1, description="grid bus names, one site each")
+    chargers: int = Field(gt=0, description="chargers per site [-]")
+    rated_kw: float = Field(gt=0, description="charger rating [kW]")
+    efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
+    v2g: bool = Field(False, description="chargers can discharge EVs")
+
+
+class VehicleSpec(_Model):
+    """One vehicle model."""
+
+    name: str = "generic"
+    capacity_kwh: float = Field(gt=0, description="usable battery capacity [kWh]")
+    max_charge_kw: float = Field(gt=0, description="on-board charge limit [kW]")
+    max_discharge_kw: float = Field(0.0, ge=0, description="on-board discharge limit [kW]")
+    consumption_kwh_per_km: float = Field(gt=0, description="driving consumption [kWh/km]")
+
+
+class MarkovCommuter(_Model):
+    """Time-inhomogeneous Markov chain moving/residential/commercial (seed 001 eqs 1-2)."""
+
+    kind: Literal["markov_commuter"]
+    slot_s: int = Field(900, gt=0, description="length of one Markov slot [s]")
+    knobs: dict[str, float] = Field(
+        default_factory=dict, description="keyword overrides of `MarkovChain.commuter`"
+    )
+
+
+Mobility = Annotated[MarkovCommuter, Field(discriminator="kind")]
+
+
+class FleetGroup(_Model):
+    """EVs of one vehicle model, homed round-robin at the sites of one site group."""
+
+    name: str
+    count: int = Field(gt=0, description="number of EVs [-]")
+    home_sites: str = Field(description="name of the site group where the EVs charge at home")
+    vehicle: VehicleSpec
+    soc0_min: float = Field(0.2, ge=0, le=1, description="initial SOC drawn uniformly from [soc0_min, soc0_max] [-]")
+    soc0_max: float = Field(0.6, ge=0, le=1, description="see soc0_min [-]")
+    target_soc: float = Field(1.0, gt=0, le=1, description="SOC the driver wants at departure [-]")
+    speed_kmh: float = Field(30.0, gt=0, description="average driving speed [km/h]")
+    mobility: Mobility
+
+    @model_validator(mode="after")
+    def _soc_range(self) -> FleetGroup:
+        if self.soc0_min > self.soc0_max:
+            raise ValueError(f"soc0_min {self.soc0_min} > soc0_max {self.soc0_max}; need soc0_min <= soc0_max")
+        return self
+
+
+class AgentSpec(_Model):
+    """A decision-making agent and the strategy it uses."""
+
+    role: Literal["site_aggregator"]
+    sites: str = Field(description="site group the agent serves (one agent per site)")
+    strategy: str = Field("uncontrolled", description="registered strategy name or dotted path")
+
+
+class Location(_Model):
+    latitude_deg: float = Field(ge=-90, le=90)
+    longitude_deg: float = Field(ge=-180, le=180)
+
+
+class Scenario(_Model):
+    """A whole study: grid, loads, PV, sites, fleet, agents, time span, seed."""
+
+    name: str
+    description: str = ""
+    start: datetime = Field(description="simulation start, ISO 8601 with UTC offset")
+    duration_s: int = Field(gt=0, description="simulated time span [s]")
+    step_s: int = Field(gt=0, description="time step of every simulator [s]")
+    seed: int = Field(ge=0, description="seed of every random draw in the run")
+    location: Location
+    grid: GridSpec
+    buildings: list[BuildingGroup] = Field(default_factory=list)
+    pv: list[PVGroup] = Field(default_factory=list)
+    sites: list[SiteGroup] = Field(default_factory=list)
+    fleet: list[FleetGroup] = Field(default_factory=list)
+    agents: list[AgentSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.start.tzinfo is None:
+            raise ValueError(f"start {self.start.isoformat()} has no UTC offset; write e.g. 2019-01-16T00:00:00+01:00")
+        if self.duration_s % self.step_s:
+            raise ValueError(f"duration_s {self.duration_s} is not a multiple of step_s {self.step_s}")
+        site_groups = {s.name for s in self.sites}
+        for i, f in enumerate(self.fleet):
+            if f.home_sites not in site_groups:
+                raise ValueError(
+                    f"fleet.{i}.home_sites: {f.home_sites!r} is not a site group; allowed: {sorted(site_groups)}"
+                )
+        for i, a in enumerate(self.agents):
+            if a.sites not in site_groups:
+                raise ValueError(
+                    f"agents.{i}.sites: {a.sites!r} is not a site group; allowed: {sorted(site_groups)}"
+                )
+        return self
+
+
+# --- one-line errors ------------------------------------------------------------------
+
+
+def parse_scenario(data: Any) -> Scenario:
+    """Validate raw scenario data (e.g. loaded YAML).
+
+    Raises
+    ------
+    ScenarioError
+        one line: the field path, the offending value and what is allowed.
+    """
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_one_line(exc.errors()[0])) from None
+
+
+def _one_line(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "scenario"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_fields(loc[:-1])
+        return f"scenario field {field!r}: unknown field; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"scenario field {field!r}: required but missing"
+    if kind == "value_error":
+        return f"scenario: {err['msg'].removeprefix('Value error, ')}"
+    value = err.get("input")
+    return f"scenario field {field!r}: value {value!r} is not allowed: {err['msg'].lower()}"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found by walking ``loc`` from :class:`Scenario`."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if isinstance(part, str) and isinstance(model, type) and issubclass(model, BaseModel):
+            if part in model.model_fields:
+                model = _inner_model(model.model_fields[part].annotation, None)
+            else:  # a discriminated-union tag, e.g. 'csv'
+                model = _inner_model(model, part)
+        else:
+            model = _inner_model(model, part)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _inner_model(annotation: Any, tag: str | None) -> Any:
+    """Unwrap list/Optional/Annotated/Union down to a model (by discriminator tag if given)."""
+    stack = [annotation]
+    candidates = []
+    while stack:
+        a = stack.pop()
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            candidates.append(a)
+        elif get_origin(a) is not None or get_args(a):
+            stack.extend(get_args(a))
+    if tag is not None:
+        for c in candidates:
+            kind = c.model_fields.get("kind")
+            if kind is not None and tag in get_args(kind.annotation):
+                return c
+    return candidates[0] if candidates else None
