@@ -251,7 +251,7 @@ class TripPlan:
         self.states = tuple(states)
         _require_moving(self.states, "TripPlan")
         n_trips = [len(plan) for plan in trips]
-        size = max(n_trips, default=0)
+        size = max(max(n_trips, default=0), 1)  # one padding column keeps empty plans indexable
         depart = np.full((len(trips), size), np.iinfo(np.int64).max, dtype=np.int64)
         arrive = np.full_like(depart, np.iinfo(np.int64).max)
         dest = np.full(depart.shape, -1, dtype=np.intp)
