@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from grids.lv_feeder_20bus import build_lv_feeder_20bus
 from grids.network import GridNetwork
+from grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,
+    "ucd_feeder4": build_ucd_feeder4,
 }
 
 
@@ -33,10 +35,10 @@ def build_grid(builder: str, **params: object) -> GridNetwork:
             f"builder={builder!r} is not a registered grid builder; allowed: {sorted(BUILDERS)}"
         ) from None
     accepted = inspect.signature(build).parameters
-    for key in params:
+    for key, value in params.items():
         if key not in accepted:
             raise ValueError(
-                f"{key}={params[key]!r} is not a parameter of grid builder {builder!r}; "
+                f"{key}={value!r} is not a parameter of grid builder {builder!r}; "
                 f"allowed: {list(accepted)}"
             )
     return build(**params)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandapower as pp
 
-from grids.network import GridNetwork, farthest_bus
+from grids.network import GridNetwork, farthest_bus, require_std_type, require_vm_pu
 
 # Seed 003 Table I "Line parameters": from, to, length [km], R [ohm/km], X [ohm/km], Imax [A].
 TABLE_I: tuple[tuple[int, int, float, float, float, float], ...] = (
@@ -67,25 +67,15 @@ def build_lv_feeder_20bus(
     ``"line_<from>_<to>"`` and ``feeder_end_bus`` the bus with the largest series
     impedance from bus 0.
     """
-    if not 0.9 <= vm_pu <= 1.1:
-        raise ValueError(f"vm_pu={vm_pu} is outside the allowed range [0.9, 1.1]")
+    require_vm_pu(vm_pu)
     net = pp.create_empty_network(name="lv_feeder_20bus")
-    trafo_types = pp.available_std_types(net, "trafo")
-    allowed = sorted(
-        trafo_types.index[(trafo_types.vn_hv_kv == MV_KV) & (trafo_types.vn_lv_kv == LV_KV)]
+    require_std_type(
+        net, "trafo", transformer_std_type, "transformer_std_type", vn_hv_kv=MV_KV, vn_lv_kv=LV_KV
     )
-    if transformer_std_type not in allowed:
-        raise ValueError(
-            f"transformer_std_type={transformer_std_type!r} is not a 20/0.4 kV standard type; "
-            f"allowed: {allowed}"
-        )
-
     mv_bus = pp.create_bus(net, vn_kv=MV_KV, name="mv")
     pp.create_ext_grid(net, mv_bus, vm_pu=vm_pu, name="mv_grid")
     bus_numbers = sorted({n for row in TABLE_I for n in row[:2]})
-    buses = {
-        f"bus_{n}": int(pp.create_bus(net, vn_kv=LV_KV, name=f"bus_{n}")) for n in bus_numbers
-    }
+    buses = {f"bus_{n}": int(pp.create_bus(net, vn_kv=LV_KV, name=f"bus_{n}")) for n in bus_numbers}
     tx = pp.create_transformer(net, mv_bus, buses["bus_0"], transformer_std_type, name="tx")
     lines = {}
     for f, t, length_km, r_ohm_per_km, x_ohm_per_km, imax_a in TABLE_I:

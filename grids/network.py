@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 import networkx as nx
+import pandapower as pp
 import pandapower.topology as top
 from pandapower.auxiliary import pandapowerNet
 
@@ -54,7 +56,9 @@ def path_impedance_pu(net: pandapowerNet, root_bus: int) -> dict[int, complex]:
     dict mapping pandapower bus index -> complex path impedance R + jX [pu].
     """
     if root_bus not in net.bus.index:
-        raise ValueError(f"root_bus={root_bus} is not a bus of the net; allowed: {list(net.bus.index)}")
+        raise ValueError(
+            f"root_bus={root_bus} is not a bus of the net; allowed: {list(net.bus.index)}"
+        )
     graph = top.create_nxgraph(
         net, calc_branch_impedances=True, branch_impedance_unit="pu", multi=False
     )
@@ -64,7 +68,7 @@ def path_impedance_pu(net: pandapowerNet, root_bus: int) -> dict[int, complex]:
         impedance[int(bus)] = sum(
             (
                 complex(graph[a][b].get("r_pu", 0.0), graph[a][b].get("x_pu", 0.0))
-                for a, b in zip(path[:-1], path[1:])
+                for a, b in pairwise(path)
             ),
             start=0j,
         )
@@ -78,3 +82,28 @@ def farthest_bus(net: pandapowerNet, root_bus: int, buses: Mapping[str, int]) ->
     if not reachable:
         raise ValueError(f"buses={sorted(buses)} has no bus reachable from root_bus={root_bus}")
     return max(reachable, key=reachable.__getitem__)
+
+
+def require_std_type(
+    net: pandapowerNet, element: str, std_type: str, field: str, **columns: object
+) -> None:
+    """Raise ``ValueError`` unless ``std_type`` is a pandapower ``element`` standard type
+    whose ``columns`` (e.g. ``vn_hv_kv=20.0``) all have the given values.
+
+    ``field`` names the builder parameter in the message, which lists the allowed types.
+    """
+    types = pp.available_std_types(net, element)
+    match = (types[list(columns)] == list(columns.values())).all(axis=1)
+    allowed = sorted(types.index[match])
+    if std_type not in allowed:
+        wanted = ", ".join(f"{k}={v}" for k, v in columns.items())
+        raise ValueError(
+            f"{field}={std_type!r} is not a {element} standard type with {wanted}; "
+            f"allowed: {allowed}"
+        )
+
+
+def require_vm_pu(vm_pu: float) -> None:
+    """Raise ``ValueError`` unless the slack voltage set-point ``vm_pu`` is in [0.9, 1.1] pu."""
+    if not 0.9 <= vm_pu <= 1.1:
+        raise ValueError(f"vm_pu={vm_pu} is outside the allowed range [0.9, 1.1]")
