@@ -178,7 +178,7 @@ class EVFleet:
         moving = self.state == self._moving
         if np.any(moving & (power != 0.0)):
             i = int(np.flatnonzero(moving & (power != 0.0))[0])
-            raise ValueError(f"EVFleet.step battery_power_kw[{self.ids[i]!r}]: {power[i]!r} kW for a moving EV; need 0")
+            raise ValueError(f"EVFleet.step battery_power_kw[{self.ids[i]!r}]: {float(power[i])!r} kW for a moving EV; need 0")
         hours = dt_s / 3600.0
         lo, hi = self.soc_min * self.capacity_kwh, self.soc_max * self.capacity_kwh
         wanted = self.energy_kwh() + power * hours

@@ -61,7 +61,7 @@ class MarkovChain:
         if not np.all(np.isfinite(t)) or t.min() < 0.0:
             k, i, j = np.argwhere(~(np.isfinite(t) & (t >= 0.0)))[0]
             raise ValueError(
-                f"MarkovChain.transitions[{k}, {i}, {j}]: {t[k, i, j]!r} is not a probability; need >= 0"
+                f"MarkovChain.transitions[{k}, {i}, {j}]: {float(t[k, i, j])!r} is not a probability; need >= 0"
             )
         row_sum = t.sum(axis=2)
         bad = np.argwhere(np.abs(row_sum - 1.0) > 1e-9)

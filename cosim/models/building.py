@@ -1,0 +1,210 @@
+"""Non-EV load of a building: measured (CSV) or synthetic, as a time series.
+
+The synthetic shapes are hourly factors of their daily maximum taken from SimBench
+standard load profiles (simbench 1.5, year 2016, 15-min data, mean per hour of day,
+divided by the workday maximum):
+
+* household: profile ``H0-B`` of net ``1-LV-rural1--0-sw``, Monday-Friday. Night base
+  0.27 at 04:00, morning bump 0.82 at 07:00-08:00, midday plateau ~0.8, evening peak
+  1.0 at 20:00.
+* office/campus: profile ``G0-A`` (general business) of net ``1-MV-comm--0-sw``;
+  workdays rise from 0.34 at night to a 09:00-11:00 plateau of 1.0 and fall after
+  18:00, the shape of the UCD building loads in seed 004 Fig. 6; weekends stay near 0.3-0.57.
+
+Between the hourly points the shape is interpolated linearly (periodic over the day).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cosim.models.noise import ar1
+
+# fmt: off
+HOUSEHOLD_WORKDAY = np.array([
+    0.61, 0.42, 0.30, 0.28, 0.27, 0.35, 0.43, 0.82, 0.85, 0.75, 0.76, 0.79,
+    0.82, 0.78, 0.78, 0.89, 0.88, 0.85, 0.90, 0.97, 1.00, 0.99, 0.96, 0.82,
+])
+OFFICE_WORKDAY = np.array([
+    0.34, 0.34, 0.34, 0.34, 0.33, 0.34, 0.48, 0.75, 0.83, 1.00, 1.00, 0.97,
+    0.90, 0.92, 0.89, 0.85, 0.83, 0.83, 0.76, 0.48, 0.38, 0.37, 0.36, 0.36,
+])
+OFFICE_WEEKEND = np.array([
+    0.33, 0.33, 0.33, 0.32, 0.32, 0.32, 0.32, 0.52, 0.55, 0.56, 0.57, 0.56,
+    0.56, 0.56, 0.45, 0.35, 0.32, 0.32, 0.32, 0.31, 0.30, 0.31, 0.31, 0.30,
+])
+# fmt: on
+
+
+def _check_power_factor(power_factor: float, owner: str) -> None:
+    if not 0 < power_factor <= 1:
+        raise ValueError(f"{owner} power_factor: {power_factor!r} is not allowed; need 0 < power_factor <= 1")
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    """A time series of non-EV active load, with reactive power from a fixed power factor.
+
+    Attributes
+    ----------
+    p_kw : (n,) mean active power of each interval [kW], >= 0
+    resolution_s : interval length [s]; value ``k`` holds on ``[k res, (k+1) res)``
+    power_factor : cos(phi) in (0, 1], lagging (q >= 0)
+    """
+
+    p_kw: np.ndarray
+    resolution_s: int
+    power_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        p = np.array(self.p_kw, dtype=float)
+        if p.ndim != 1 or p.size == 0:
+            raise ValueError(f"LoadProfile.p_kw: shape {p.shape} is not allowed; need a non-empty 1-D series [kW]")
+        bad = np.flatnonzero(~np.isfinite(p) | (p < 0))
+        if bad.size:
+            raise ValueError(f"LoadProfile.p_kw[{bad[0]}]: {float(p[bad[0]])!r} is not allowed; need finite >= 0 [kW]")
+        if int(self.resolution_s) != self.resolution_s or self.resolution_s <= 0:
+            raise ValueError(f"LoadProfile.resolution_s: {self.resolution_s!r} is not allowed; need an integer > 0 [s]")
+        _check_power_factor(self.power_factor, "LoadProfile")
+        p.setflags(write=False)
+        object.__setattr__(self, "p_kw", p)
+        object.__setattr__(self, "resolution_s", int(self.resolution_s))
+
+    def at(self, t_s: int) -> tuple[float, float]:
+        """(p_kw, q_kvar) of the interval containing ``t_s`` [s]; wraps around at the end."""
+        p = float(self.p_kw[(int(t_s) // self.resolution_s) % self.p_kw.size])
+        return p, p * math.tan(math.acos(self.power_factor))
+
+
+def load_profile_csv(
+    path: str | Path,
+    column: str | None = None,
+    resolution_s: int | None = None,
+    power_factor: float = 1.0,
+    time_column: str | None = None,
+) -> LoadProfile:
+    """Read a measured load series [kW] from a CSV file.
+
+    Parameters
+    ----------
+    path : CSV file with a header row
+    column : the kW column; may be omitted when there is exactly one data column
+    resolution_s : interval length [s]; needed when there is no time column, checked
+        against the timestamps otherwise
+    power_factor : cos(phi) for the reactive power (lagging)
+    time_column : column of ISO timestamps; if ``None`` the first column is used when
+        every entry parses as a timestamp, else the rows are taken as consecutive intervals
+
+    Timestamps must be strictly increasing and evenly spaced (a gap is an error that names
+    the row); values must be finite and >= 0.
+    """
+    path = Path(path)
+    frame = pd.read_csv(path)
+    where = f"{path.name}"
+    if time_column is not None and time_column not in frame.columns:
+        raise ValueError(f"{where}: time column {time_column!r} not found; columns: {list(frame.columns)}")
+    if time_column is None and len(frame.columns) > 1 and frame.columns[0] != column:
+        first = frame.columns[0]
+        parsed = pd.to_datetime(frame[first], errors="coerce", format="ISO8601")
+        if parsed.notna().all() and not pd.api.types.is_numeric_dtype(frame[first]):
+            time_column = first
+    data_columns = [c for c in frame.columns if c != time_column]
+    if column is None:
+        if len(data_columns) != 1:
+            raise ValueError(f"{where}: {len(data_columns)} data columns {data_columns}; name the kW one with column=")
+        column = data_columns[0]
+    if column not in frame.columns:
+        raise ValueError(f"{where}: column {column!r} not found; columns: {list(frame.columns)}")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(f"{where}, column {column!r}, data row {bad[0] + 1}: {frame[column].iloc[bad[0]]!r} is not a number")
+    bad = np.flatnonzero(values < 0)
+    if bad.size:
+        raise ValueError(f"{where}, column {column!r}, data row {bad[0] + 1}: {float(values[bad[0]])!r} kW is negative; need >= 0")
+    if time_column is not None:
+        step_s = _timestamp_step_s(frame[time_column], where, time_column)
+        if resolution_s is not None and resolution_s != step_s:
+            raise ValueError(f"{where}: resolution_s={resolution_s} but the timestamps are {step_s} s apart")
+        resolution_s = step_s
+    if resolution_s is None:
+        raise ValueError(f"{where}: no time column, so resolution_s [s] must be given")
+    _check_power_factor(power_factor, where)
+    return LoadProfile(p_kw=values, resolution_s=resolution_s, power_factor=power_factor)
+
+
+def _timestamp_step_s(times: pd.Series, where: str, name: str) -> int:
+    t = pd.to_datetime(times, errors="coerce", format="ISO8601")
+    if t.isna().any():
+        row = int(np.flatnonzero(t.isna().to_numpy())[0])
+        raise ValueError(f"{where}, column {name!r}, data row {row + 1}: {times.iloc[row]!r} is not an ISO timestamp")
+    if len(t) < 2:
+        raise ValueError(f"{where}: need at least two timestamps to know the resolution")
+    diffs = np.diff(t.to_numpy().astype("datetime64[s]").astype(np.int64))
+    step = int(diffs[0])
+    if step <= 0:
+        raise ValueError(f"{where}, column {name!r}: timestamps must increase; rows 1 and 2 are {step} s apart")
+    bad = np.flatnonzero(diffs != step)
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"{where}, column {name!r}: gap or irregular step between data rows {k + 1} and {k + 2} "
+            f"({times.iloc[k]} -> {times.iloc[k + 1]}); need an even {step} s step"
+        )
+    return step
+
+
+def _daily_shape(hourly: np.ndarray, resolution_s: int) -> np.ndarray:
+    """Hourly factors -> one day at ``resolution_s``, sampled at interval midpoints."""
+    if int(resolution_s) != resolution_s or resolution_s <= 0 or 86_400 % resolution_s:
+        raise ValueError(f"resolution_s: {resolution_s!r} is not allowed; need an integer > 0 dividing 86400 [s]")
+    mid_h = (np.arange(86_400 // resolution_s) + 0.5) * resolution_s / 3600
+    # hourly means sit at the half hour; np.interp with period wraps midnight
+    return np.interp(mid_h, np.arange(24) + 0.5, hourly, period=24)
+
+
+def _noisy(shape: np.ndarray, peak_kw: float, days: int, rng: np.random.Generator, noise_sd: float) -> np.ndarray:
+    """Tile a daily shape and multiply by mean-one AR(1) noise (1-h correlation time)."""
+    if not (math.isfinite(peak_kw) and peak_kw > 0):
+        raise ValueError(f"peak_kw: {peak_kw!r} is not allowed; need > 0 [kW]")
+    if int(days) != days or days <= 0:
+        raise ValueError(f"days: {days!r} is not allowed; need an integer > 0")
+    base = np.tile(shape, int(days)) * peak_kw
+    return base * np.maximum(1.0 + noise_sd * ar1(base.size, 86_400 / shape.size, 3600.0, rng), 0.0)
+
+
+def synthetic_household(
+    peak_kw: float, resolution_s: int, days: int, rng: np.random.Generator, power_factor: float = 0.97
+) -> LoadProfile:
+    """Residential load: SimBench H0-B workday shape (module docstring) with seeded noise.
+
+    The noise-free shape peaks at ``peak_kw`` [kW] (20:00); each household has its own
+    mean-one multiplicative AR(1) noise with 20 % standard deviation and a 1-h correlation
+    time (invented values: a single household is far spikier than the H0 average), so the
+    expected load at every instant equals the shape.
+    """
+    shape = _daily_shape(HOUSEHOLD_WORKDAY, resolution_s)
+    return LoadProfile(_noisy(shape, peak_kw, days, rng, 0.20), resolution_s, power_factor)
+
+
+def synthetic_office(
+    peak_kw: float,
+    resolution_s: int,
+    days: int,
+    rng: np.random.Generator,
+    power_factor: float = 1.0,
+    weekday: bool = True,
+) -> LoadProfile:
+    """Office/campus building: SimBench G0-A shape (module docstring) with seeded noise.
+
+    ``peak_kw`` [kW] is the noise-free workday maximum; ``weekday=False`` gives the weekend
+    shape on the same scale. Noise: mean-one AR(1), 5 % standard deviation, 1-h
+    correlation (invented: a campus building aggregates many consumers).
+    """
+    shape = _daily_shape(OFFICE_WORKDAY if weekday else OFFICE_WEEKEND, resolution_s)
+    return LoadProfile(_noisy(shape, peak_kw, days, rng, 0.05), resolution_s, power_factor)
