@@ -5,7 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from cosim.models.building import LoadProfile, load_profile_csv, synthetic_household, synthetic_office
+from cosim.models.building import (
+    LoadProfile,
+    load_profile_csv,
+    synthetic_household,
+    synthetic_office,
+)
 
 
 def test_at_wraps_and_gives_reactive_power():
@@ -25,7 +30,9 @@ def test_profile_validation():
 def test_csv_round_trip_with_timestamps(tmp_path):
     path = tmp_path / "meter.csv"
     times = [f"2019-04-01T00:{m:02d}:00" for m in (0, 15, 30, 45)]
-    path.write_text("time,p_kw,other\n" + "".join(f"{t},{v},9\n" for t, v in zip(times, [1.5, 2.0, 0.0, 4.25])))
+    path.write_text(
+        "time,p_kw,other\n" + "".join(f"{t},{v},9\n" for t, v in zip(times, [1.5, 2.0, 0.0, 4.25]))
+    )
     prof = load_profile_csv(path, column="p_kw", power_factor=0.95)
     np.testing.assert_array_equal(prof.p_kw, [1.5, 2.0, 0.0, 4.25])
     assert prof.resolution_s == 900 and prof.power_factor == 0.95
@@ -43,9 +50,21 @@ def test_csv_without_time_column_needs_resolution(tmp_path):
 @pytest.mark.parametrize(
     "body, kwargs, match",
     [
-        ("time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,2\n", {"column": "kw"}, r"meter.csv: column 'kw' not found"),
-        ("time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,\n", {}, r"meter.csv, column 'p', data row 2: .* not a number"),
-        ("time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,-3\n", {}, r"data row 2: -3.0 kW is negative"),
+        (
+            "time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,2\n",
+            {"column": "kw"},
+            r"meter.csv: column 'kw' not found",
+        ),
+        (
+            "time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,\n",
+            {},
+            r"meter.csv, column 'p', data row 2: .* not a number",
+        ),
+        (
+            "time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,-3\n",
+            {},
+            r"data row 2: -3.0 kW is negative",
+        ),
         (
             "time,p\n2019-01-01T00:00,1\n2019-01-01T00:15,1\n2019-01-01T01:00,1\n",
             {},

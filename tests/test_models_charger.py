@@ -11,7 +11,9 @@ V2G = ChargerSpec(rated_kw=11.0, efficiency=0.9, v2g=True)
 
 
 def ev(name="a", soc=0.5, cap=40.0, pc=7.4, pd=7.4, **kw):
-    return PluggedEV(ev=name, soc=soc, capacity_kwh=cap, max_charge_kw=pc, max_discharge_kw=pd, **kw)
+    return PluggedEV(
+        ev=name, soc=soc, capacity_kwh=cap, max_charge_kw=pc, max_discharge_kw=pd, **kw
+    )
 
 
 def test_spec_validation():
@@ -104,7 +106,9 @@ def test_apply_rejects_unknown_ev_and_missing_state():
     v2g=st.booleans(),
     dt_s=st.sampled_from([60, 900, 3600]),
 )
-def test_clipping_respects_every_limit_and_energy_balance(setpoint, soc, eff, rated, pc, pd, v2g, dt_s):
+def test_clipping_respects_every_limit_and_energy_balance(
+    setpoint, soc, eff, rated, pc, pd, v2g, dt_s
+):
     spec = ChargerSpec(rated, eff, v2g)
     site = ChargingSite("s", [spec])
     site.connect("a")

@@ -8,13 +8,21 @@ from hypothesis import strategies as st
 from cosim.models.ev import Arrival, Departure, EVFleet, TripStart, VehicleModel
 from cosim.models.mobility import MarkovChain, TripPlan
 
-LEAF = VehicleModel("Nissan Leaf", capacity_kwh=24.0, max_charge_kw=3.7, max_discharge_kw=3.7, consumption_kwh_per_km=0.1778)
+LEAF = VehicleModel(
+    "Nissan Leaf",
+    capacity_kwh=24.0,
+    max_charge_kw=3.7,
+    max_discharge_kw=3.7,
+    consumption_kwh_per_km=0.1778,
+)
 STATES = ("moving", "home", "work")
 
 
 def parked_fleet(n=2, soc=0.5, **kw):
     plan = TripPlan(states=STATES, trips=[[] for _ in range(n)])
-    return EVFleet([f"ev{i}" for i in range(n)], [LEAF] * n, np.full(n, soc), plan, np.ones(n, int), **kw)
+    return EVFleet(
+        [f"ev{i}" for i in range(n)], [LEAF] * n, np.full(n, soc), plan, np.ones(n, int), **kw
+    )
 
 
 def test_vehicle_model_validation():
@@ -42,7 +50,9 @@ def test_soc_clipped_and_reported():
 
 def test_driving_consumes_and_unserved_energy_accumulates():
     plan = TripPlan(states=STATES, trips=[[(0, 7200, "work")], [(0, 7200, "work")]])
-    fleet = EVFleet(["a", "b"], [LEAF, LEAF], np.array([0.5, 0.01]), plan, np.array([1, 1]), speed_kmh=30.0)
+    fleet = EVFleet(
+        ["a", "b"], [LEAF, LEAF], np.array([0.5, 0.01]), plan, np.array([1, 1]), speed_kmh=30.0
+    )
     events = fleet.step(0, 0, np.zeros(2))
     assert [type(e) for e in events] == [Departure, TripStart, Departure, TripStart]
     assert events[1] == TripStart(ev="a", time_s=0, origin="home", destination="work")
@@ -73,10 +83,20 @@ def test_markov_fleet_steps_once_per_slot_and_orders_events():
     t[0] = [[1, 0, 0], [1, 0, 0], [1, 0, 0]]  # slot 0: everyone drives
     t[1] = [[0, 0, 1], [0, 1, 0], [0, 0, 1]]  # slot 1: drivers park at work
     chain = MarkovChain(states=STATES, transitions=t, slot_s=900)
-    fleet = EVFleet(["a", "b"], [LEAF, LEAF], np.array([0.5, 0.5]), chain, np.array([1, 2]), rng=np.random.default_rng(0))
+    fleet = EVFleet(
+        ["a", "b"],
+        [LEAF, LEAF],
+        np.array([0.5, 0.5]),
+        chain,
+        np.array([1, 2]),
+        rng=np.random.default_rng(0),
+    )
     events = fleet.step(0, 0, np.zeros(2))
     assert [(type(e).__name__, e.ev) for e in events] == [
-        ("Departure", "a"), ("TripStart", "a"), ("Departure", "b"), ("TripStart", "b")
+        ("Departure", "a"),
+        ("TripStart", "a"),
+        ("Departure", "b"),
+        ("TripStart", "b"),
     ]
     assert events[1].destination is None
     assert fleet.step(300, 300, np.zeros(2)) == []  # inside slot 0: no transition
@@ -92,7 +112,9 @@ def test_fleet_input_validation():
     with pytest.raises(ValueError, match="state0"):
         EVFleet(["a"], [LEAF], np.array([0.5]), plan, np.array([5]))
     with pytest.raises(ValueError, match="unique"):
-        EVFleet(["a", "a"], [LEAF] * 2, np.full(2, 0.5), TripPlan(STATES, [[], []]), np.ones(2, int))
+        EVFleet(
+            ["a", "a"], [LEAF] * 2, np.full(2, 0.5), TripPlan(STATES, [[], []]), np.ones(2, int)
+        )
 
 
 @settings(max_examples=25, deadline=None)
@@ -106,8 +128,14 @@ def test_soc_stays_in_window(powers, soc_min, soc_max, seed):
     chain = MarkovChain.commuter(slot_s=900)
     rng = np.random.default_rng(seed)
     fleet = EVFleet(
-        ["a", "b", "c"], [LEAF] * 3, rng.uniform(soc_min, soc_max, 3), chain, np.array([1, 1, 2]),
-        soc_min=soc_min, soc_max=soc_max, rng=rng,
+        ["a", "b", "c"],
+        [LEAF] * 3,
+        rng.uniform(soc_min, soc_max, 3),
+        chain,
+        np.array([1, 1, 2]),
+        soc_min=soc_min,
+        soc_max=soc_max,
+        rng=rng,
     )
     t = 6 * 3600
     fleet.step(t, 0, np.zeros(3))

@@ -11,7 +11,15 @@ DUBLIN = (53.31, -6.22)  # UCD campus
 
 def day(system, date, cloudiness=0.0, seed=0, resolution_s=900):
     start = pd.Timestamp(date, tz="Europe/Dublin")
-    return pv_profile(system, *DUBLIN, start, resolution_s, 86_400 // resolution_s, np.random.default_rng(seed), cloudiness)
+    return pv_profile(
+        system,
+        *DUBLIN,
+        start,
+        resolution_s,
+        86_400 // resolution_s,
+        np.random.default_rng(seed),
+        cloudiness,
+    )
 
 
 def test_zero_at_night_positive_at_noon_in_summer():
@@ -44,7 +52,9 @@ def test_clouds_attenuate_and_are_seeded():
 
 def test_validation():
     with pytest.raises(ValueError, match="tz-aware"):
-        pv_profile(PVSystem(1.0), *DUBLIN, pd.Timestamp("2019-06-21"), 900, 4, np.random.default_rng(0))
+        pv_profile(
+            PVSystem(1.0), *DUBLIN, pd.Timestamp("2019-06-21"), 900, 4, np.random.default_rng(0)
+        )
     with pytest.raises(ValueError, match="cloudiness"):
         day(PVSystem(1.0), "2019-06-21", cloudiness=2.0)
     with pytest.raises(ValueError, match="peak_kw"):

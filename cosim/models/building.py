@@ -43,7 +43,9 @@ OFFICE_WEEKEND = np.array([
 
 def _check_power_factor(power_factor: float, owner: str) -> None:
     if not 0 < power_factor <= 1:
-        raise ValueError(f"{owner} power_factor: {power_factor!r} is not allowed; need 0 < power_factor <= 1")
+        raise ValueError(
+            f"{owner} power_factor: {power_factor!r} is not allowed; need 0 < power_factor <= 1"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,18 @@ class LoadProfile:
     def __post_init__(self) -> None:
         p = np.array(self.p_kw, dtype=float)
         if p.ndim != 1 or p.size == 0:
-            raise ValueError(f"LoadProfile.p_kw: shape {p.shape} is not allowed; need a non-empty 1-D series [kW]")
+            raise ValueError(
+                f"LoadProfile.p_kw: shape {p.shape} is not allowed; need a non-empty 1-D series [kW]"
+            )
         bad = np.flatnonzero(~np.isfinite(p) | (p < 0))
         if bad.size:
-            raise ValueError(f"LoadProfile.p_kw[{bad[0]}]: {float(p[bad[0]])!r} is not allowed; need finite >= 0 [kW]")
+            raise ValueError(
+                f"LoadProfile.p_kw[{bad[0]}]: {float(p[bad[0]])!r} is not allowed; need finite >= 0 [kW]"
+            )
         if int(self.resolution_s) != self.resolution_s or self.resolution_s <= 0:
-            raise ValueError(f"LoadProfile.resolution_s: {self.resolution_s!r} is not allowed; need an integer > 0 [s]")
+            raise ValueError(
+                f"LoadProfile.resolution_s: {self.resolution_s!r} is not allowed; need an integer > 0 [s]"
+            )
         _check_power_factor(self.power_factor, "LoadProfile")
         p.setflags(write=False)
         object.__setattr__(self, "p_kw", p)
@@ -107,7 +115,9 @@ def load_profile_csv(
     frame = pd.read_csv(path)
     where = f"{path.name}"
     if time_column is not None and time_column not in frame.columns:
-        raise ValueError(f"{where}: time column {time_column!r} not found; columns: {list(frame.columns)}")
+        raise ValueError(
+            f"{where}: time column {time_column!r} not found; columns: {list(frame.columns)}"
+        )
     if time_column is None and len(frame.columns) > 1 and frame.columns[0] != column:
         first = frame.columns[0]
         parsed = pd.to_datetime(frame[first], errors="coerce", format="ISO8601")
@@ -116,21 +126,29 @@ def load_profile_csv(
     data_columns = [c for c in frame.columns if c != time_column]
     if column is None:
         if len(data_columns) != 1:
-            raise ValueError(f"{where}: {len(data_columns)} data columns {data_columns}; name the kW one with column=")
+            raise ValueError(
+                f"{where}: {len(data_columns)} data columns {data_columns}; name the kW one with column="
+            )
         column = data_columns[0]
     if column not in frame.columns:
         raise ValueError(f"{where}: column {column!r} not found; columns: {list(frame.columns)}")
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        raise ValueError(f"{where}, column {column!r}, data row {bad[0] + 1}: {frame[column].iloc[bad[0]]!r} is not a number")
+        raise ValueError(
+            f"{where}, column {column!r}, data row {bad[0] + 1}: {frame[column].iloc[bad[0]]!r} is not a number"
+        )
     bad = np.flatnonzero(values < 0)
     if bad.size:
-        raise ValueError(f"{where}, column {column!r}, data row {bad[0] + 1}: {float(values[bad[0]])!r} kW is negative; need >= 0")
+        raise ValueError(
+            f"{where}, column {column!r}, data row {bad[0] + 1}: {float(values[bad[0]])!r} kW is negative; need >= 0"
+        )
     if time_column is not None:
         step_s = _timestamp_step_s(frame[time_column], where, time_column)
         if resolution_s is not None and resolution_s != step_s:
-            raise ValueError(f"{where}: resolution_s={resolution_s} but the timestamps are {step_s} s apart")
+            raise ValueError(
+                f"{where}: resolution_s={resolution_s} but the timestamps are {step_s} s apart"
+            )
         resolution_s = step_s
     if resolution_s is None:
         raise ValueError(f"{where}: no time column, so resolution_s [s] must be given")
@@ -142,13 +160,17 @@ def _timestamp_step_s(times: pd.Series, where: str, name: str) -> int:
     t = pd.to_datetime(times, errors="coerce", format="ISO8601")
     if t.isna().any():
         row = int(np.flatnonzero(t.isna().to_numpy())[0])
-        raise ValueError(f"{where}, column {name!r}, data row {row + 1}: {times.iloc[row]!r} is not an ISO timestamp")
+        raise ValueError(
+            f"{where}, column {name!r}, data row {row + 1}: {times.iloc[row]!r} is not an ISO timestamp"
+        )
     if len(t) < 2:
         raise ValueError(f"{where}: need at least two timestamps to know the resolution")
     diffs = np.diff(t.to_numpy().astype("datetime64[s]").astype(np.int64))
     step = int(diffs[0])
     if step <= 0:
-        raise ValueError(f"{where}, column {name!r}: timestamps must increase; rows 1 and 2 are {step} s apart")
+        raise ValueError(
+            f"{where}, column {name!r}: timestamps must increase; rows 1 and 2 are {step} s apart"
+        )
     bad = np.flatnonzero(diffs != step)
     if bad.size:
         k = int(bad[0])
@@ -162,13 +184,17 @@ def _timestamp_step_s(times: pd.Series, where: str, name: str) -> int:
 def _daily_shape(hourly: np.ndarray, resolution_s: int) -> np.ndarray:
     """Hourly factors -> one day at ``resolution_s``, sampled at interval midpoints."""
     if int(resolution_s) != resolution_s or resolution_s <= 0 or 86_400 % resolution_s:
-        raise ValueError(f"resolution_s: {resolution_s!r} is not allowed; need an integer > 0 dividing 86400 [s]")
+        raise ValueError(
+            f"resolution_s: {resolution_s!r} is not allowed; need an integer > 0 dividing 86400 [s]"
+        )
     mid_h = (np.arange(86_400 // resolution_s) + 0.5) * resolution_s / 3600
     # hourly means sit at the half hour; np.interp with period wraps midnight
     return np.interp(mid_h, np.arange(24) + 0.5, hourly, period=24)
 
 
-def _noisy(shape: np.ndarray, peak_kw: float, days: int, rng: np.random.Generator, noise_sd: float) -> np.ndarray:
+def _noisy(
+    shape: np.ndarray, peak_kw: float, days: int, rng: np.random.Generator, noise_sd: float
+) -> np.ndarray:
     """Tile a daily shape and multiply by mean-one AR(1) noise (1-h correlation time)."""
     if not (math.isfinite(peak_kw) and peak_kw > 0):
         raise ValueError(f"peak_kw: {peak_kw!r} is not allowed; need > 0 [kW]")
@@ -179,7 +205,11 @@ def _noisy(shape: np.ndarray, peak_kw: float, days: int, rng: np.random.Generato
 
 
 def synthetic_household(
-    peak_kw: float, resolution_s: int, days: int, rng: np.random.Generator, power_factor: float = 0.97
+    peak_kw: float,
+    resolution_s: int,
+    days: int,
+    rng: np.random.Generator,
+    power_factor: float = 0.97,
 ) -> LoadProfile:
     """Residential load: SimBench H0-B workday shape (module docstring) with seeded noise.
 

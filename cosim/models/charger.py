@@ -36,9 +36,13 @@ class ChargerSpec:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rated_kw) and self.rated_kw > 0):
-            raise ValueError(f"ChargerSpec.rated_kw: {self.rated_kw!r} is not allowed; need > 0 [kW]")
+            raise ValueError(
+                f"ChargerSpec.rated_kw: {self.rated_kw!r} is not allowed; need > 0 [kW]"
+            )
         if not 0 < self.efficiency <= 1:
-            raise ValueError(f"ChargerSpec.efficiency: {self.efficiency!r} is not allowed; need 0 < efficiency <= 1")
+            raise ValueError(
+                f"ChargerSpec.efficiency: {self.efficiency!r} is not allowed; need 0 < efficiency <= 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,19 @@ class PluggedEV:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.soc <= 1.0:
-            raise ValueError(f"PluggedEV({self.ev!r}).soc: {self.soc!r} is not allowed; need 0 <= soc <= 1")
+            raise ValueError(
+                f"PluggedEV({self.ev!r}).soc: {self.soc!r} is not allowed; need 0 <= soc <= 1"
+            )
         if not (math.isfinite(self.capacity_kwh) and self.capacity_kwh > 0):
-            raise ValueError(f"PluggedEV({self.ev!r}).capacity_kwh: {self.capacity_kwh!r} is not allowed; need > 0 [kWh]")
+            raise ValueError(
+                f"PluggedEV({self.ev!r}).capacity_kwh: {self.capacity_kwh!r} is not allowed; need > 0 [kWh]"
+            )
         for field in ("max_charge_kw", "max_discharge_kw"):
             value = getattr(self, field)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"PluggedEV({self.ev!r}).{field}: {value!r} is not allowed; need >= 0 [kW]")
+                raise ValueError(
+                    f"PluggedEV({self.ev!r}).{field}: {value!r} is not allowed; need >= 0 [kW]"
+                )
         if not 0.0 <= self.soc_min < self.soc_max <= 1.0:
             raise ValueError(
                 f"PluggedEV({self.ev!r}) soc_min/soc_max: {self.soc_min!r}/{self.soc_max!r}; "
@@ -135,7 +145,9 @@ class ChargingSite:
 
     def __init__(self, name: str, chargers: Sequence[ChargerSpec]) -> None:
         if not chargers:
-            raise ValueError(f"ChargingSite({name!r}).chargers: empty; need at least one ChargerSpec")
+            raise ValueError(
+                f"ChargingSite({name!r}).chargers: empty; need at least one ChargerSpec"
+            )
         self.name = name
         self.chargers = tuple(chargers)
         self._on: dict[str, int] = {}
@@ -143,12 +155,16 @@ class ChargingSite:
     def connect(self, ev: str, charger: int | None = None) -> int:
         """Plug ``ev`` into ``charger`` (the first free one if ``None``); returns its index."""
         if ev in self._on:
-            raise ValueError(f"ChargingSite({self.name!r}).connect: EV {ev!r} is already on charger {self._on[ev]}")
+            raise ValueError(
+                f"ChargingSite({self.name!r}).connect: EV {ev!r} is already on charger {self._on[ev]}"
+            )
         used = set(self._on.values())
         if charger is None:
             free = [k for k in range(len(self.chargers)) if k not in used]
             if not free:
-                raise ValueError(f"ChargingSite({self.name!r}).connect: no free charger for EV {ev!r}")
+                raise ValueError(
+                    f"ChargingSite({self.name!r}).connect: no free charger for EV {ev!r}"
+                )
             charger = free[0]
         elif not 0 <= charger < len(self.chargers):
             raise ValueError(
@@ -156,7 +172,9 @@ class ChargingSite:
                 f"need 0 <= charger < {len(self.chargers)}"
             )
         elif charger in used:
-            raise ValueError(f"ChargingSite({self.name!r}).connect charger: {charger} is already in use")
+            raise ValueError(
+                f"ChargingSite({self.name!r}).connect charger: {charger} is already in use"
+            )
         self._on[ev] = charger
         return charger
 
@@ -173,7 +191,9 @@ class ChargingSite:
     def free_chargers(self) -> int:
         return len(self.chargers) - len(self._on)
 
-    def apply(self, setpoints_kw: Mapping[str, float], evs: Mapping[str, PluggedEV], dt_s: int) -> ChargerStep:
+    def apply(
+        self, setpoints_kw: Mapping[str, float], evs: Mapping[str, PluggedEV], dt_s: int
+    ) -> ChargerStep:
         """Apply grid-side set-points [kW] over the next ``dt_s`` [s].
 
         Each set-point is clipped by :func:`feasible_grid_kw`; connected EVs without a
@@ -181,18 +201,26 @@ class ChargingSite:
         set-point; set-points for EVs that are not connected raise ``ValueError``.
         """
         if dt_s < 0:
-            raise ValueError(f"ChargingSite({self.name!r}).apply dt_s: {dt_s!r} is not allowed; need >= 0 [s]")
+            raise ValueError(
+                f"ChargingSite({self.name!r}).apply dt_s: {dt_s!r} is not allowed; need >= 0 [s]"
+            )
         for ev, kw in setpoints_kw.items():
             if ev not in self._on:
-                raise ValueError(f"ChargingSite({self.name!r}).apply setpoints_kw: EV {ev!r} is not connected here")
+                raise ValueError(
+                    f"ChargingSite({self.name!r}).apply setpoints_kw: EV {ev!r} is not connected here"
+                )
             if not math.isfinite(kw):
-                raise ValueError(f"ChargingSite({self.name!r}).apply setpoints_kw[{ev!r}]: {kw!r}; need a finite number [kW]")
+                raise ValueError(
+                    f"ChargingSite({self.name!r}).apply setpoints_kw[{ev!r}]: {kw!r}; need a finite number [kW]"
+                )
         grid: dict[str, float] = {}
         battery: dict[str, float] = {}
         for ev, k in self._on.items():
             setpoint = float(setpoints_kw.get(ev, 0.0))
             if setpoint != 0.0 and ev not in evs:
-                raise ValueError(f"ChargingSite({self.name!r}).apply evs: no PluggedEV for {ev!r}, which has a set-point")
+                raise ValueError(
+                    f"ChargingSite({self.name!r}).apply evs: no PluggedEV for {ev!r}, which has a set-point"
+                )
             spec = self.chargers[k]
             g = feasible_grid_kw(setpoint, spec, evs[ev], dt_s) if setpoint != 0.0 else 0.0
             grid[ev] = g

@@ -45,7 +45,9 @@ class VehicleModel:
             ok = np.isfinite(value) and (value > 0 if strict else value >= 0)
             if not ok:
                 need = "> 0" if strict else ">= 0"
-                raise ValueError(f"VehicleModel({self.name!r}).{field}: {value!r} is not allowed; need finite {need}")
+                raise ValueError(
+                    f"VehicleModel({self.name!r}).{field}: {value!r} is not allowed; need finite {need}"
+                )
 
 
 @dataclass(frozen=True)
@@ -122,20 +124,34 @@ class EVFleet:
         if len(set(self.ids)) != n:
             raise ValueError("EVFleet.ids: EV names must be unique")
         if len(vehicles) != n:
-            raise ValueError(f"EVFleet.vehicles: {len(vehicles)} vehicles for {n} ids; need one per EV")
+            raise ValueError(
+                f"EVFleet.vehicles: {len(vehicles)} vehicles for {n} ids; need one per EV"
+            )
         if not 0.0 <= soc_min < soc_max <= 1.0:
-            raise ValueError(f"EVFleet soc_min/soc_max: {soc_min!r}/{soc_max!r}; need 0 <= soc_min < soc_max <= 1")
+            raise ValueError(
+                f"EVFleet soc_min/soc_max: {soc_min!r}/{soc_max!r}; need 0 <= soc_min < soc_max <= 1"
+            )
         if not (np.isfinite(speed_kmh) and speed_kmh > 0):
             raise ValueError(f"EVFleet.speed_kmh: {speed_kmh!r} is not allowed; need > 0 [km/h]")
         soc = np.array(soc0, dtype=float).reshape(-1)
         if soc.shape != (n,) or not np.all((soc >= soc_min) & (soc <= soc_max)):
-            raise ValueError(f"EVFleet.soc0: need {n} values within [soc_min, soc_max] = [{soc_min}, {soc_max}]")
+            raise ValueError(
+                f"EVFleet.soc0: need {n} values within [soc_min, soc_max] = [{soc_min}, {soc_max}]"
+            )
         state = np.array(state0).reshape(-1)
         n_states = len(mobility.states)
-        if state.shape != (n,) or not np.issubdtype(state.dtype, np.integer) or np.any((state < 0) | (state >= n_states)):
-            raise ValueError(f"EVFleet.state0: need {n} integer state indices in [0, {n_states}) of {list(mobility.states)}")
+        if (
+            state.shape != (n,)
+            or not np.issubdtype(state.dtype, np.integer)
+            or np.any((state < 0) | (state >= n_states))
+        ):
+            raise ValueError(
+                f"EVFleet.state0: need {n} integer state indices in [0, {n_states}) of {list(mobility.states)}"
+            )
         if isinstance(mobility, TripPlan) and len(mobility.trips) != n:
-            raise ValueError(f"EVFleet.mobility: the trip plan has {len(mobility.trips)} trip lists for {n} EVs; need one per EV")
+            raise ValueError(
+                f"EVFleet.mobility: the trip plan has {len(mobility.trips)} trip lists for {n} EVs; need one per EV"
+            )
         self.mobility = mobility
         self.soc_min, self.soc_max = float(soc_min), float(soc_max)
         self.speed_kmh = float(speed_kmh)
@@ -145,7 +161,9 @@ class EVFleet:
         self.capacity_kwh = np.array([v.capacity_kwh for v in vehicles], dtype=float)
         self.max_charge_kw = np.array([v.max_charge_kw for v in vehicles], dtype=float)
         self.max_discharge_kw = np.array([v.max_discharge_kw for v in vehicles], dtype=float)
-        self.consumption_kwh_per_km = np.array([v.consumption_kwh_per_km for v in vehicles], dtype=float)
+        self.consumption_kwh_per_km = np.array(
+            [v.consumption_kwh_per_km for v in vehicles], dtype=float
+        )
         self.unserved_drive_kwh = np.zeros(n)
         self.clipped_kwh = np.zeros(n)
         self.driven_km = np.zeros(n)
@@ -172,13 +190,17 @@ class EVFleet:
         """
         power = np.asarray(battery_power_kw, dtype=float).reshape(-1)
         if power.shape != self.soc.shape or not np.all(np.isfinite(power)):
-            raise ValueError(f"EVFleet.step battery_power_kw: need {self.soc.shape[0]} finite values [kW]")
+            raise ValueError(
+                f"EVFleet.step battery_power_kw: need {self.soc.shape[0]} finite values [kW]"
+            )
         if dt_s < 0:
             raise ValueError(f"EVFleet.step dt_s: {dt_s!r} is not allowed; need >= 0 [s]")
         moving = self.state == self._moving
         if np.any(moving & (power != 0.0)):
             i = int(np.flatnonzero(moving & (power != 0.0))[0])
-            raise ValueError(f"EVFleet.step battery_power_kw[{self.ids[i]!r}]: {float(power[i])!r} kW for a moving EV; need 0")
+            raise ValueError(
+                f"EVFleet.step battery_power_kw[{self.ids[i]!r}]: {float(power[i])!r} kW for a moving EV; need 0"
+            )
         hours = dt_s / 3600.0
         lo, hi = self.soc_min * self.capacity_kwh, self.soc_max * self.capacity_kwh
         wanted = self.energy_kwh() + power * hours

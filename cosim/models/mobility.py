@@ -23,7 +23,9 @@ def _require_moving(states: tuple[str, ...], owner: str) -> None:
     if len(set(states)) != len(states):
         raise ValueError(f"{owner}.states: {states!r} has duplicates; state names must be unique")
     if MOVING not in states:
-        raise ValueError(f"{owner}.states: {states!r} lacks {MOVING!r}; one state must be {MOVING!r}")
+        raise ValueError(
+            f"{owner}.states: {states!r} lacks {MOVING!r}; one state must be {MOVING!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ class MarkovChain:
         object.__setattr__(self, "states", tuple(self.states))
         _require_moving(self.states, "MarkovChain")
         if int(self.slot_s) != self.slot_s or self.slot_s <= 0:
-            raise ValueError(f"MarkovChain.slot_s: {self.slot_s!r} is not allowed; need an integer > 0 [s]")
+            raise ValueError(
+                f"MarkovChain.slot_s: {self.slot_s!r} is not allowed; need an integer > 0 [s]"
+            )
         t = np.array(self.transitions, dtype=float)
         n = len(self.states)
         if t.ndim != 3 or t.shape[1:] != (n, n) or t.shape[0] == 0:
@@ -173,7 +177,9 @@ class MarkovChain:
         errand_start_h, errand_end_h : window for errands [h] (invented)
         """
         if int(slot_s) != slot_s or slot_s <= 0 or DAY_S % slot_s:
-            raise ValueError(f"commuter slot_s: {slot_s!r} is not allowed; need an integer > 0 dividing 86400 [s]")
+            raise ValueError(
+                f"commuter slot_s: {slot_s!r} is not allowed; need an integer > 0 dividing 86400 [s]"
+            )
         for name, value, lo, hi in (
             ("commute_share", commute_share, 0.0, 1.0),
             ("leave_home_mean_h", leave_home_mean_h, 0.0, 24.0),
@@ -183,7 +189,9 @@ class MarkovChain:
             ("errand_end_h", errand_end_h, 0.0, 24.0),
         ):
             if not lo <= value <= hi:
-                raise ValueError(f"commuter {name}: {value!r} is out of range; need {lo} <= {name} <= {hi}")
+                raise ValueError(
+                    f"commuter {name}: {value!r} is out of range; need {lo} <= {name} <= {hi}"
+                )
         for name, value in (
             ("leave_home_sd_h", leave_home_sd_h),
             ("leave_work_sd_h", leave_work_sd_h),
@@ -203,16 +211,30 @@ class MarkovChain:
 
         f_home_lo = norm.cdf(start_h, leave_home_mean_h, leave_home_sd_h)
         f_home_hi = norm.cdf(end_h, leave_home_mean_h, leave_home_sd_h)
-        commute = commute_share * (f_home_hi - f_home_lo) / np.maximum(1.0 - commute_share * f_home_lo, 1e-12)
-        errand = np.where((start_h >= errand_start_h) & (start_h < errand_end_h), errand_rate_per_h * slot_s / 3600, 0.0)
+        commute = (
+            commute_share
+            * (f_home_hi - f_home_lo)
+            / np.maximum(1.0 - commute_share * f_home_lo, 1e-12)
+        )
+        errand = np.where(
+            (start_h >= errand_start_h) & (start_h < errand_end_h),
+            errand_rate_per_h * slot_s / 3600,
+            0.0,
+        )
         leave_home = np.clip(np.where(morning, commute, 0.0) + errand, 0.0, 1.0)
 
         # survival from morning_end_h only, so nobody is at work before the commute
         f_work_0 = norm.cdf(morning_end_h, leave_work_mean_h, leave_work_sd_h)
-        f_work_lo = (norm.cdf(start_h, leave_work_mean_h, leave_work_sd_h) - f_work_0) / (1.0 - f_work_0)
-        f_work_hi = (norm.cdf(end_h, leave_work_mean_h, leave_work_sd_h) - f_work_0) / (1.0 - f_work_0)
+        f_work_lo = (norm.cdf(start_h, leave_work_mean_h, leave_work_sd_h) - f_work_0) / (
+            1.0 - f_work_0
+        )
+        f_work_hi = (norm.cdf(end_h, leave_work_mean_h, leave_work_sd_h) - f_work_0) / (
+            1.0 - f_work_0
+        )
         survival = 1.0 - f_work_lo
-        leave_work = np.where(survival > 1e-12, (f_work_hi - f_work_lo) / np.maximum(survival, 1e-12), 1.0)
+        leave_work = np.where(
+            survival > 1e-12, (f_work_hi - f_work_lo) / np.maximum(survival, 1e-12), 1.0
+        )
         leave_work = np.where(morning, 0.0, leave_work)
         if not morning[-1]:
             leave_work[-1] = 1.0  # the normal tail beyond midnight: nobody stays overnight at work
@@ -247,7 +269,9 @@ class TripPlan:
         seconds since the scenario start, non-overlapping and increasing per EV
     """
 
-    def __init__(self, states: Sequence[str], trips: Sequence[Sequence[tuple[int, int, str]]]) -> None:
+    def __init__(
+        self, states: Sequence[str], trips: Sequence[Sequence[tuple[int, int, str]]]
+    ) -> None:
         self.states = tuple(states)
         _require_moving(self.states, "TripPlan")
         n_trips = [len(plan) for plan in trips]
@@ -264,7 +288,9 @@ class TripPlan:
                         f"allowed: {[s for s in self.states if s != MOVING]}"
                     )
                 if not a_s >= d_s:
-                    raise ValueError(f"TripPlan.trips[{i}][{k}]: arrive_s {a_s} < depart_s {d_s}; need arrive_s >= depart_s")
+                    raise ValueError(
+                        f"TripPlan.trips[{i}][{k}]: arrive_s {a_s} < depart_s {d_s}; need arrive_s >= depart_s"
+                    )
                 if previous_arrival is not None and d_s < previous_arrival:
                     raise ValueError(
                         f"TripPlan.trips[{i}][{k}].depart_s: {d_s} is before the previous arrival "
@@ -285,16 +311,22 @@ class TripPlan:
             raise ValueError(f"state {name!r} is unknown; allowed: {list(self.states)}")
         return self.states.index(name)
 
-    def step(self, state: np.ndarray, t_s: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    def step(
+        self, state: np.ndarray, t_s: int, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
         """State of every EV at ``t_s`` [s]; ``state`` is kept for EVs before their first trip.
 
         ``rng`` is unused (the plan is deterministic) and accepted for a common signature.
         """
         state = np.asarray(state, dtype=np.intp)
         if state.shape[0] != self._depart.shape[0]:
-            raise ValueError(f"TripPlan.step: {state.shape[0]} states for {self._depart.shape[0]} planned EVs")
+            raise ValueError(
+                f"TripPlan.step: {state.shape[0]} states for {self._depart.shape[0]} planned EVs"
+            )
         rows = np.arange(state.shape[0])
-        started = (self._depart <= t_s).sum(axis=1)  # trips are ordered, so a count is the last index + 1
+        started = (self._depart <= t_s).sum(
+            axis=1
+        )  # trips are ordered, so a count is the last index + 1
         last = started - 1
         has_trip = last >= 0
         col = np.maximum(last, 0)

@@ -57,9 +57,13 @@ class PVSystem:
         if not (math.isfinite(self.peak_kw) and self.peak_kw > 0):
             raise ValueError(f"PVSystem.peak_kw: {self.peak_kw!r} is not allowed; need > 0 [kWp]")
         if not 0 <= self.tilt_deg <= 90:
-            raise ValueError(f"PVSystem.tilt_deg: {self.tilt_deg!r} is not allowed; need 0 <= tilt_deg <= 90")
+            raise ValueError(
+                f"PVSystem.tilt_deg: {self.tilt_deg!r} is not allowed; need 0 <= tilt_deg <= 90"
+            )
         if not 0 <= self.azimuth_deg < 360:
-            raise ValueError(f"PVSystem.azimuth_deg: {self.azimuth_deg!r} is not allowed; need 0 <= azimuth_deg < 360")
+            raise ValueError(
+                f"PVSystem.azimuth_deg: {self.azimuth_deg!r} is not allowed; need 0 <= azimuth_deg < 360"
+            )
         if not 0 < self.performance_ratio <= 1:
             raise ValueError(
                 f"PVSystem.performance_ratio: {self.performance_ratio!r} is not allowed; need 0 < ratio <= 1"
@@ -89,15 +93,23 @@ def pv_profile(
     cloudiness : 0 (clear sky) .. 1 (broken to overcast) [-]
     """
     if start.tzinfo is None:
-        raise ValueError(f"pv_profile start: {start} has no time zone; need a tz-aware pandas.Timestamp")
+        raise ValueError(
+            f"pv_profile start: {start} has no time zone; need a tz-aware pandas.Timestamp"
+        )
     if not -90 <= latitude_deg <= 90 or not -180 <= longitude_deg <= 180:
-        raise ValueError(f"pv_profile site: ({latitude_deg!r}, {longitude_deg!r}) is not a latitude/longitude in degrees")
+        raise ValueError(
+            f"pv_profile site: ({latitude_deg!r}, {longitude_deg!r}) is not a latitude/longitude in degrees"
+        )
     if int(resolution_s) != resolution_s or resolution_s <= 0:
-        raise ValueError(f"pv_profile resolution_s: {resolution_s!r} is not allowed; need an integer > 0 [s]")
+        raise ValueError(
+            f"pv_profile resolution_s: {resolution_s!r} is not allowed; need an integer > 0 [s]"
+        )
     if int(n_steps) != n_steps or n_steps < 0:
         raise ValueError(f"pv_profile n_steps: {n_steps!r} is not allowed; need an integer >= 0")
     if not 0 <= cloudiness <= 1:
-        raise ValueError(f"pv_profile cloudiness: {cloudiness!r} is not allowed; need 0 <= cloudiness <= 1")
+        raise ValueError(
+            f"pv_profile cloudiness: {cloudiness!r} is not allowed; need 0 <= cloudiness <= 1"
+        )
     # the step's mean is approximated by its midpoint value
     times = start + pd.to_timedelta((np.arange(n_steps) + 0.5) * resolution_s, unit="s")
     site = pvlib.location.Location(latitude_deg, longitude_deg, tz=str(start.tz))
@@ -129,5 +141,7 @@ def clip_export(p_kw: float, export_limit_kw: float | None) -> float:
     if export_limit_kw is None:
         return p_kw
     if not export_limit_kw >= 0:
-        raise ValueError(f"clip_export export_limit_kw: {export_limit_kw!r} is not allowed; need >= 0 [kW] or None")
+        raise ValueError(
+            f"clip_export export_limit_kw: {export_limit_kw!r} is not allowed; need >= 0 [kW] or None"
+        )
     return min(p_kw, export_limit_kw)
