@@ -48,7 +48,8 @@ def _check_power_factor(power_factor: float, owner: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+# eq=False: the array field has no single truth value; compare by identity
+@dataclass(frozen=True, eq=False)
 class LoadProfile:
     """A time series of non-EV active load, with reactive power from a fixed power factor.
 

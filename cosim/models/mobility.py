@@ -28,7 +28,8 @@ def _require_moving(states: tuple[str, ...], owner: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+# eq=False: the array field has no single truth value; compare by identity
+@dataclass(frozen=True, eq=False)
 class MarkovChain:
     """Time-inhomogeneous discrete-time Markov chain over places (seed 001 eqs 1-2).
 
