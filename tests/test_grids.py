@@ -166,3 +166,31 @@ def test_ucd_feeder4_rated_load_loads_each_transformer_to_about_100_percent():
 def test_ucd_feeder4_rejects_a_non_mv_cable():
     with pytest.raises(ValueError, match="main_cable_std_type='NAYY 4x50 SE'"):
         build_grid("ucd_feeder4", main_cable_std_type="NAYY 4x50 SE")
+
+
+# --- simbench_feeder ----------------------------------------------------------------------
+
+
+def test_simbench_feeder_default_is_the_rural_lv_grid_without_its_own_loads():
+    grid = build_grid("simbench_feeder")
+    assert grid.name == "simbench_feeder:1-LV-rural1--0-sw"
+    assert len(grid.buses) == 15 and "LV1.101 Bus 4" in grid.buses
+    assert grid.net.bus.name[grid.buses["LV1.101 Bus 4"]] == "LV1.101 Bus 4"
+    assert list(grid.transformers) == ["MV1.101-LV1.101-Trafo 1"]
+    assert grid.net.trafo.sn_mva[grid.transformers["MV1.101-LV1.101-Trafo 1"]] == 0.16
+    assert grid.net.load.empty and grid.net.sgen.empty and grid.net.storage.empty
+
+
+def test_simbench_feeder_keep_loads_keeps_simbench_loads_and_pv():
+    kept = build_grid("simbench_feeder", keep_loads=True)
+    assert len(kept.net.load) == 13 and len(kept.net.sgen) == 4
+    run(kept)
+    assert 0.9 < kept.net.res_bus.vm_pu.min() <= kept.net.ext_grid.vm_pu.iloc[0]
+    # The cached SimBench net is not touched by a builder's caller.
+    kept.net.load.drop(kept.net.load.index, inplace=True)
+    assert len(build_grid("simbench_feeder", keep_loads=True).net.load) == 13
+
+
+def test_simbench_feeder_unknown_code():
+    with pytest.raises(ValueError, match=r"code='1-LV-nowhere--0-sw' is not a SimBench code"):
+        build_grid("simbench_feeder", code="1-LV-nowhere--0-sw")
