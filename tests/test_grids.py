@@ -106,12 +106,14 @@ def test_lv_feeder_plausible_evening_load_drops_below_0_9_at_the_end():
     assert end == pytest.approx(vm.min())
     assert end < 0.9
     assert vm[grid.buses["bus_1"]] > 0.98
+    lowest_six = sorted(grid.buses, key=lambda name: vm[grid.buses[name]])[:6]
+    assert sorted(lowest_six) == sorted(f"bus_{n}" for n in range(15, 21))
 
 
 def test_lv_feeder_20kw_per_bus_has_no_power_flow_solution():
     """20 kW at each of the 20 LV buses (cos phi 0.95): report min voltage, tx loading.
 
-    400 kW is far past the loadability limit of this 1.7 km feeder (the last converged
+    400 kW is far past the loadability limit of this 1.47 km feeder (the last converged
     uniform load is 4.76 kW/bus, see docs/grids.md), so no power flow solution exists.
     """
     grid = build_grid("lv_feeder_20bus")
