@@ -385,14 +385,15 @@ class _BTMArrays:
         m = _Columns()
         imp = m.var((T,), 0.0, problem.import_limit_kw)
         exp = m.var((T,), 0.0, problem.export_limit_kw)
-        y_imp = m.var((T,), 0.0, 1.0, integer=True)
+        # A mode with a zero limit is fixed, which keeps its binary out of the search.
+        can_import, can_export = problem.import_limit_kw > 0, problem.export_limit_kw > 0
+        y_imp = m.var((T,), float(can_import and not can_export), float(can_import), True)
         unit = m.var((len(rating), T), 0.0, rating[:, None])
         ch_max = store["max_charge_kw"][:, None] * store["connected"]
         dis_max = store["max_discharge_kw"][:, None] * store["connected"]
         ch = m.var((S, T), 0.0, ch_max)
         dis = m.var((S, T), 0.0, dis_max)
-        # An unconnected EV's mode is fixed, which removes its binaries from the search.
-        x_ch = m.var((S, T), 0.0, store["connected"], integer=True)
+        x_ch = m.var((S, T), (dis_max == 0) & (ch_max > 0), ch_max > 0, integer=True)
         energy = m.var((S, T), store["min_energy_kwh"][:, None], store["capacity_kwh"][:, None])
         unmet = m.var((S,), 0.0, store["final_energy_kwh"])
 
