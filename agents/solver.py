@@ -222,8 +222,8 @@ def solve_pyomo(model, time_limit_s: float | None = None) -> SolveResult:
 
     ``x`` is left ``None``: read the solution from the model's variables when ``ok``.
     """
-    from pyomo.contrib.appsi.solvers.highs import Highs as AppsiHighs
     from pyomo.contrib.appsi.base import TerminationCondition as TC
+    from pyomo.contrib.appsi.solvers.highs import Highs as AppsiHighs
 
     opt = AppsiHighs()
     opt.config.stream_solver = False
@@ -233,7 +233,7 @@ def solve_pyomo(model, time_limit_s: float | None = None) -> SolveResult:
     t0 = time.perf_counter()
     try:
         res = opt.solve(model)
-    except Exception as exc:  # solver failures must not escape into a simulation
+    except Exception as exc:  # noqa: BLE001 - solver failures must not escape into a simulation
         return SolveResult(status="error", solve_time_s=time.perf_counter() - t0, message=str(exc))
     elapsed = time.perf_counter() - t0
     term = res.termination_condition
