@@ -161,7 +161,7 @@ def test_full_battery_cannot_burn_surplus_by_cycling():
         (lambda: solve_btm_ems(site([1.0]), "peak"), "objective = 'peak'"),
         (lambda: battery(10.0, 12.0, 5.0), r"energy_kwh\[0\] = 12.0 > capacity_kwh\[0\] = 10.0"),
         (lambda: site([-1.0]), r"fixed_load_kw\[0\] = -1.0"),
-        (lambda: site([1.0], imp=-5.0), r"import_limit_kw\[\] = -5.0"),
+        (lambda: site([1.0], imp=-5.0), "import_limit_kw = -5.0; allowed"),
         (
             lambda: site([1.0, 1.0], evs=battery(10.0, 0.0, 5.0, connected=[[True]])),
             "connected has 1 steps; expected n_steps = 2",

@@ -34,7 +34,7 @@ def float_array(
         allowed = (
             f"finite, in [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
         )
-        raise ValueError(f"{name}{list(idx)} = {arr[idx].item()!r}; allowed: {allowed}")
+        raise ValueError(f"{name}{_at(idx)} = {arr[idx].item()!r}; allowed: {allowed}")
     return _frozen(arr)
 
 
@@ -52,7 +52,7 @@ def int_array(
     if bad.any():
         idx = _first(bad)
         allowed = f"integers >= {lo}" if hi is None else f"integers in [{lo}, {hi}]"
-        raise ValueError(f"{name}{list(idx)} = {arr[idx].item()}; allowed: {allowed}")
+        raise ValueError(f"{name}{_at(idx)} = {arr[idx].item()}; allowed: {allowed}")
     return _frozen(arr)
 
 
@@ -70,7 +70,7 @@ def ordered(lo_name: str, lo: np.ndarray, hi_name: str, hi: np.ndarray) -> None:
     if bad.any():
         idx = _first(bad)
         raise ValueError(
-            f"{lo_name}{list(idx)} = {lo[idx].item()!r} > {hi_name}{list(idx)} = {hi[idx].item()!r}; "
+            f"{lo_name}{_at(idx)} = {lo[idx].item()!r} > {hi_name}{_at(idx)} = {hi[idx].item()!r}; "
             f"allowed: {lo_name} <= {hi_name}"
         )
 
@@ -92,6 +92,11 @@ def _shaped(name: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _at(idx: tuple[int, ...]) -> str:
+    """``[2]`` or ``[1, 3]`` after a field name; nothing for a scalar field."""
+    return str(list(idx)) if idx else ""
 
 
 def _frozen(arr: np.ndarray) -> np.ndarray:
