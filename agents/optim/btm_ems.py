@@ -36,7 +36,7 @@ UNMET_PENALTY_FACTOR = 1e3
 _REPORT_TOL = 1e-6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StorageUnits:
     """Stationary batteries or EVs (eqs 3.18-3.21, 3.25-3.29), one entry per unit.
 
@@ -105,7 +105,7 @@ class StorageUnits:
         return self.connected
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BTMProblem:
     """One behind-the-meter site over ``T`` steps of ``dt_s`` seconds.
 
@@ -185,7 +185,7 @@ _UNIDIRECTIONAL = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StorageSchedule:
     """Schedule of a set of :class:`StorageUnits`.
 
@@ -202,7 +202,7 @@ class StorageSchedule:
     unmet_kwh: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BTMSchedule:
     """Solution of the BTM EMS MILP; schedules are ``None`` when there is no solution.
 

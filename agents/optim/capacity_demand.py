@@ -26,7 +26,7 @@ from agents.solver import solve
 _PEAK_SLACK = 1e-7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CapacityDemandProblem:
     """One aggregator's EVs and other assets over a sharing period of ``n_steps`` steps.
 
@@ -111,7 +111,7 @@ class CapacityDemandProblem:
         return np.minimum(self.capacity_kwh, self.energy_kwh + gain)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CapacityDemand:
     """Solution of the capacity-demand LP.
 
