@@ -18,7 +18,7 @@ class GridNetwork:
 
     Attributes
     ----------
-    name : builder name and its key parameters, e.g. ``"lv_feeder_20bus"``.
+    name : builder name, e.g. ``"lv_feeder_20bus"`` (SimBench: ``"simbench_feeder:<code>"``).
     net : the pandapower net; owned by the caller (every builder returns a fresh one).
     buses : named bus -> pandapower bus index, for every bus that may carry load, PV or
         chargers.
