@@ -133,7 +133,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         _check_buses(grid, f"pv.{gi}.buses", g.buses)
         system = PVSystem(peak_kw=g.peak_kw, tilt_deg=g.tilt_deg, azimuth_deg=g.azimuth_deg)
         for name, bus in _expand(g.name, g.buses):
-            series = pv_profile(system, s.location.latitude_deg, s.location.longitude_deg, start,
+            series = pv_profile(system, s.location.latitude_deg, s.location.longitude_deg,
+                                start.tz_convert("UTC"),
                                 s.step_s, n_steps, rng_for(s.seed, "pv", name), g.cloudiness)
             pv[name] = (bus, series, g.export_limit_kw)
 
@@ -236,7 +237,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter) -> mosaik.World:
         world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")
     for name, building in buildings.items():
         world.connect(building, buses[a.buildings[name][0]], "p_kw", "q_kvar")
-        world.connect(building, recorder, "p_kw")
+        world.connect(building, recorder, "p_kw", "q_kvar")
     for name, pv in pvs.items():
         world.connect(pv, buses[a.pv[name][0]], "p_gen_kw")
         world.connect(pv, recorder, "p_gen_kw")

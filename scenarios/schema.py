@@ -69,7 +69,7 @@ class GridSpec(_Model):
 class BuildingGroup(_Model):
     """Non-EV load: one building per listed bus, each with its own seeded profile."""
 
-    name: str
+    name: str = Field(description="group name; entities are named <name>_<bus>")
     buses: list[str] = Field(min_length=1, description="grid bus names, one building each")
     profile: Profile
 
@@ -149,26 +149,28 @@ class AgentSpec(_Model):
 
 
 class Location(_Model):
-    latitude_deg: float = Field(ge=-90, le=90)
-    longitude_deg: float = Field(ge=-180, le=180)
+    """Where the scenario is, for solar position (PV)."""
+
+    latitude_deg: float = Field(ge=-90, le=90, description="latitude, north positive [deg]")
+    longitude_deg: float = Field(ge=-180, le=180, description="longitude, east positive [deg]")
 
 
 class Scenario(_Model):
     """A whole study: grid, loads, PV, sites, fleet, agents, time span, seed."""
 
-    name: str
-    description: str = ""
+    name: str = Field(description="scenario name, used for the run folder")
+    description: str = Field("", description="one paragraph; its first line is shown by `flexcosim list`")
     start: datetime = Field(description="simulation start, ISO 8601 with UTC offset")
     duration_s: int = Field(gt=0, description="simulated time span [s]")
     step_s: int = Field(gt=0, description="time step of every simulator [s]")
     seed: int = Field(ge=0, description="seed of every random draw in the run")
-    location: Location
-    grid: GridSpec
-    buildings: list[BuildingGroup] = Field(default_factory=list)
-    pv: list[PVGroup] = Field(default_factory=list)
-    sites: list[SiteGroup] = Field(default_factory=list)
-    fleet: list[FleetGroup] = Field(default_factory=list)
-    agents: list[AgentSpec] = Field(default_factory=list)
+    location: Location = Field(description="site of the study (solar position)")
+    grid: GridSpec = Field(description="the network")
+    buildings: list[BuildingGroup] = Field(default_factory=list, description="non-EV loads")
+    pv: list[PVGroup] = Field(default_factory=list, description="PV systems")
+    sites: list[SiteGroup] = Field(default_factory=list, description="charging sites")
+    fleet: list[FleetGroup] = Field(default_factory=list, description="EV fleet groups")
+    agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
