@@ -236,7 +236,7 @@ class _PeakLP:
     energy window (C) | peak 4.2 (T)]``, where the M pairs belong to V2G-capable EVs. A
     charge-only EV's energy never falls, so its bounds ``0 <= e <= C`` and the target
     reduce to one row ``target - e0 <= Σ η p⁺ Δt <= C - e0`` over its C connected steps,
-    which keeps the LP about half the size for a typical fleet.
+    which roughly halves the rows for a typical fleet.
     """
 
     def __init__(self, problem: CapacityDemandProblem, target_kwh: np.ndarray) -> None:
