@@ -19,14 +19,22 @@ TOL = 1e-6
 
 def one_ev_request(**kw) -> AggregatorRequest:
     """Two 1-h slots, 10 kW PV in the first, one EV needing 4 kWh at up to 4 kW."""
-    ev = FleetBoundaries(energy_upper_kwh=[0, 4, 4], energy_lower_kwh=[0, 0, 4], power_upper_kw=[4, 4])
-    args = dict(name="a", pv_available_kw=[10, 0], ev=ev, line_forecast_kw=[0, 0], line_rating_kva=5)
+    ev = FleetBoundaries(
+        energy_upper_kwh=[0, 4, 4], energy_lower_kwh=[0, 0, 4], power_upper_kw=[4, 4]
+    )
+    args = {
+        "name": "a",
+        "pv_available_kw": [10, 0],
+        "ev": ev,
+        "line_forecast_kw": [0, 0],
+        "line_rating_kva": 5,
+    }
     args.update(kw)
     return AggregatorRequest(**args)
 
 
 def problem(aggs, **kw) -> CoordinationProblem:
-    args = dict(transformer_rating_kva=100, power_factor=1.0, slot_h=1.0)
+    args = {"transformer_rating_kva": 100, "power_factor": 1.0, "slot_h": 1.0}
     args.update(kw)
     return CoordinationProblem(aggs, **args)
 
@@ -64,7 +72,8 @@ def test_base_load_above_cable_rating_is_reported_as_overload():
 
 def test_transformer_limits_the_summed_export():
     aggs = [
-        AggregatorRequest(n, [10], no_ev(1), line_forecast_kw=[0], line_rating_kva=20) for n in ("a", "b")
+        AggregatorRequest(n, [10], no_ev(1), line_forecast_kw=[0], line_rating_kva=20)
+        for n in ("a", "b")
     ]
     res = coordinate_aggregators(problem(aggs, transformer_rating_kva=15, power_factor=0.8))
     assert res.transformer_net_kw[0] == pytest.approx(12)  # 15 kVA * 0.8
@@ -93,15 +102,19 @@ def test_fleet_boundaries_by_hand():
         departure_slot=[6, 4],
         soc_target=[0.95, 0.95],
     )
-    b = fleet_boundaries(fleet, n_slots=6, slot_h=1.0, charger_power_kw=3.7, charger_efficiency=0.92)
+    b = fleet_boundaries(
+        fleet, n_slots=6, slot_h=1.0, charger_power_kw=3.7, charger_efficiency=0.92
+    )
     np.testing.assert_allclose(fleet.arrival_energy_kwh, [19.244, 13.91])
     np.testing.assert_allclose(b.power_upper_kw, [0, 3.404, 6.808, 6.808, 3.404, 3.404])
     e0 = 19.244 + 13.91
     np.testing.assert_allclose(
-        b.energy_upper_kwh, [e0, e0, e0 + 3.404, 22.8 + 13.91 + 3.404, 22.8 + 20.718, 43.518, 43.518]
+        b.energy_upper_kwh,
+        [e0, e0, e0 + 3.404, 22.8 + 13.91 + 3.404, 22.8 + 20.718, 43.518, 43.518],
     )
     np.testing.assert_allclose(
-        b.energy_lower_kwh, [e0, e0, e0, 19.244 + 17.314, 19.244 + 20.718, 22.8 - 3.404 + 20.718, 43.518]
+        b.energy_lower_kwh,
+        [e0, e0, e0, 19.244 + 17.314, 19.244 + 20.718, 22.8 - 3.404 + 20.718, 43.518],
     )
     assert b.shortfall_kwh == pytest.approx(22.8 - 20.718)
 
@@ -124,10 +137,10 @@ def test_too_tight_ramp_limit_is_named():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(line_rating_kva=0), "line_rating_kva"),
-        (dict(pv_available_kw=[1, -1]), "pv_available_kw"),
-        (dict(line_forecast_kw=[0]), "line_forecast_kw"),
-        (dict(charger_efficiency=1.5), "charger_efficiency"),
+        ({"line_rating_kva": 0}, "line_rating_kva"),
+        ({"pv_available_kw": [1, -1]}, "pv_available_kw"),
+        ({"line_forecast_kw": [0]}, "line_forecast_kw"),
+        ({"charger_efficiency": 1.5}, "charger_efficiency"),
     ],
 )
 def test_bad_request_raises(kwargs, match):
@@ -197,4 +210,6 @@ def test_solution_respects_every_limit(prob):
         assert np.all(steps[charging] <= agg.ramp_limit_kw + 1e-5)
         assert np.all(steps[charging] <= res.ramp_kw[k][charging] + 1e-5)
     total_ol = res.overload_kw.sum(axis=0)
-    assert np.all(np.abs(res.transformer_net_kw) <= prob.transformer_rating_kva * pf + total_ol + 1e-5)
+    assert np.all(
+        np.abs(res.transformer_net_kw) <= prob.transformer_rating_kva * pf + total_ol + 1e-5
+    )

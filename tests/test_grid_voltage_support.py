@@ -1,5 +1,7 @@
 """Voltage support by aggregator batteries and reinforcement-deferral prices (seed 003)."""
 
+import itertools
+
 import numpy as np
 import pandapower as pp
 import pytest
@@ -29,7 +31,7 @@ def chain():
     net = pp.create_empty_network()
     buses = [pp.create_bus(net, 0.4) for _ in range(3)]
     pp.create_ext_grid(net, buses[0], vm_pu=1.0)
-    for a, b in zip(buses[:-1], buses[1:]):
+    for a, b in itertools.pairwise(buses):
         pp.create_line_from_parameters(net, a, b, 1.0, 0.4, 0.0, 0.0, 1.0)
     return radial_network(net), buses
 
@@ -37,7 +39,7 @@ def chain():
 def test_cheapest_request_by_hand(chain):
     # w_2 = 1 - 2 * 5 pu * P: 19.4 kW gives 0.806 < 0.81; P <= 19 kW needs 0.4 kW less.
     # The bus-2 battery relieves both lines, so it is the one asked; cost 0.4 kWh * 2 EUR.
-    network, (b0, b1, b2) = chain
+    network, (_b0, b1, b2) = chain
     prob = VoltageSupportProblem(
         network, [b2], [[10, 19.4]], [[0, 0]], Batteries([b1, b2], 5.0, 0.5), [1.0, 2.0]
     )
@@ -50,15 +52,17 @@ def test_cheapest_request_by_hand(chain):
 
 
 def test_no_violation_needs_no_request(chain):
-    network, (b0, b1, b2) = chain
+    network, (_b0, _b1, b2) = chain
     prob = VoltageSupportProblem(network, [b2], [[5.0]], [[0.0]], Batteries([b2], 5.0, 0.5), [1.0])
     res = request_voltage_support(prob)
     assert res.ok and res.cost_eur == 0 and not np.any(res.request_kw)
 
 
 def test_unfixable_voltage_names_bus_and_period(chain):
-    network, (b0, b1, b2) = chain
-    prob = VoltageSupportProblem(network, [b2], [[10, 30]], [[0, 0]], Batteries([b1, b2], 5.0, 0.5), [1, 2])
+    network, (_b0, b1, b2) = chain
+    prob = VoltageSupportProblem(
+        network, [b2], [[10, 30]], [[0, 0]], Batteries([b1, b2], 5.0, 0.5), [1, 2]
+    )
     res = request_voltage_support(prob)
     assert res.status == "infeasible" and not res.ok
     assert f"bus {b2} at t=1" in res.message and "< 0.9 pu" in res.message
@@ -66,7 +70,7 @@ def test_unfixable_voltage_names_bus_and_period(chain):
 
 def test_energy_limited_request_is_infeasible_with_reason(chain):
     # 0.4 kW for 3 h is 1.2 kWh but the battery holds 1 kWh.
-    network, (b0, b1, b2) = chain
+    network, (_b0, _b1, b2) = chain
     prob = VoltageSupportProblem(
         network, [b2], [[19.4] * 3], [[0] * 3], Batteries([b2], 1.0, 0.5), [1, 1, 1]
     )
@@ -94,7 +98,7 @@ def test_discharge_from_empty_battery_is_infeasible():
 
 
 def test_bad_inputs_raise(chain):
-    network, (b0, b1, b2) = chain
+    network, (_b0, b1, b2) = chain
     with pytest.raises(ValueError, match="max_power_kw"):
         Batteries([b1], 5.0, 0.0)
     with pytest.raises(ValueError, match="load_p_kw"):
@@ -113,7 +117,9 @@ def test_seed003_feeder_evening_peak_and_ac_cross_check():
     hours = np.arange(24)
     p_kw = np.tile(np.where((hours >= 18) & (hours <= 21), 1.6, 0.6), (20, 1))
     q_kvar = 0.33 * p_kw
-    bat = Batteries([grid.buses[b] for b in ("bus_7", "bus_13", "bus_15", "bus_16", "bus_20")], 5.0, 0.5)
+    bat = Batteries(
+        [grid.buses[b] for b in ("bus_7", "bus_13", "bus_15", "bus_16", "bus_20")], 5.0, 0.5
+    )
     tou = np.where((hours >= 8) & (hours < 22), 0.07, 0.09)  # seed 003 ToU prices [EUR/kWh]
     prob = VoltageSupportProblem(network, load_buses, p_kw, q_kvar, bat, 1.5 * tou)
     req = request_voltage_support(prob)

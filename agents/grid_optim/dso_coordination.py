@@ -88,7 +88,9 @@ class EvFleet:
         for name in ("arrival_slot", "departure_slot"):
             raw = _as_vector(name, getattr(self, name), n)
             if np.any(raw != np.round(raw)) or np.any(raw < 0):
-                raise ValueError(f"{name} has non-integer or negative entries; slot numbers >= 0 are required")
+                raise ValueError(
+                    f"{name} has non-integer or negative entries; slot numbers >= 0 are required"
+                )
             object.__setattr__(self, name, raw.astype(int))
         if np.any(self.departure_slot <= self.arrival_slot):
             j = int(np.argmax(self.departure_slot <= self.arrival_slot))
@@ -104,7 +106,9 @@ class EvFleet:
         A trip longer than the battery's range arrives empty rather than negative (the
         rest is taken as charged en route), which the log-normal distance tail produces.
         """
-        return np.maximum(self.soc_max * self.battery_kwh - self.consumption_kwh_per_km * self.distance_km, 0.0)
+        return np.maximum(
+            self.soc_max * self.battery_kwh - self.consumption_kwh_per_km * self.distance_km, 0.0
+        )
 
     @property
     def objective_energy_kwh(self) -> np.ndarray:
@@ -204,8 +208,12 @@ def fleet_boundaries(
 
     t = np.arange(n_slots + 1)[None, :]
     stay = departure - arrival
-    upper = np.minimum(e_arr[:, None] + rate_kw * slot_h * np.clip(t - arrival, 0, stay), target[:, None])
-    lower = np.maximum(target[:, None] - rate_kw * slot_h * np.clip(departure - t, 0, stay), e_arr[:, None])
+    upper = np.minimum(
+        e_arr[:, None] + rate_kw * slot_h * np.clip(t - arrival, 0, stay), target[:, None]
+    )
+    lower = np.maximum(
+        target[:, None] - rate_kw * slot_h * np.clip(departure - t, 0, stay), e_arr[:, None]
+    )
     slots = t[:, :-1]
     present = (slots >= arrival) & (slots < departure)
     return FleetBoundaries(
@@ -248,19 +256,27 @@ class AggregatorRequest:
         n = self.ev.n_slots
         pv = _as_vector(f"{self.name}.pv_available_kw", self.pv_available_kw, n)
         if np.any(pv < 0):
-            raise ValueError(f"{self.name}.pv_available_kw has negative entries; values >= 0 kW are required")
+            raise ValueError(
+                f"{self.name}.pv_available_kw has negative entries; values >= 0 kW are required"
+            )
         object.__setattr__(self, "pv_available_kw", pv)
         object.__setattr__(
-            self, "line_forecast_kw", _as_vector(f"{self.name}.line_forecast_kw", self.line_forecast_kw, n)
+            self,
+            "line_forecast_kw",
+            _as_vector(f"{self.name}.line_forecast_kw", self.line_forecast_kw, n),
         )
         if not self.line_rating_kva > 0:
-            raise ValueError(f"{self.name}.line_rating_kva={self.line_rating_kva}; a rating > 0 kVA is required")
+            raise ValueError(
+                f"{self.name}.line_rating_kva={self.line_rating_kva}; a rating > 0 kVA is required"
+            )
         if not 0 < self.charger_efficiency <= 1:
             raise ValueError(
                 f"{self.name}.charger_efficiency={self.charger_efficiency}; a value in (0, 1] is required"
             )
         if not self.ramp_limit_kw > 0:
-            raise ValueError(f"{self.name}.ramp_limit_kw={self.ramp_limit_kw}; a limit > 0 kW is required")
+            raise ValueError(
+                f"{self.name}.ramp_limit_kw={self.ramp_limit_kw}; a limit > 0 kW is required"
+            )
         if not (np.isfinite(self.previous_charging_kw) and self.previous_charging_kw >= 0):
             raise ValueError(
                 f"{self.name}.previous_charging_kw={self.previous_charging_kw}; a power >= 0 kW is required"
@@ -294,12 +310,16 @@ class CoordinationProblem:
             raise ValueError("aggregators is empty; at least one aggregator is required")
         lengths = {a.ev.n_slots for a in self.aggregators}
         if len(lengths) != 1:
-            raise ValueError(f"aggregators have horizons of {sorted(lengths)} slots; one common horizon is required")
+            raise ValueError(
+                f"aggregators have horizons of {sorted(lengths)} slots; one common horizon is required"
+            )
         names = [a.name for a in self.aggregators]
         if len(set(names)) != len(names):
             raise ValueError(f"aggregator names {names} repeat; unique names are required")
         if not self.transformer_rating_kva > 0:
-            raise ValueError(f"transformer_rating_kva={self.transformer_rating_kva}; a rating > 0 kVA is required")
+            raise ValueError(
+                f"transformer_rating_kva={self.transformer_rating_kva}; a rating > 0 kVA is required"
+            )
         if not 0 < self.power_factor <= 1:
             raise ValueError(f"power_factor={self.power_factor}; a value in (0, 1] is required")
         if not self.slot_h > 0:
@@ -354,11 +374,22 @@ def _energy_bound_conflicts(problem: CoordinationProblem) -> list[str]:
     conflicts = []
     for agg in problem.aggregators:
         ev = agg.ev
-        most = ev.initial_energy_kwh + problem.slot_h * np.concatenate(([0.0], np.cumsum(ev.power_upper_kw)))
+        most = ev.initial_energy_kwh + problem.slot_h * np.concatenate(
+            ([0.0], np.cumsum(ev.power_upper_kw))
+        )
         checks = (
-            (ev.energy_lower_kwh - ev.energy_upper_kwh, "energy_lower_kwh exceeds energy_upper_kwh"),
-            (ev.energy_lower_kwh - most, "energy_lower_kwh exceeds the energy reachable at power_upper_kw"),
-            (ev.initial_energy_kwh - ev.energy_upper_kwh, "energy_upper_kwh is below the arrival energy"),
+            (
+                ev.energy_lower_kwh - ev.energy_upper_kwh,
+                "energy_lower_kwh exceeds energy_upper_kwh",
+            ),
+            (
+                ev.energy_lower_kwh - most,
+                "energy_lower_kwh exceeds the energy reachable at power_upper_kw",
+            ),
+            (
+                ev.initial_energy_kwh - ev.energy_upper_kwh,
+                "energy_upper_kwh is below the arrival energy",
+            ),
         )
         for excess, what in checks:
             if np.any(excess > _TOL):
@@ -396,7 +427,11 @@ def _build_lp(problem: CoordinationProblem, ramp_limits: bool) -> tuple:
     # (12) |sum_k x_k| <= S_trans cos(phi) + sum_k OL_k, as two rows per slot
     fc_sum = summ @ fc
     for sign in (1.0, -1.0):
-        rows(sp.hstack([sign * (summ @ export), -summ, sp.csr_matrix((n_t, kt))]), -inf_t, trafo_kw + sign * fc_sum)
+        rows(
+            sp.hstack([sign * (summ @ export), -summ, sp.csr_matrix((n_t, kt))]),
+            -inf_t,
+            trafo_kw + sign * fc_sum,
+        )
     # (13) |x_k| <= S_line cos(phi) + OL_k
     for sign in (1.0, -1.0):
         rows(sp.hstack([sign * export, -eye, zero]), -inf_kt, line_kw + sign * fc)
@@ -409,7 +444,11 @@ def _build_lp(problem: CoordinationProblem, ramp_limits: bool) -> tuple:
     active = np.flatnonzero(p_up > 0)
     sel = eye[active]
     for sign in (1.0, -1.0):
-        rows(sp.hstack([zero[active], sign * (sel @ diff), zero[active], -sel]), -inf_kt[active], sign * prev[active])
+        rows(
+            sp.hstack([zero[active], sign * (sel @ diff), zero[active], -sel]),
+            -inf_kt[active],
+            sign * prev[active],
+        )
     # (16) cumulative energy within the fleet boundaries, at the end of every slot
     cum = sp.kron(sp.identity(n_agg), sp.csr_matrix(np.tril(np.ones((n_t, n_t))))) * problem.slot_h
     e0 = np.repeat([a.ev.initial_energy_kwh for a in aggs], n_t)
@@ -422,8 +461,17 @@ def _build_lp(problem: CoordinationProblem, ramp_limits: bool) -> tuple:
     col_lo = np.zeros(4 * kt)
     col_hi = np.concatenate([np.ones(kt), p_up, np.full(kt, np.inf), ramp_cap])
     # eq. 11 maximised -> minimise its negative
-    c = np.concatenate([-pv, -np.ones(kt), np.full(kt, problem.overload_weight), np.full(kt, problem.ramp_weight)])
-    return c, sp.vstack(blocks, format="csc"), np.concatenate(lo), np.concatenate(hi), col_lo, col_hi
+    c = np.concatenate(
+        [-pv, -np.ones(kt), np.full(kt, problem.overload_weight), np.full(kt, problem.ramp_weight)]
+    )
+    return (
+        c,
+        sp.vstack(blocks, format="csc"),
+        np.concatenate(lo),
+        np.concatenate(hi),
+        col_lo,
+        col_hi,
+    )
 
 
 def coordinate_aggregators(problem: CoordinationProblem) -> CoordinationResult:

@@ -76,9 +76,13 @@ class OperatingLimits:
 
     def __post_init__(self) -> None:
         if not 0 < self.v_min_pu < self.v_max_pu:
-            raise ValueError(f"v_min_pu={self.v_min_pu}, v_max_pu={self.v_max_pu}; 0 < v_min < v_max is required")
+            raise ValueError(
+                f"v_min_pu={self.v_min_pu}, v_max_pu={self.v_max_pu}; 0 < v_min < v_max is required"
+            )
         if not self.loading_max_percent > 0:
-            raise ValueError(f"loading_max_percent={self.loading_max_percent}; a limit > 0 % is required")
+            raise ValueError(
+                f"loading_max_percent={self.loading_max_percent}; a limit > 0 % is required"
+            )
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,9 @@ class _AgentNet:
         self.net = copy.deepcopy(net)
         self.agents = tuple(agents)
         self.limits = limits
-        asym = any(len(self.net[t]) for t in ("asymmetric_load", "asymmetric_sgen") if t in self.net)
+        asym = any(
+            len(self.net[t]) for t in ("asymmetric_load", "asymmetric_sgen") if t in self.net
+        )
         self.three_phase = asym or any(a.phase is not None for a in agents)
         self.runs = 0
         self.index = []
@@ -171,7 +177,9 @@ class _AgentNet:
         for a, idx, p in zip(self.agents, self.index, power_kw):
             if self.three_phase and a.phase is not None:
                 for ph in PHASES:
-                    self.net.asymmetric_load.at[idx, f"p_{ph}_mw"] = p / 1000.0 if ph == a.phase else 0.0
+                    self.net.asymmetric_load.at[idx, f"p_{ph}_mw"] = (
+                        p / 1000.0 if ph == a.phase else 0.0
+                    )
             else:
                 self.net.load.at[idx, "p_mw"] = p / 1000.0
         self.runs += 1
@@ -180,25 +188,36 @@ class _AgentNet:
             bus_v = {ph: self.net.res_bus_3ph[f"vm_{ph}_pu"] for ph in PHASES}
             loading = {
                 (el, ph): self.net[f"res_{el}_3ph"][f"loading_{ph}_percent"]
-                for el in ("line", "trafo") for ph in PHASES
+                for el in ("line", "trafo")
+                for ph in PHASES
                 if len(self.net[el]) and f"loading_{ph}_percent" in self.net[f"res_{el}_3ph"]
             }
         else:
             pp.runpp(self.net)
             bus_v = {None: self.net.res_bus.vm_pu}
-            loading = {(el, None): self.net[f"res_{el}"].loading_percent for el in ("line", "trafo") if len(self.net[el])}
+            loading = {
+                (el, None): self.net[f"res_{el}"].loading_percent
+                for el in ("line", "trafo")
+                if len(self.net[el])
+            }
         lim = self.limits
         found = []
         for ph, v in bus_v.items():
             for idx, val in v.dropna().items():
                 if val < lim.v_min_pu:
-                    found.append(Violation("undervoltage", "bus", int(idx), ph, float(val), lim.v_min_pu))
+                    found.append(
+                        Violation("undervoltage", "bus", int(idx), ph, float(val), lim.v_min_pu)
+                    )
                 elif val > lim.v_max_pu:
-                    found.append(Violation("overvoltage", "bus", int(idx), ph, float(val), lim.v_max_pu))
+                    found.append(
+                        Violation("overvoltage", "bus", int(idx), ph, float(val), lim.v_max_pu)
+                    )
         for (el, ph), load in loading.items():
             for idx, val in load.dropna().items():
                 if val > lim.loading_max_percent:
-                    found.append(Violation("overload", el, int(idx), ph, float(val), lim.loading_max_percent))
+                    found.append(
+                        Violation("overload", el, int(idx), ph, float(val), lim.loading_max_percent)
+                    )
         return tuple(sorted(found, key=lambda x: -x.excess))
 
     def excess_of(self, target: Violation, power_kw: np.ndarray) -> float:
@@ -206,12 +225,18 @@ class _AgentNet:
         self.violations(power_kw)
         if target.element == "bus":
             res = self.net.res_bus_3ph if self.three_phase else self.net.res_bus
-            value = float(res.at[target.index, f"vm_{target.phase}_pu" if target.phase else "vm_pu"])
+            value = float(
+                res.at[target.index, f"vm_{target.phase}_pu" if target.phase else "vm_pu"]
+            )
         else:
-            res = self.net[f"res_{target.element}_3ph" if self.three_phase else f"res_{target.element}"]
+            res = self.net[
+                f"res_{target.element}_3ph" if self.three_phase else f"res_{target.element}"
+            ]
             col = f"loading_{target.phase}_percent" if target.phase else "loading_percent"
             value = float(res.at[target.index, col])
-        return Violation(target.kind, target.element, target.index, target.phase, value, target.limit).excess
+        return Violation(
+            target.kind, target.element, target.index, target.phase, value, target.limit
+        ).excess
 
 
 def _rank(
@@ -230,7 +255,9 @@ def _rank(
         moved = power_kw.copy()
         moved[i] += delta
         try:
-            ranking.append(AgentSensitivity(a.name, float((grid.excess_of(target, moved) - base) / delta)))
+            ranking.append(
+                AgentSensitivity(a.name, float((grid.excess_of(target, moved) - base) / delta))
+            )
         except pp.LoadflowNotConverged:
             continue
     return sorted(ranking, key=lambda s: -abs(s.per_kw))
@@ -283,9 +310,13 @@ def resolve_violations(
 
     def result(status: str, message: str, **kw) -> HeuristicResult:
         return HeuristicResult(
-            status=status, message=message, power_flow=mode, power_flows=grid.runs,
+            status=status,
+            message=message,
+            power_flow=mode,
+            power_flows=grid.runs,
             adjustments_kw={n: float(d) for n, d in zip(names, power - start) if abs(d) > 1e-9},
-            positions_kw=dict(zip(names, power.tolist())), **kw,
+            positions_kw=dict(zip(names, power.tolist())),
+            **kw,
         )
 
     try:
@@ -308,7 +339,9 @@ def resolve_violations(
             i = names.index(s.agent)
             if abs(s.per_kw) < 1e-12:
                 continue
-            delta = float(np.clip(-target.excess / s.per_kw, lower[i] - power[i], upper[i] - power[i]))
+            delta = float(
+                np.clip(-target.excess / s.per_kw, lower[i] - power[i], upper[i] - power[i])
+            )
             if abs(delta) > 1e-9:
                 power[i] += delta
                 moved = True
@@ -319,15 +352,25 @@ def resolve_violations(
         try:
             current = grid.violations(power)
         except pp.LoadflowNotConverged:
-            return result("power_flow_failed", "power flow did not converge after an adjustment",
-                          initial_violations=initial, ranking=first_ranking)
+            return result(
+                "power_flow_failed",
+                "power flow did not converge after an adjustment",
+                initial_violations=initial,
+                ranking=first_ranking,
+            )
     if not initial:
         return result("ok", "", ranking=())
     if not current:
         return result("cleared", "", initial_violations=initial, ranking=first_ranking)
-    why = "no agent has headroom left to clear" if stuck else f"still violated after max_iterations={max_iterations}"
+    why = (
+        "no agent has headroom left to clear"
+        if stuck
+        else f"still violated after max_iterations={max_iterations}"
+    )
     return result(
         "not_cleared",
         f"{why}: " + "; ".join(str(v) for v in current[:3]),
-        initial_violations=initial, ranking=first_ranking, remaining_violations=current,
+        initial_violations=initial,
+        ranking=first_ranking,
+        remaining_violations=current,
     )

@@ -59,7 +59,9 @@ class Batteries:
     def __post_init__(self) -> None:
         ids = np.atleast_1d(np.asarray(self.bus_ids))
         if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(f"bus_ids={self.bus_ids!r}; a non-empty 1-D sequence of bus indices is required")
+            raise ValueError(
+                f"bus_ids={self.bus_ids!r}; a non-empty 1-D sequence of bus indices is required"
+            )
         object.__setattr__(self, "bus_ids", ids.astype(int))
         for name in ("capacity_kwh", "max_power_kw"):
             arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=float), ids.shape).copy()
@@ -101,10 +103,18 @@ class VoltageSupportProblem:
     def __post_init__(self) -> None:
         price = np.asarray(self.service_price_eur_per_kwh, dtype=float)
         if price.ndim != 1 or price.size == 0:
-            raise ValueError(f"service_price_eur_per_kwh has shape {price.shape}; a (T,) vector is required")
+            raise ValueError(
+                f"service_price_eur_per_kwh has shape {price.shape}; a (T,) vector is required"
+            )
         shape = (np.atleast_1d(self.load_bus_ids).size, price.size)
-        object.__setattr__(self, "service_price_eur_per_kwh", _matrix("service_price_eur_per_kwh", price, price.shape))
-        object.__setattr__(self, "load_bus_ids", np.atleast_1d(np.asarray(self.load_bus_ids, dtype=int)))
+        object.__setattr__(
+            self,
+            "service_price_eur_per_kwh",
+            _matrix("service_price_eur_per_kwh", price, price.shape),
+        )
+        object.__setattr__(
+            self, "load_bus_ids", np.atleast_1d(np.asarray(self.load_bus_ids, dtype=int))
+        )
         object.__setattr__(self, "load_p_kw", _matrix("load_p_kw", self.load_p_kw, shape))
         object.__setattr__(self, "load_q_kvar", _matrix("load_q_kvar", self.load_q_kvar, shape))
         self.network.bus_positions(self.load_bus_ids)
@@ -148,7 +158,9 @@ class SupportRequest:
         return self.request_kw is not None
 
 
-def feeder_voltage_pu(problem: VoltageSupportProblem, battery_kw: np.ndarray | None = None) -> np.ndarray:
+def feeder_voltage_pu(
+    problem: VoltageSupportProblem, battery_kw: np.ndarray | None = None
+) -> np.ndarray:
     """LinDistFlow voltages (n, T) [pu] with batteries adding ``battery_kw`` (M, T) consumption."""
     net = problem.network
     p = np.zeros((net.n_buses, problem.n_steps))
@@ -160,7 +172,9 @@ def feeder_voltage_pu(problem: VoltageSupportProblem, battery_kw: np.ndarray | N
     return linear_flow(net, p / 1000.0, q / 1000.0).v_pu
 
 
-def _violations(v_pu: np.ndarray, bus_ids: np.ndarray, lo: float, hi: float, limit: int = 3) -> list[str]:
+def _violations(
+    v_pu: np.ndarray, bus_ids: np.ndarray, lo: float, hi: float, limit: int = 3
+) -> list[str]:
     """Worst voltage violations as "bus 20 at t=19: 0.874 pu < 0.9 pu"."""
     below, above = lo - v_pu, v_pu - hi
     worst = np.maximum(below, above)
@@ -195,8 +209,12 @@ def request_voltage_support(problem: VoltageSupportProblem) -> SupportRequest:
     base = _violations(v_before, net.bus_ids, problem.v_min_pu, problem.v_max_pu)
     if not base:
         return SupportRequest(
-            status="optimal", request_kw=np.zeros((n_m, n_t)), cost_eur=0.0,
-            bus_ids=net.bus_ids, v_before_pu=v_before, v_after_pu=v_before,
+            status="optimal",
+            request_kw=np.zeros((n_m, n_t)),
+            cost_eur=0.0,
+            bus_ids=net.bus_ids,
+            v_before_pu=v_before,
+            v_after_pu=v_before,
         )
 
     m, n = net.n_branches, net.n_buses
@@ -213,7 +231,10 @@ def request_voltage_support(problem: VoltageSupportProblem) -> SupportRequest:
     row_of_pos = np.full(n, -1)
     row_of_pos[ns] = np.arange(ns.size)
     inject = sp.csr_matrix(
-        (np.full(n_m, 1.0 / 1000.0 / net.s_base_mva), (row_of_pos[net.bus_positions(bat.bus_ids)], np.arange(n_m))),
+        (
+            np.full(n_m, 1.0 / 1000.0 / net.s_base_mva),
+            (row_of_pos[net.bus_positions(bat.bus_ids)], np.arange(n_m)),
+        ),
         shape=(ns.size, n_m),
     )
     inject_t = sp.kron(sp.identity(n_t), inject)
@@ -251,8 +272,10 @@ def request_voltage_support(problem: VoltageSupportProblem) -> SupportRequest:
     res = solve(c, A, row_lo, row_hi, col_lo, col_hi)
     if not res.ok:
         return SupportRequest(
-            status=res.status, message=_infeasibility_reason(problem) or res.message,
-            bus_ids=net.bus_ids, v_before_pu=v_before,
+            status=res.status,
+            message=_infeasibility_reason(problem) or res.message,
+            bus_ids=net.bus_ids,
+            v_before_pu=v_before,
         )
     off = n_t * (2 * m + n)
     discharge = res.x[off : off + n_t * n_m].reshape(n_t, n_m).T
@@ -275,7 +298,9 @@ def _infeasibility_reason(problem: VoltageSupportProblem) -> str:
     low = _violations(feeder_voltage_pu(problem, -full), net.bus_ids, problem.v_min_pu, np.inf)
     high = _violations(feeder_voltage_pu(problem, full), net.bus_ids, -np.inf, problem.v_max_pu)
     if low or high:
-        return "voltage limits missed even with every battery at max_power_kw: " + "; ".join(low + high)
+        return "voltage limits missed even with every battery at max_power_kw: " + "; ".join(
+            low + high
+        )
     return "voltage limits need more energy than capacity_kwh of the batteries allows"
 
 
@@ -339,15 +364,23 @@ def schedule_batteries(
     """
     price = np.asarray(market_price_eur_per_kwh, dtype=float)
     if price.ndim != 1 or price.size == 0 or not np.all(np.isfinite(price)):
-        raise ValueError(f"market_price_eur_per_kwh has shape {price.shape}; a finite (T,) vector is required")
+        raise ValueError(
+            f"market_price_eur_per_kwh has shape {price.shape}; a finite (T,) vector is required"
+        )
     n_t, n_m = price.size, batteries.count
-    request = np.zeros((n_m, n_t)) if request_kw is None else _matrix("request_kw", request_kw, (n_m, n_t))
+    request = (
+        np.zeros((n_m, n_t))
+        if request_kw is None
+        else _matrix("request_kw", request_kw, (n_m, n_t))
+    )
     if not slot_h > 0:
         raise ValueError(f"slot_h={slot_h}; a period length > 0 h is required")
     p_max = batteries.max_power_kw[:, None]
     if np.any(np.abs(request) > p_max + _REQUEST_TOL_KW):
         j = int(np.argmax(np.max(np.abs(request) - p_max, axis=1)))
-        raise ValueError(f"request_kw of battery {j} exceeds max_power_kw={p_max[j, 0]}; |request| <= P^max is required")
+        raise ValueError(
+            f"request_kw of battery {j} exceeds max_power_kw={p_max[j, 0]}; |request| <= P^max is required"
+        )
 
     # columns (each (M, T) row-major): [c | d | x_ch | x_dis | soc at end of period]
     nv = n_m * n_t
@@ -366,7 +399,9 @@ def schedule_batteries(
     fixed = np.flatnonzero(np.broadcast_to(service, request.shape).ravel())
     fix = sp.hstack([eye, -eye, zero, zero, zero]).tocsr()[fixed]
     A = sp.vstack([dyn, limit_c, limit_d, excl, fix], format="csc")
-    row_lo = np.concatenate([np.zeros(nv), np.full(2 * nv, -np.inf), np.zeros(nv), request.ravel()[fixed]])
+    row_lo = np.concatenate(
+        [np.zeros(nv), np.full(2 * nv, -np.inf), np.zeros(nv), request.ravel()[fixed]]
+    )
     row_hi = np.concatenate([np.zeros(nv), np.zeros(2 * nv), np.ones(nv), request.ravel()[fixed]])
 
     soc_hi = np.repeat(batteries.capacity_kwh[:, None], n_t, axis=1)
@@ -379,7 +414,9 @@ def schedule_batteries(
 
     res = solve(c, A, row_lo, row_hi, col_lo, col_hi, integer)
     if not res.ok:
-        asked = sorted({int(i) for i in np.flatnonzero(np.any(np.abs(request) > _REQUEST_TOL_KW, axis=1))})
+        asked = sorted(
+            {int(i) for i in np.flatnonzero(np.any(np.abs(request) > _REQUEST_TOL_KW, axis=1))}
+        )
         return BatterySchedule(
             status=res.status,
             message=f"request_kw of batteries {asked} cannot be met within capacity_kwh and max_power_kw "
@@ -395,7 +432,9 @@ def schedule_batteries(
     )
 
 
-def annualised_investment_eur(investment_eur: float, discount_rate: float, lifetime_years: int) -> float:
+def annualised_investment_eur(
+    investment_eur: float, discount_rate: float, lifetime_years: int
+) -> float:
     """Annual cost of an investment as seed 003 eq. 21: ``I (1 + R)^L / L`` [EUR/year].
 
     This is the seed's own formula (not a standard annuity): 1000 EUR at 5 % over 8 years
@@ -409,7 +448,9 @@ def annualised_investment_eur(investment_eur: float, discount_rate: float, lifet
     return investment_eur * (1 + discount_rate) ** lifetime_years / lifetime_years
 
 
-def deferral_value_eur(investment_eur: float, interest_rate: float, inflation_rate: float, years: int = 1) -> float:
+def deferral_value_eur(
+    investment_eur: float, interest_rate: float, inflation_rate: float, years: int = 1
+) -> float:
     """Value of postponing a reinforcement by ``years`` (seed 003 eq. 22) [EUR].
 
     ``I - I (1 + inflation)^t / (1 + interest)^t``; the seed's 31,880 EUR cable at 7 %
@@ -421,7 +462,10 @@ def deferral_value_eur(investment_eur: float, interest_rate: float, inflation_ra
             f"investment_eur={investment_eur}, interest_rate={interest_rate}, inflation_rate={inflation_rate}, "
             f"years={years}; investment >= 0, rates > -1 and years >= 0 are required"
         )
-    return investment_eur - investment_eur * (1 + inflation_rate) ** years / (1 + interest_rate) ** years
+    return (
+        investment_eur
+        - investment_eur * (1 + inflation_rate) ** years / (1 + interest_rate) ** years
+    )
 
 
 def reservation_price_eur_per_kwh(
