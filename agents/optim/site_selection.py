@@ -147,7 +147,7 @@ def block_matrix(n_sites: int, n_steps: int, dt_s: float) -> sp.csc_matrix:
 @functools.lru_cache(maxsize=32)
 def _model(n_sites: int, n_steps: int, dt_s: float) -> PersistentModel:
     # One persistent HiGHS instance per shape; not thread-safe (one simulation per process).
-    return PersistentModel(block_matrix(n_sites, n_steps, dt_s))
+    return PersistentModel(block_matrix(n_sites, n_steps, dt_s), presolve=False)
 
 
 @dataclass(frozen=True, eq=False)
