@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
-from agents.registry import Registry
+from agents.registry import Fallback, Guarded, Registry
 
 
 @dataclass(frozen=True)
@@ -96,36 +97,44 @@ class EqualShare:
         return SiteSetpoints({ev: kw * scale for ev, kw in wanted.items()})
 
 
-@dataclass(frozen=True)
-class Fallback:
-    """A step where the chosen strategy failed and the fallback decided instead."""
-
-    time_s: int
-    site: str
-    strategy: str
-    reason: str
-
-
 class SiteAggregator:
-    """One site's agent: calls its strategy, checks the answer, falls back if needed."""
+    """One site's agent: calls its strategy, checks the answer, falls back if needed.
 
-    def __init__(self, site: str, strategy: str, fallback: str = "equal_share") -> None:
+    Parameters
+    ----------
+    site : site name
+    strategy : strategy name (built-in, entry point, ``file.py:Class`` or ``module:Class``)
+    fallback : safe built-in used when the strategy fails
+    base_dir : folder a ``file.py:Class`` strategy is relative to (the scenario's folder)
+    timeout_s : wall-clock limit per decision [s] (see :class:`agents.registry.Guarded`)
+
+    Attributes
+    ----------
+    capacity_kw : limit on the site's draw imposed from outside (a DSO, an operator) [kW];
+        the observation's ``capacity_kw`` and forecast are capped by it
+    """
+
+    def __init__(self, site: str, strategy: str, fallback: str = "equal_share",
+                 base_dir: Path | None = None, timeout_s: float | None = None) -> None:
         self.site = site
         self.strategy_name = strategy
-        self.strategy = SITE_STRATEGIES.create(strategy)
-        self.fallback = SITE_STRATEGIES.create(fallback)
-        self.fallbacks: list[Fallback] = []
+        self.guarded: Guarded[SiteStrategy] = Guarded(
+            f"agg_{site}", SITE_STRATEGIES, strategy, fallback, check_setpoints, base_dir, timeout_s)
+        self.capacity_kw = math.inf
         self.last: tuple[SiteObservation, SiteSetpoints] | None = None
 
+    @property
+    def fallbacks(self) -> list[Fallback]:
+        return self.guarded.fallbacks
+
     def decide(self, obs: SiteObservation) -> SiteSetpoints:
-        try:
-            decision = self.strategy.decide(obs)
-            problem = check_setpoints(decision, obs)
-        except Exception as exc:  # a user strategy must not end the run
-            problem = f"raised {type(exc).__name__}: {exc}"
-        if problem:
-            self.fallbacks.append(Fallback(obs.time_s, self.site, self.strategy_name, problem))
-            decision = self.fallback.decide(obs)
+        if self.capacity_kw < math.inf:
+            obs = replace(
+                obs,
+                capacity_kw=min(obs.capacity_kw, self.capacity_kw),
+                capacity_forecast_kw=tuple(min(c, self.capacity_kw) for c in obs.capacity_forecast_kw),
+            )
+        decision = self.guarded(obs, obs.time_s)
         self.last = (obs, decision)
         return decision
 

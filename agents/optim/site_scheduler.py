@@ -15,7 +15,10 @@ registered by name in :data:`SCHEDULERS`:
     power limits (discharge only for V2G EVs) and ``sum_v p_v(t) <= limit(t)``.
     Targets are soft: a slack ``u_v >= 0`` with ``e_v(D_v) + u_v >= target_v`` costs
     ``unmet_penalty_per_kwh``, so a limit too tight for the targets curtails instead of
-    failing, and the slack is reported as unmet energy. No mode binaries are needed:
+    failing, and the slack is reported as unmet energy. With
+    ``overload_penalty_per_kw`` set the site limit is soft instead: ``sum_v p_v(t) -
+    o_t <= limit(t)`` with ``o_t <= z`` and cost ``penalty dt (sum_t o_t + z)``, so the
+    limit gives way only to targets, and then as evenly as possible (the peak ``z``). No mode binaries are needed:
     with prices >= 0 and ``eta <= 1``, lowering a simultaneous charge ``c`` and
     discharge ``d`` to ``c - m`` and ``d - eta^2 m`` keeps the battery energy, lowers the
     grid power and does not raise the cost; a tiny throughput cost, growing over the
@@ -31,13 +34,13 @@ registered by name in :data:`SCHEDULERS`:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
 
 from agents.optim.types import SiteSchedule, SiteScheduleProblem
+from agents.registry import Registry
 from agents.solver import solve
 
 #: Throughput cost at the horizon start; rises linearly to twice this at the end
@@ -138,25 +141,36 @@ class _SiteLP:
         lo.append(p.target_energy_kwh[ev_1] - p.energy_kwh[ev_1])
         hi.append(np.full(n1, np.inf))
         r += n1
-        # site limit: sum over EVs of c - d <= limit, per step
+        # site limit: sum over EVs of c - d (- overload o_t if soft) <= limit, per step
+        soft = p.overload_penalty_per_kw is not None
+        n_o = p.n_steps if soft else 0
+        o0 = u0 + n
         add(r + step, c0 + np.arange(k), 1.0)
         add(r + step[pair_d], d0 + jd, -1.0)
+        if soft:
+            add(r + np.arange(n_o), o0 + np.arange(n_o), -1.0)
         lo.append(np.full(p.n_steps, -np.inf))
         hi.append(p.capacity_limit_kw)
         r += p.n_steps
+        if soft:  # peak overload z >= o_t: spreads an unavoidable overload flat
+            add(r + np.arange(n_o), o0 + np.arange(n_o), 1.0)
+            add(r + np.arange(n_o), np.full(n_o, o0 + n_o), -1.0)
+            lo.append(np.full(n_o, -np.inf))
+            hi.append(np.zeros(n_o))
+            r += n_o
 
         self.A = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(r, u0 + n),
+            shape=(r, o0 + n_o + soft),
         )
         self.row_lo, self.row_hi = np.concatenate(lo), np.concatenate(hi)
-        self.col_lo = np.concatenate([np.zeros(k + kd), p.energy_min_kwh[ev_d], np.zeros(n)])
+        self.col_lo = np.concatenate([np.zeros(k + kd), p.energy_min_kwh[ev_d], np.zeros(n + n_o + soft)])
         self.col_hi = np.concatenate(
             [
                 p.charge_max_kw[ev],
                 p.discharge_max_kw[ev_d],
                 p.capacity_kwh[ev_d],
-                np.full(n, np.inf),
+                np.full(n + n_o + soft, np.inf),
             ]
         )
         price = p.price_per_kwh[step] * dt_h
@@ -167,6 +181,7 @@ class _SiteLP:
                 -price[pair_d] + tie[pair_d],
                 np.zeros(kd),
                 np.full(n, p.unmet_penalty_per_kwh),
+                np.full(n_o + soft, (p.overload_penalty_per_kw or 0.0) * dt_h),
             ]
         )
         self._shape = (n, p.n_steps)
@@ -233,11 +248,11 @@ class Uncontrolled(_Greedy):
 
 
 #: Built-in site schedulers by name.
-SCHEDULERS: dict[str, Callable[[], SiteScheduler]] = {
+SCHEDULERS: Registry[SiteScheduler] = Registry("site scheduler", "schedule", {
     "optimal": OptimalScheduler,
     "llf": LeastLaxityFirst,
     "uncontrolled": Uncontrolled,
-}
+})
 
 
 def _denoised(x: np.ndarray) -> np.ndarray:

@@ -224,6 +224,10 @@ class SiteScheduleProblem:
     energy_min_kwh : battery energy floor while parked [kWh]; zeros when omitted
     unmet_penalty_per_kwh : cost of one kWh of target energy not delivered; must exceed
         the highest price divided by the efficiency so that curtailment is a last resort
+    overload_penalty_per_kw : ``None`` makes the site limit hard. A number makes it soft:
+        power above the limit costs this much per kW and hour [currency/kWh]; it must be
+        below ``unmet_penalty_per_kwh`` times the efficiency, so that the limit gives way
+        to targets (seed 004 section 5.3, 50 % runs) but never to cheaper prices
     """
 
     energy_kwh: np.ndarray
@@ -239,6 +243,7 @@ class SiteScheduleProblem:
     efficiency: float
     energy_min_kwh: np.ndarray | None = None
     unmet_penalty_per_kwh: float = 1000.0
+    overload_penalty_per_kw: float | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.energy_kwh)
@@ -269,8 +274,17 @@ class SiteScheduleProblem:
                 f"{name}unmet_penalty_per_kwh = {penalty}; allowed: > max price / efficiency "
                 f"= {price.max() / eff}"
             )
+        overload = self.overload_penalty_per_kw
+        if overload is not None:
+            overload = _scalar(name + "overload_penalty_per_kw", overload)
+            if not price.max() < overload < penalty * eff:
+                raise ValueError(
+                    f"{name}overload_penalty_per_kw = {overload}; allowed: between max price "
+                    f"{price.max()} and unmet_penalty_per_kwh * efficiency {penalty * eff}"
+                )
         _set(
             self,
+            overload_penalty_per_kw=overload,
             energy_kwh=energy,
             target_energy_kwh=target,
             capacity_kwh=cap,
