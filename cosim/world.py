@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,11 @@ import mosaik
 import numpy as np
 import pandas as pd
 
+from agents.its import ITS, Route
+from agents.optim.pricing import PRICING
+from agents.platform import ALLOCATION, EMSP, DSOPlatform, RandomShare
 from agents.site import SiteAggregator
+from agents.site_book import SiteBook
 from cosim.adapters.agents import SitePlant
 from cosim.models.building import (
     LoadProfile,
@@ -37,9 +40,10 @@ from cosim.models.building import (
     synthetic_office,
 )
 from cosim.models.charger import ChargerSpec, ChargingSite
+from cosim.models.arrivals import Visit, campus_visits
 from cosim.models.ev import EVFleet, VehicleModel
 from cosim.models.grid import PowerFlowGrid
-from cosim.models.mobility import MarkovChain
+from cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from cosim.models.pv import PVSystem, pv_profile
 from cosim.results import TimeseriesWriter
 from grids import build_grid
@@ -77,6 +81,9 @@ class Assembly:
     plants: dict[str, SitePlant]
     fleets: dict[str, tuple[EVFleet, list[dict[str, str]], np.ndarray]]  # group -> (fleet, site_of_place, target soc)
     agents: dict[str, SiteAggregator]
+    books: dict[str, SiteBook]  # site -> forecasts, reservations (sites with a transformer)
+    departures_s: dict[str, int]  # EV -> departure announced by its driver
+    platform: DSOPlatform | None
 
     @property
     def targets_kwh(self) -> dict[str, float]:
@@ -86,7 +93,10 @@ class Assembly:
         return out
 
 
-def _expand(group_name: str, buses: Iterable[str]) -> list[tuple[str, str]]:
+def _expand(group_name: str, buses: list[str]) -> list[tuple[str, str]]:
+    """Entity names of a group: ``<group>_<bus>``, or just ``<group>`` for a single bus."""
+    if len(buses) == 1:
+        return [(group_name, buses[0])]
     return [(f"{group_name}_{bus}", bus) for bus in buses]
 
 
@@ -147,19 +157,54 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             sites[name] = (bus, ChargingSite(name, [spec] * g.chargers))
             plants[name] = SitePlant(charger_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
 
-    fleets = {}
+    books = {}
+    for gi, g in enumerate(s.sites):
+        if g.transformer is None:
+            continue
+        if g.transformer not in grid.transformers:
+            raise ScenarioError(
+                f"scenario field 'sites.{gi}.transformer': {g.transformer!r} is not a transformer "
+                f"of grid {grid.name!r}; allowed: {', '.join(grid.transformers)}")
+        rating_kw = float(grid.net.trafo.sn_mva.at[grid.transformers[g.transformer]]) * 1e3
+        try:
+            pricing = PRICING.create(g.pricing)
+        except ValueError as exc:
+            raise ScenarioError(f"scenario field 'sites.{gi}.pricing': {exc}") from None
+        offset = _seconds_of_day(start)
+        for name, bus in _expand(g.name, g.buses):
+            base = np.zeros(n_steps)
+            for b_bus, profile in buildings.values():
+                if b_bus == bus:
+                    base += [profile.at(k * s.step_s + offset)[0] for k in range(n_steps)]
+            books[name] = SiteBook(name, rating_kw, base, g.chargers, g.rated_kw, s.step_s, pricing)
+
+    fleets, departures = {}, {}
     for g in s.fleet:
         fleets[g.name] = _fleet(g, s, sites_of_group[g.home_sites])
+    register = {}
+    for gi, g in enumerate(s.visitors):
+        for site in g.routes:
+            if site not in sites:
+                raise ScenarioError(f"scenario field 'visitors.{gi}.routes': {site!r} is not a site; "
+                                    f"allowed: {', '.join(sites)}")
+        visits = campus_visits(g.count, rng_for(s.seed, "visitors", g.name), s.step_s, g.name)
+        fleets[g.name] = _visitor_fleet(visits, list(g.routes))
+        register.update({v.ev: v for v in visits})
+        departures.update({v.ev: v.departure_s for v in visits})
+    platform = _platform(s, register, books, sites) if register else None
 
     agents = {}
     for a in s.agents:
+        if a.role != "site_aggregator":
+            continue
         for site in sites_of_group[a.sites]:
             try:
-                agents[f"agg_{site}"] = SiteAggregator(site, a.strategy)
+                agents[f"agg_{site}"] = SiteAggregator(site, a.strategy, base_dir=base_dir)
             except ValueError as exc:
                 raise ScenarioError(f"scenario field 'agents.strategy': {exc}") from None
 
-    return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents)
+    return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
+                    platform)
 
 
 def _seconds_of_day(start: pd.Timestamp) -> int:
@@ -193,6 +238,47 @@ def _fleet(g, s: Scenario, home_sites: list[str]):
                     speed_kmh=g.speed_kmh, rng=rng)
     site_of_place = [{"residential": home_sites[k % len(home_sites)]} for k in range(g.count)]
     return fleet, site_of_place, np.full(g.count, g.target_soc)
+
+
+def _visitor_fleet(visits: list[Visit], sites: list[str]):
+    """EVs away until their request, driving until routed and arrived, parked until departure."""
+    states = ("away", MOVING, *sites)
+    # until the platform routes it, the EV drives (placeholder destination, arrival at departure)
+    trips = [[(v.request_s, v.departure_s, sites[0]), (v.departure_s, v.departure_s, "away")]
+             for v in visits]
+    fleet = EVFleet([v.ev for v in visits], [v.vehicle for v in visits],
+                    np.array([v.soc_at_request for v in visits]), TripPlan(states, trips),
+                    np.zeros(len(visits), dtype=int), speed_kmh=VISITOR_SPEED_KMH)
+    site_of_place = [{site: site for site in sites}] * len(visits)
+    return fleet, site_of_place, np.array([v.target_soc for v in visits])
+
+
+#: Average speed between request and parking [km/h]: the 2.2-2.4 km approach of seed
+#: 004 section 5.2 is driven within one 15-min step, so 2.3 km per 15 min.
+VISITOR_SPEED_KMH = 9.2
+
+
+def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook],
+              sites: dict) -> DSOPlatform | None:
+    spec = next((a for a in s.agents if a.role == "dso_platform"), None)
+    if spec is None:
+        raise ScenarioError("scenario field 'agents': visitors need an agent with role dso_platform")
+    routes = {site: Route(r.distance_km, r.drive_s, r.walk_s)
+              for g in s.visitors for site, r in g.routes.items()}
+    missing = [site for site in routes if site not in books]
+    if missing:
+        raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
+    if spec.strategy == "random_share":
+        slots = [site for site in routes for _ in sites[site][1].chargers]
+        rng_for(s.seed, "platform").shuffle(slots)
+        allocation = RandomShare(slots)
+    else:
+        try:
+            allocation = ALLOCATION.create(spec.strategy)
+        except ValueError as exc:
+            raise ScenarioError(f"scenario field 'agents.strategy': {exc}") from None
+    return DSOPlatform(EMSP(register), ITS(routes), {site: books[site] for site in routes},
+                       allocation, s.step_s, s.duration_s)
 
 
 def build_world(a: Assembly, writer: TimeseriesWriter) -> mosaik.World:

@@ -38,6 +38,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from agents.optim.types import PriceOffer, SiteObservation, SiteOffer
+from agents.registry import Registry
 
 
 @runtime_checkable
@@ -127,10 +128,9 @@ class CongestionPricing:
 
 
 #: Built-in price rules by name; each is a class whose defaults give a usable rule.
-PRICING: dict[str, type[SitePricing]] = {
-    "flat": FlatPricing,
-    "congestion": CongestionPricing,
-}
+PRICING: Registry[SitePricing] = Registry(
+    "site pricing", "offer", {"flat": FlatPricing, "congestion": CongestionPricing}
+)
 
 
 def site_offer(
