@@ -5,7 +5,8 @@ against (tests) and measured against (``bench/optim.py --compare``): every varia
 constraint of the seed is written out, the model is rebuilt for every EV, and it is
 solved as a MILP. It reads the same inputs with the same two readings as the fast
 model (target as ``>=``, SOC bounds widened to the arrival SOC) and applies the same
-sufficient-offer filter. About ten times slower; not for use inside a simulation.
+sufficient-offer filter. About 70 times slower (``docs/bench-optim.md``); not for use
+inside a simulation.
 """
 
 from __future__ import annotations
