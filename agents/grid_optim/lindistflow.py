@@ -404,3 +404,32 @@ def state_from_flows(network: RadialNetwork, pf: np.ndarray, qf: np.ndarray) -> 
         loading = np.hypot(pf, qf) / (v[network.from_bus] * network.s_max_pu[:, None])
     loading = np.where(np.isfinite(network.s_max_pu)[:, None], loading, 0.0)
     return LinearFlow(v_pu=v, p_pu=pf, q_pu=qf, loading=loading)
+
+
+@dataclass(frozen=True)
+class Sensitivities:
+    """Dense LinDistFlow sensitivities to active consumption (v = 1 pu, shunts constant).
+
+    Attributes
+    ----------
+    flow : (m, n) d P_k / d p_j [-]: 1 where branch k lies on the path from the slack to
+        bus j, else 0 (column of the slack is zero)
+    w : (n, n) d (v_i^2) / d p_j [pu^2 / pu]: ``-2`` x resistance shared by the paths to
+        i and j, scaled by the transformer ratios between them (row/column of the slack zero)
+    """
+
+    flow: np.ndarray
+    w: np.ndarray
+
+
+def sensitivities(network: RadialNetwork) -> Sensitivities:
+    """Path and voltage sensitivity matrices (dense; fine up to a few thousand buses)."""
+    n, m = network.n_buses, network.n_branches
+    ns = non_slack(network)
+    flow = np.zeros((m, n))
+    flow[:, ns] = spla.spsolve(balance_matrix(network), np.eye(n - 1)).reshape(m, n - 1)
+    d = drop_matrix(network).tocsc()
+    w = np.zeros((n, n))
+    w[np.ix_(ns, ns)] = spla.spsolve(
+        sp.csc_matrix(d[:, ns]), -2 * network.r_pu[:, None] * flow[:, ns]).reshape(n - 1, n - 1)
+    return Sensitivities(flow=flow, w=w)
