@@ -20,7 +20,7 @@ import pandas as pd
 import yaml
 
 from cosim.results import TimeseriesWriter, plot_run, read_timeseries, summarise, write_json
-from cosim.world import assemble, build_world
+from cosim.world import Assembly, assemble, build_world
 from scenarios.schema import Scenario
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
@@ -36,17 +36,31 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
                  progress: bool = True) -> dict:
     """Simulate ``scenario`` and write the run folder ``out``; returns the summary."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scenario.yaml").write_text(
-        yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    write_scenario(out, scenario)
     t0 = time.perf_counter()
     assembly = assemble(scenario, base_dir)
     writer = TimeseriesWriter(out / "timeseries")
     world = build_world(assembly, writer)
     world.run(until=scenario.duration_s, print_progress=progress)
     writer.flush()
-    wall_s = time.perf_counter() - t0
-    write_json(out / "manifest.json", manifest(scenario, wall_s))
+    return write_results(out, assembly, time.perf_counter() - t0, scenario.duration_s)
+
+
+def write_scenario(out: Path, scenario: Scenario) -> None:
+    """Create the run folder ``out`` with the resolved ``scenario.yaml``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scenario.yaml").write_text(
+        yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+
+
+def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) -> dict:
+    """Manifest, fallbacks, summary and plots of the time series in ``out/timeseries``.
+
+    ``until_s`` [s since start] is how far the run got (a stepped session may save
+    before the end). Returns the summary.
+    """
+    scenario = assembly.scenario
+    write_json(out / "manifest.json", {**manifest(scenario, wall_s), "simulated_until_s": until_s})
     fallbacks = [dataclasses.asdict(f) for agent in assembly.agents.values() for f in agent.fallbacks]
     write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
 

@@ -33,6 +33,7 @@ from agents.platform import ALLOCATION, EMSP, DSOPlatform, RandomShare
 from agents.site import SiteAggregator
 from agents.site_book import SiteBook
 from cosim.adapters.agents import SitePlant
+from cosim.adapters.gate import StepGate, connect_gate
 from cosim.models.building import (
     LoadProfile,
     load_profile_csv,
@@ -57,6 +58,7 @@ SIM_CONFIG = {
     "Grid": {"python": "cosim.adapters.grid:GridSim"},
     "Agents": {"python": "cosim.adapters.agents:AgentSim"},
     "Recorder": {"python": "cosim.adapters.recorder:RecorderSim"},
+    "Gate": {"python": "cosim.adapters.gate:GateSim"},
 }
 
 
@@ -281,8 +283,12 @@ def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook
                        allocation, s.step_s, s.duration_s)
 
 
-def build_world(a: Assembly, writer: TimeseriesWriter) -> mosaik.World:
-    """Start the simulators, create the entities and connect them (see module docstring)."""
+def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
+    """Start the simulators, create the entities and connect them (see module docstring).
+
+    With a ``gate`` every simulator waits for it at each step, so a session can pause
+    the run between steps (:mod:`cosim.adapters.gate`); the results are the same.
+    """
     s = a.scenario
     world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
     step = {"step_s": s.step_s}
@@ -334,6 +340,9 @@ def build_world(a: Assembly, writer: TimeseriesWriter) -> mosaik.World:
     for line in lines:
         world.connect(line, recorder, "loading_pct")
     world.connect(grid_entity, recorder, "converged")
+    if gate is not None:
+        connect_gate(world, gate, s.step_s, [*fleets, *sites.values(), grid_entity, *buildings.values(),
+                                             *pvs.values(), *agents.values(), recorder])
     return world
 
 

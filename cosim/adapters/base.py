@@ -14,13 +14,18 @@ from typing import Any
 import mosaik_api_v3
 
 
+#: Input every model accepts from the session gate (:mod:`cosim.adapters.gate`). It
+#: carries nothing; the connection only makes each simulator wait for the gate.
+GATE_ATTR = "gate"
+
+
 def meta(models: Mapping[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
     """mosaik meta for time-based models given ``{model: (params, attrs)}``."""
     return {
         "api_version": "3.0",
         "type": "time-based",
         "models": {
-            name: {"public": True, "params": params, "attrs": attrs}
+            name: {"public": True, "params": params, "attrs": [*attrs, GATE_ATTR]}
             for name, (params, attrs) in models.items()
         },
     }

@@ -15,7 +15,7 @@ discharging; both are >= 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -141,6 +141,11 @@ class ChargingSite:
     ----------
     name : site name
     chargers : one spec per charge point; charger ``k`` is ``chargers[k]``
+
+    Attributes
+    ----------
+    out_of_service : chargers that cannot take an EV (an outage)
+    last : the last applied step, ``None`` before the first (for inspection)
     """
 
     def __init__(self, name: str, chargers: Sequence[ChargerSpec]) -> None:
@@ -151,6 +156,8 @@ class ChargingSite:
         self.name = name
         self.chargers = tuple(chargers)
         self._on: dict[str, int] = {}
+        self.out_of_service: frozenset[int] = frozenset()
+        self.last: ChargerStep | None = None
 
     def connect(self, ev: str, charger: int | None = None) -> int:
         """Plug ``ev`` into ``charger`` (the first free one if ``None``); returns its index."""
@@ -160,7 +167,8 @@ class ChargingSite:
             )
         used = set(self._on.values())
         if charger is None:
-            free = [k for k in range(len(self.chargers)) if k not in used]
+            free = [k for k in range(len(self.chargers))
+                    if k not in used and k not in self.out_of_service]
             if not free:
                 raise ValueError(
                     f"ChargingSite({self.name!r}).connect: no free charger for EV {ev!r}"
@@ -174,6 +182,10 @@ class ChargingSite:
         elif charger in used:
             raise ValueError(
                 f"ChargingSite({self.name!r}).connect charger: {charger} is already in use"
+            )
+        elif charger in self.out_of_service:
+            raise ValueError(
+                f"ChargingSite({self.name!r}).connect charger: {charger} is out of service"
             )
         self._on[ev] = charger
         return charger
@@ -189,7 +201,26 @@ class ChargingSite:
         return dict(self._on)
 
     def free_chargers(self) -> int:
-        return len(self.chargers) - len(self._on)
+        return len(self.chargers) - len(self.out_of_service) - len(self._on)
+
+    def set_out_of_service(self, chargers: Iterable[int]) -> list[str]:
+        """Put exactly ``chargers`` out of service (the others back in); returns the EVs unplugged.
+
+        An EV on a failed charger is unplugged at once; it waits at the site and takes
+        the next free charger like any arriving EV.
+        """
+        out = frozenset(chargers)
+        bad = sorted(k for k in out if not 0 <= k < len(self.chargers))
+        if bad:
+            raise ValueError(
+                f"ChargingSite({self.name!r}).set_out_of_service chargers: {bad} do not exist; "
+                f"need 0 <= charger < {len(self.chargers)}"
+            )
+        self.out_of_service = out
+        unplugged = [ev for ev, k in self._on.items() if k in out]
+        for ev in unplugged:
+            del self._on[ev]
+        return unplugged
 
     def apply(
         self, setpoints_kw: Mapping[str, float], evs: Mapping[str, PluggedEV], dt_s: int
@@ -227,4 +258,5 @@ class ChargingSite:
             battery[ev] = battery_kw(g, spec.efficiency)
         total = sum(grid.values())
         losses = sum(grid[ev] - battery[ev] for ev in grid)
-        return ChargerStep(grid_kw=total, battery_kw=battery, ev_grid_kw=grid, losses_kw=losses)
+        self.last = ChargerStep(grid_kw=total, battery_kw=battery, ev_grid_kw=grid, losses_kw=losses)
+        return self.last

@@ -1,0 +1,108 @@
+"""The session gate: a simulator that every other simulator waits for, so a run can pause.
+
+mosaik runs a World once, to its end. To step a scenario interactively the World runs
+in a background thread and one extra simulator, the gate, is connected to one entity
+of every other simulator (attribute ``gate``, which every model accepts, see
+:func:`cosim.adapters.base.meta`). mosaik therefore steps the gate first at each time
+``t``: no simulator steps ``t`` before the gate has. With mosaik's lazy stepping (the
+default) the gate steps ``t`` only once all its successors have finished ``t - step_s``.
+So while ``GateSim.step(t)`` blocks in :meth:`StepGate.wait`, every simulator has
+finished every step before ``t`` and none has started ``t``: the session can read and
+change the plain-Python models without a race, and the data flow is the one of an
+uninterrupted run (the gate sends nothing but ``None``).
+
+The world thread and the session talk over two queues: the session sends the time to
+run up to (or ``None`` to stop); the world thread answers :class:`Paused`,
+:class:`Finished` or :class:`Failed`.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import mosaik
+
+from cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta
+
+META = meta({"Gate": ([], [])})
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The world waits before the step at ``time_s`` [s since start]."""
+
+    time_s: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The world ran to the end of the scenario."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The world stopped on an exception (raised in the world thread)."""
+
+    error: BaseException
+
+
+class SessionClosed(Exception):
+    """Raised inside the world thread to end a run the session closed early."""
+
+
+class StepGate:
+    """The two queues between a session and its world thread.
+
+    ``wait`` runs in the world thread; ``release`` and ``report`` in the session's.
+    """
+
+    def __init__(self) -> None:
+        self.commands: queue.Queue[int | None] = queue.Queue()
+        self.reports: queue.Queue[Paused | Finished | Failed] = queue.Queue()
+        self._until_s = 0
+
+    def wait(self, time_s: int) -> None:
+        """Block until the session allows the step at ``time_s``; raise if it closes."""
+        while time_s >= self._until_s:
+            self.reports.put(Paused(time_s))
+            until_s = self.commands.get()
+            if until_s is None:
+                raise SessionClosed
+            self._until_s = until_s
+
+    def release(self, until_s: int | None) -> None:
+        """Let the world run every step before ``until_s`` [s]; ``None`` ends it."""
+        self.commands.put(until_s)
+
+    def report(self) -> Paused | Finished | Failed:
+        """The world thread's next report (blocks until there is one)."""
+        return self.reports.get()
+
+
+class GateSim(SteppedAdapter):
+    def __init__(self) -> None:
+        super().__init__(META)
+
+    def setup(self, gate: StepGate) -> None:
+        self.gate = gate
+
+    def create(self, num: int, model: str):
+        self.outputs["gate"] = {GATE_ATTR: None}
+        return [{"eid": "gate", "type": model}]
+
+    def step(self, time: int, inputs, max_advance: int) -> int:
+        self.gate.wait(time)
+        return time + self.step_s
+
+
+def connect_gate(world: mosaik.World, gate: StepGate, step_s: int,
+                 entities: Iterable[mosaik.scenario.Entity]) -> None:
+    """Start the gate and make one entity of each simulator among ``entities`` wait for it."""
+    gate_entity = world.start("Gate", step_s=step_s, gate=gate).Gate()
+    first_of_sim = {}
+    for entity in entities:
+        first_of_sim.setdefault(entity.sid, entity)
+    for entity in first_of_sim.values():
+        world.connect(gate_entity, entity, GATE_ATTR)
