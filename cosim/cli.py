@@ -48,7 +48,12 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario, base_dir = load_scenario(args.scenario)
     out = args.out or default_run_dir(scenario)
-    summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress)
+    if scenario.variants:
+        from cosim.compare import run_variants
+
+        summary = run_variants(scenario, out, base_dir, progress=not args.no_progress)
+    else:
+        summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress)
     print(f"run folder: {out}")
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

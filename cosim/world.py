@@ -178,7 +178,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             for b_bus, profile in buildings.values():
                 if b_bus == bus:
                     base += [profile.at(k * s.step_s + offset)[0] for k in range(n_steps)]
-            books[name] = SiteBook(name, rating_kw, base, g.chargers, g.rated_kw, s.step_s, pricing)
+            books[name] = SiteBook(name, rating_kw, base, g.chargers, g.rated_kw, g.efficiency,
+                                   s.step_s, pricing)
 
     fleets, departures = {}, {}
     for g in s.fleet:
@@ -301,7 +302,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
     grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
     agent_sim = world.start("Agents", **step, agents=a.agents, plants=a.plants,
-                            targets_kwh=a.targets_kwh)
+                            targets_kwh=a.targets_kwh, departures_s=a.departures_s,
+                            books=a.books, platform=a.platform, horizon_end_s=s.duration_s)
     recorder = world.start("Recorder", **step, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
@@ -324,6 +326,12 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
             world.connect(fleet, agent, "plugged")
     for name, agent in agents.items():
         world.connect(agent, sites[a.agents[name].site], "setpoints_kw")
+    if a.platform is not None:
+        platform = agent_sim.Platform()
+        for fleet in fleets:
+            world.connect(fleet, platform, "events", "soc")
+            world.connect(platform, fleet, "routes", time_shifted=True, initial_data={"routes": {}})
+        world.connect(platform, recorder, "requests")
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
         world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")

@@ -89,8 +89,13 @@ class PVGroup(_Model):
 class SiteGroup(_Model):
     """Charging sites: chargers behind one meter; one site per listed bus."""
 
-    name: str
+    name: str = Field(description="group name; sites are named <name>_<bus>, or <name> for one bus")
     buses: list[str] = Field(min_length=1, description="grid bus names, one site each")
+    transformer: str | None = Field(
+        None, description="transformer feeding the site; its rating minus the building load "
+        "at the site's bus is the site's capacity for EV charging (power factor 1)")
+    pricing: str = Field("congestion", description="price rule of the site's aggregator "
+                         "(`agents.optim.pricing.PRICING`)")
     chargers: int = Field(gt=0, description="chargers per site [-]")
     rated_kw: float = Field(gt=0, description="charger rating [kW]")
     efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
@@ -140,12 +145,35 @@ class FleetGroup(_Model):
         return self
 
 
+class RouteSpec(_Model):
+    """How far a site is from where visitors send their request (for the ITS agent)."""
+
+    distance_km: float = Field(gt=0, description="driving distance [km]")
+    drive_s: int = Field(gt=0, description="driving time [s]")
+    walk_s: int = Field(0, ge=0, description="walk from the site to the destination [s]")
+
+
+class VisitorGroup(_Model):
+    """EVs that come for the day and ask the DSO platform where to charge (seed 004 5.2).
+
+    Times, vehicles and SOCs are drawn from ``cosim.models.arrivals.campus_visits``.
+    """
+
+    name: str = Field(description="EV names are <name>_<k>")
+    count: int = Field(gt=0, description="EVs arriving that day [-]")
+    routes: dict[str, RouteSpec] = Field(
+        min_length=1, description="site name -> route from the request point")
+
+
 class AgentSpec(_Model):
     """A decision-making agent and the strategy it uses."""
 
-    role: Literal["site_aggregator"]
-    sites: str = Field(description="site group the agent serves (one agent per site)")
+    role: Literal["site_aggregator", "dso_platform"]
+    sites: str | None = Field(
+        None, description="site_aggregator: the site group it serves (one agent per site)")
     strategy: str = Field("uncontrolled", description="registered strategy name or dotted path")
+    fallback: str | None = Field(
+        None, description="safe strategy used when `strategy` fails (default per role)")
 
 
 class Location(_Model):
@@ -170,7 +198,17 @@ class Scenario(_Model):
     pv: list[PVGroup] = Field(default_factory=list, description="PV systems")
     sites: list[SiteGroup] = Field(default_factory=list, description="charging sites")
     fleet: list[FleetGroup] = Field(default_factory=list, description="EV fleet groups")
+    visitors: list[VisitorGroup] = Field(default_factory=list,
+                                         description="EVs routed by the DSO platform")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
+    variants: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
+        "runs every variant into its own subfolder and compares them")
+
+    def variant(self, name: str) -> "Scenario":
+        """This scenario with the overrides of variant ``name`` applied (no variants left)."""
+        data = self.model_dump(mode="json", exclude={"variants"})
+        return parse_scenario({**data, **self.variants[name], "name": f"{self.name}/{name}"})
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -185,7 +223,7 @@ class Scenario(_Model):
                     f"fleet.{i}.home_sites: {f.home_sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
         for i, a in enumerate(self.agents):
-            if a.sites not in site_groups:
+            if a.role == "site_aggregator" and a.sites not in site_groups:
                 raise ValueError(
                     f"agents.{i}.sites: {a.sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
@@ -206,9 +244,15 @@ def parse_scenario(data: Any) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"scenario: expected a mapping of fields, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_one_line(exc.errors()[0])) from None
+    for name in scenario.variants:
+        try:
+            scenario.variant(name)
+        except ScenarioError as exc:
+            raise ScenarioError(f"variant {name!r}: {exc}") from None
+    return scenario
 
 
 def _one_line(err: dict[str, Any]) -> str:

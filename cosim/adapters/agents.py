@@ -1,15 +1,15 @@
-"""mosaik adapter hosting site aggregators (one entity per agent).
+"""mosaik adapter hosting the agents: site aggregators (one entity each) and the DSO platform.
 
-Inputs
-------
-plugged : ``{site: {ev: PluggedEV}}`` from the fleet, this step
-
-Output
-------
-setpoints_kw : ``{ev: kW}`` for the site's chargers
-
-EVs parked at the site are scheduled whether or not a charger was free for them;
-the chargers ignore set-points for EVs they do not hold.
+Site aggregator
+    input ``plugged`` (``{site: {ev: PluggedEV}}`` from the fleet, this step); output
+    ``setpoints_kw`` (``{ev: kW}`` for the site's chargers). EVs parked at the site are
+    scheduled whether or not a charger was free for them; the chargers ignore set-points
+    for EVs they do not hold. Sites with a book (transformer, reservations) also see
+    their capacity and price forecast to the horizon end.
+Platform
+    inputs ``events`` and ``soc`` from the fleets; output ``routes``
+    (``{ev: (site, arrival_s)}``, to the fleet over a time-shifted connection). It steps
+    before the aggregators, so a reservation made at ``t`` is in their books at ``t``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agents.platform import DSOPlatform
 from agents.site import SiteAggregator, SiteEV, SiteObservation
-from cosim.adapters.base import SteppedAdapter, meta, plugged_at
+from agents.site_book import SiteBook
+from cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
+from cosim.models.ev import TripStart
 
-META = meta({"SiteAggregator": (["name"], ["plugged", "setpoints_kw"])})
+META = meta({
+    "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),
+    "Platform": ([], ["events", "soc", "routes", "requests"]),
+})
 
 
 @dataclass(frozen=True)
@@ -41,17 +47,30 @@ class AgentSim(SteppedAdapter):
         agents: Mapping[str, SiteAggregator],
         plants: Mapping[str, SitePlant],
         targets_kwh: Mapping[str, float],
+        departures_s: Mapping[str, int],
+        books: Mapping[str, SiteBook],
+        platform: DSOPlatform | None,
+        horizon_end_s: int,
     ) -> None:
         self.agents = dict(agents)
         self.plants = dict(plants)
         self.targets_kwh = dict(targets_kwh)
+        self.departures_s = dict(departures_s)
+        self.books = dict(books)
+        self.platform = platform
+        self.horizon_end_s = horizon_end_s
 
-    def create(self, num: int, model: str, name: str):
+    def create(self, num: int, model: str, name: str = "platform"):
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
+        if "platform" in self.outputs:
+            self._platform(time, inputs.get("platform", {}))
+        n = max(1, (self.horizon_end_s - time) // self.step_s)
         for name in self.outputs:
+            if name == "platform":
+                continue
             agent = self.agents[name]
             plant = self.plants[agent.site]
             present = plugged_at(inputs.get(name, {}).get("plugged"), agent.site)
@@ -63,12 +82,35 @@ class AgentSim(SteppedAdapter):
                     target_kwh=self.targets_kwh[p.ev],
                     max_charge_kw=p.max_charge_kw,
                     max_discharge_kw=p.max_discharge_kw,
+                    departure_s=self.departures_s.get(p.ev),
                 )
                 for p in present.values()
             )
+            book = self.books.get(agent.site)
+            forecast = {}
+            if book is not None:
+                capacity = book.capacity_kw(time, n)
+                forecast = {
+                    "capacity_kw": float(capacity[0]),
+                    "capacity_forecast_kw": tuple(capacity.tolist()),
+                    "price_forecast_per_kwh":
+                        tuple(book.prices(time, n).charge_price_per_kwh.tolist()),
+                }
             obs = SiteObservation(
                 site=agent.site, time_s=time, step_s=self.step_s, evs=evs,
                 charger_kw=plant.charger_kw, efficiency=plant.efficiency, v2g=plant.v2g,
+                **forecast,
             )
             self.outputs[name] = {"setpoints_kw": dict(agent.decide(obs).power_kw)}
         return time + self.step_s
+
+    def _platform(self, time: int, data: Mapping) -> None:
+        soc = merged(data.get("soc"))
+        routes = {}
+        for events in (data.get("events") or {}).values():
+            for e in events:
+                if (isinstance(e, TripStart) and e.ev in self.platform.emsp.register
+                        and e.ev not in self.platform.reservations):
+                    r = self.platform.handle(e.ev, time, soc[e.ev])
+                    routes[e.ev] = (r.site, r.arrival_s)
+        self.outputs["platform"] = {"routes": routes, "requests": len(routes)}

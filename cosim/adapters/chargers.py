@@ -54,7 +54,9 @@ class ChargerSim(SteppedAdapter):
                 if ev not in site.connected() and site.free_chargers() > 0:
                     site.connect(ev)
             on_charger = {ev: present[ev] for ev in site.connected()}
-            result = site.apply(merged(data.get("setpoints_kw")), on_charger, self.step_s)
+            wanted = merged(data.get("setpoints_kw"))
+            setpoints = {ev: kw for ev, kw in wanted.items() if ev in on_charger}
+            result = site.apply(setpoints, on_charger, self.step_s)
             self.outputs[name] = {
                 "p_kw": result.grid_kw,
                 "q_kvar": 0.0,

@@ -7,10 +7,12 @@ events : list of :class:`~cosim.models.ev.EVEvent` emitted at this step
 soc : ``{ev: soc}`` [-]
 unmet_kwh : energy missing to the target SOC of EVs that left a site this step [kWh]
 
-Input
------
+Inputs
+------
 battery_kw : ``{ev: kW}`` battery-side power over the previous step, from the chargers
 (a time-shifted connection, so it is applied when the interval has passed).
+routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs whose trip started
+at the previous step (time-shifted); applied to the trip plan before moving the fleet.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from cosim.adapters.base import SteppedAdapter, merged, meta
 from cosim.models.charger import PluggedEV
 from cosim.models.ev import Departure, EVFleet
 
-META = meta({"Fleet": (["name"], ["battery_kw", "plugged", "events", "soc", "unmet_kwh"])})
+META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])})
 
 
 class FleetSim(SteppedAdapter):
@@ -49,6 +51,9 @@ class FleetSim(SteppedAdapter):
             power = np.zeros(len(fleet.ids))
             for ev, kw in merged(inputs.get(name, {}).get("battery_kw")).items():
                 power[index[ev]] = kw
+            for ev, (site, arrival_s) in merged(inputs.get(name, {}).get("routes")).items():
+                if ev in index:  # routes from the platform cover every fleet group
+                    fleet.mobility.route(index[ev], 0, site, arrival_s)
             events = fleet.step(time, self.step_s if time > 0 else 0, power)
             energy = fleet.energy_kwh()
             unmet = 0.0
@@ -62,6 +67,7 @@ class FleetSim(SteppedAdapter):
                 "soc": dict(zip(fleet.ids, fleet.soc.tolist())),
                 "unmet_kwh": unmet,
                 "battery_kw": None,
+                "routes": None,
             }
         return time + self.step_s
 

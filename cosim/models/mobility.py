@@ -337,6 +337,27 @@ class TripPlan:
         new[driving] = self.moving_index
         return new
 
+    def route(self, i: int, k: int, destination: str, arrive_s: int) -> None:
+        """Decide where EV ``i``'s trip ``k`` goes and when it arrives.
+
+        For trips whose destination is chosen while the EV drives (seed 004 section
+        4.2.2: the DSO platform allocates a charging site after the trip started). The
+        trip keeps its departure time; the next trip must not start before ``arrive_s``.
+        """
+        place = self.index(destination)
+        if place == self.moving_index:
+            raise ValueError(f"TripPlan.route destination: {destination!r} is not a place")
+        d_s = int(self._depart[i, k])
+        nxt = int(self._depart[i, k + 1]) if k + 1 < self._depart.shape[1] else None
+        if arrive_s < d_s or (nxt is not None and arrive_s > nxt):
+            raise ValueError(
+                f"TripPlan.route arrive_s: {arrive_s} outside [{d_s}, {nxt}] for EV {i} trip {k}"
+            )
+        self._dest[i, k], self._arrive[i, k] = place, arrive_s
+        plan = list(self.trips[i])
+        plan[k] = (d_s, int(arrive_s), destination)
+        self.trips = (*self.trips[:i], tuple(plan), *self.trips[i + 1 :])
+
     def destination(self, i: int, t_s: int) -> str | None:
         """Destination of EV ``i``'s trip under way or starting at ``t_s``, else ``None``."""
         k = int((self._depart[i] <= t_s).sum()) - 1

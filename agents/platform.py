@@ -1,0 +1,190 @@
+"""EMSP and DSO platform: the charging-site selection protocol of seed 004 section 4.2.2.2.
+
+For every EV that starts its trip to the campus:
+
+1. the **EMSP** turns the trip start into a request (battery, limits, departure,
+   target SOC, V2G allowance) from its register of the driver's preferences;
+2. the **DSO platform** asks the **ITS** for arrival time and SOC per candidate site,
+   asks each site's aggregator for an offer (free chargers over the stay, price signal,
+   charger limits capped by transformer headroom), drops insufficient offers, and
+   chooses with its allocation strategy;
+3. it reserves a charger at the chosen site (the aggregator books the reference
+   schedule as committed load, so later offers see it) and the EMSP tells the EV where
+   to drive.
+
+Allocation strategies (registry :data:`ALLOCATION`): ``"css"`` solves the
+charging-site selection MILP (seed 004 eqs 4.6-4.19, ``agents.optim.site_selection``);
+``"random_share"`` is the seed's baseline: drivers pick a site at random without any
+communication, each site receiving its Table-1 share (a seeded shuffle of one slot per
+charger). When CSS finds no sufficient offer, or fails, the platform falls back to the
+site with the most free chargers, records it, and carries on. A platform outage
+(:meth:`DSOPlatform.outage_until`) sends every request to the fallback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from agents.its import ITS
+from agents.optim.site_selection import select_site
+from agents.optim.types import SiteOffer, SiteRequest
+from agents.registry import Registry
+from cosim.models.arrivals import Visit
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A charger booked for one EV.
+
+    Attributes
+    ----------
+    ev, site : who and where
+    arrival_s, departure_s : the booked stay [s since start]
+    charge_kw : (steps of the stay,) reference grid-side schedule from the selection [kW]
+    strategy : the allocation that made it ("css", "random_share", or "fallback: <why>")
+    """
+
+    ev: str
+    site: str
+    arrival_s: int
+    departure_s: int
+    charge_kw: tuple[float, ...]
+    strategy: str
+
+
+class SiteDesk(Protocol):
+    """What the platform needs from a site aggregator."""
+
+    site: str
+
+    def offer(self, request: SiteRequest, now_s: int, n_steps: int) -> SiteOffer: ...
+
+    def reserve(self, reservation: Reservation) -> None: ...
+
+    def free_chargers(self, arrival_s: int, departure_s: int) -> int: ...
+
+
+class Allocation(Protocol):
+    """Chooses a site for one request; ``None`` means no choice (the platform falls back)."""
+
+    def choose(self, request: SiteRequest, offers: Sequence[SiteOffer], step_s: int
+               ) -> tuple[str | None, np.ndarray, str]: ...
+
+
+ALLOCATION: Registry[Allocation] = Registry("allocation strategy", "choose")
+
+
+@ALLOCATION.register("css")
+class ChargingSiteSelection:
+    """Cost-optimal site and schedule from the site-selection MILP (seed 004 eqs 4.6-4.19)."""
+
+    def choose(self, request, offers, step_s):
+        choice = select_site(request, offers, step_s)
+        if choice.site is None:
+            return None, np.zeros(0), f"{choice.status}: {choice.reason}"
+        return choice.site, choice.charge_kw - choice.discharge_kw, ""
+
+
+class RandomShare:
+    """Seed 004 baseline: a site drawn from a shuffled list of one slot per charger."""
+
+    def __init__(self, slots: Sequence[str]) -> None:
+        self._slots = list(slots)
+
+    def choose(self, request, offers, step_s):
+        if not self._slots:
+            return None, np.zeros(0), "every charger slot of the baseline is taken"
+        return self._slots.pop(), np.zeros(0), ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One request handled by the platform: inputs, choice and how it was made."""
+
+    time_s: int
+    ev: str
+    site: str
+    arrival_s: int
+    strategy: str
+    offers: int  # sufficient offers considered
+
+
+class EMSP:
+    """The e-mobility service provider: knows each driver's vehicle and wishes."""
+
+    def __init__(self, register: Mapping[str, Visit], v2g_allowance_kwh: float = 0.0) -> None:
+        self.register = dict(register)
+        self.v2g_allowance_kwh = v2g_allowance_kwh
+
+    def request(self, ev: str, now_s: int, step_s: int, arrivals: Mapping[str, tuple[int, float]]
+                ) -> SiteRequest:
+        """The site-selection request for ``ev``; times in steps from ``now_s``."""
+        visit = self.register[ev]
+        v = visit.vehicle
+        return SiteRequest(
+            ev_id=ev,
+            battery_kwh=v.capacity_kwh,
+            charge_max_kw=v.max_charge_kw,
+            discharge_max_kw=v.max_discharge_kw,
+            arrival_soc={site: soc for site, (_, soc) in arrivals.items()},
+            arrival_step={site: -(-(t - now_s) // step_s) for site, (t, _) in arrivals.items()},
+            departure_step=max(1, (visit.departure_s - now_s) // step_s),
+            target_soc=visit.target_soc,
+            v2g_allowance_kwh=self.v2g_allowance_kwh,
+        )
+
+
+class DSOPlatform:
+    """Allocates EVs to charging sites on request (seed 004 section 4.2.2.2)."""
+
+    def __init__(self, emsp: EMSP, its: ITS, sites: Mapping[str, SiteDesk],
+                 allocation: Allocation, step_s: int, horizon_end_s: int) -> None:
+        self.emsp, self.its, self.sites = emsp, its, dict(sites)
+        self.allocation = allocation
+        self.step_s, self.horizon_end_s = step_s, horizon_end_s
+        self.decisions: list[Decision] = []
+        self.reservations: dict[str, Reservation] = {}
+        self.outage_until_s = -1
+
+    def outage_until(self, time_s: int) -> None:
+        """The platform is unreachable until ``time_s``: requests go to the fallback."""
+        self.outage_until_s = time_s
+
+    def handle(self, ev: str, now_s: int, soc: float) -> Reservation:
+        """Process one trip start; returns the reservation (always one: fallback if needed)."""
+        v = self.emsp.register[ev].vehicle
+        estimates = self.its.estimate(now_s, soc, v.capacity_kwh, v.consumption_kwh_per_km)
+        arrivals = {s: (e.arrival_s, e.arrival_soc) for s, e in estimates.items()}
+        request = self.emsp.request(ev, now_s, self.step_s, arrivals)
+        n_steps = max(1, -(-(self.horizon_end_s - now_s) // self.step_s))
+        departure_s = self.emsp.register[ev].departure_s
+        if now_s < self.outage_until_s:
+            site, schedule, why = None, np.zeros(0), "DSO platform outage"
+            offers = []
+        else:
+            offers = [
+                desk.offer(request, now_s, n_steps) for desk in self.sites.values()
+                if desk.free_chargers(arrivals[desk.site][0], departure_s) > 0
+            ]
+            try:
+                site, schedule, why = self.allocation.choose(request, offers, self.step_s)
+            except Exception as exc:  # noqa: BLE001 - a failed strategy must not end the run
+                site, schedule, why = None, np.zeros(0), f"raised {type(exc).__name__}: {exc}"
+        label = type(self.allocation).__name__
+        if site is None:
+            site = max(self.sites, key=lambda s: self.sites[s].free_chargers(
+                arrivals[s][0], departure_s))
+            label = f"fallback: {why}"
+        arrival_s = arrivals[site][0]
+        first = request.arrival_step[site]
+        last = request.departure_step
+        reference = tuple(float(x) for x in schedule[first:last]) if schedule.size else ()
+        reservation = Reservation(ev, site, arrival_s, departure_s, reference, label)
+        self.sites[site].reserve(reservation)
+        self.reservations[ev] = reservation
+        self.decisions.append(Decision(now_s, ev, site, arrival_s, label, len(offers)))
+        return reservation
