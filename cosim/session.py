@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import pandas as pd
 
@@ -101,14 +101,17 @@ class Session:
     # --- running -----------------------------------------------------------------------
 
     def _world_main(self) -> None:
+        world = None
         try:
             world = build_world(self.assembly, self.writer, gate=self.gate)
             world.run(until=self.scenario.duration_s, print_progress=False)
             self.writer.flush()
             self.gate.reports.put(Finished())
         except SessionClosed:
-            pass
+            world.shutdown()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the session
+            if world is not None:
+                world.shutdown()
             self.gate.reports.put(Failed(exc))
 
     def _await(self) -> None:
@@ -157,7 +160,7 @@ class Session:
             self._thread.join(timeout=30)
         self._closed = True
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
