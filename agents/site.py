@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from agents.registry import Fallback, Guarded, Registry
 
 
@@ -43,6 +45,10 @@ class SiteObservation:
     evs : the EVs on a charger
     charger_kw : charger rating [kW]; efficiency : charger efficiency [-]; v2g : chargers can discharge
     capacity_kw : power the site may draw this step [kW], ``inf`` if unlimited
+    capacity_forecast_kw : (n,) forecast of ``capacity_kw`` from now to the horizon end
+        [kW], empty if the site has no limit (transformer rating minus building load)
+    price_forecast_per_kwh : (n,) the site's own price signal over the same steps
+        [currency/kWh], empty if it has none
     """
 
     site: str
@@ -53,6 +59,8 @@ class SiteObservation:
     efficiency: float
     v2g: bool
     capacity_kw: float = math.inf
+    capacity_forecast_kw: tuple[float, ...] = ()
+    price_forecast_per_kwh: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,87 @@ class EqualShare:
         demand = sum(wanted.values())
         scale = 1.0 if demand <= obs.capacity_kw else max(0.0, obs.capacity_kw) / demand
         return SiteSetpoints({ev: kw * scale for ev, kw in wanted.items()})
+
+
+class Scheduled:
+    """Receding-horizon schedule from an optimisation model (``agents.optim.site_scheduler``).
+
+    Re-solves when the set of EVs on the chargers changes (an arrival or departure) and
+    otherwise follows the stored schedule, so a day costs one solve per event step, not
+    one per step. EVs without an announced departure are scheduled to the horizon end.
+
+    Parameters
+    ----------
+    scheduler : name in ``SCHEDULERS`` ("optimal", "llf", "uncontrolled")
+    soft_capacity : if True the site limit may be exceeded, at a penalty below the
+        penalty for unmet energy, when targets cannot be met otherwise (seed 004 section
+        5.3, 50 % runs: schedules avoid overload "where possible"); if False the limit
+        is hard and targets are curtailed (75 % runs)
+    """
+
+    def __init__(self, scheduler: str = "optimal", soft_capacity: bool = False) -> None:
+        from agents.optim.site_scheduler import SCHEDULERS
+
+        self.scheduler = SCHEDULERS[scheduler]()
+        self.soft_capacity = soft_capacity
+        self._plan: dict[str, np.ndarray] = {}
+        self._plan_start_s = 0
+        self._evs: frozenset[str] = frozenset()
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        evs = frozenset(ev.ev for ev in obs.evs)
+        k = (obs.time_s - self._plan_start_s) // obs.step_s
+        if evs != self._evs or not self._plan or k >= len(next(iter(self._plan.values()))):
+            self._replan(obs)
+            self._evs, self._plan_start_s, k = evs, obs.time_s, 0
+        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()})
+
+    def _replan(self, obs: SiteObservation) -> None:
+        from agents.optim.types import SiteScheduleProblem
+
+        if not obs.evs:
+            self._plan = {}
+            return
+        n = max(len(obs.capacity_forecast_kw), 1)
+        limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,), dtype=float)
+        price = np.asarray(obs.price_forecast_per_kwh or (1.0,) * n, dtype=float)
+        evs = obs.evs
+        departure = np.array([
+            n if ev.departure_s is None else max(1, -(-(ev.departure_s - obs.time_s) // obs.step_s))
+            for ev in evs
+        ])
+        # the scheduler's power limits are grid-side: the battery-side limit over efficiency
+        charge_max = np.array([min(obs.charger_kw, ev.max_charge_kw / obs.efficiency) for ev in evs])
+        problem = SiteScheduleProblem(
+            energy_kwh=np.array([ev.energy_kwh for ev in evs]),
+            target_energy_kwh=np.array([min(ev.target_kwh, ev.capacity_kwh) for ev in evs]),
+            capacity_kwh=np.array([ev.capacity_kwh for ev in evs]),
+            charge_max_kw=charge_max,
+            discharge_max_kw=np.array([ev.max_discharge_kw if obs.v2g else 0.0 for ev in evs]),
+            departure_step=np.minimum(departure, n),
+            v2g=np.full(len(evs), obs.v2g),
+            capacity_limit_kw=np.maximum(limit, 0.0),
+            price_per_kwh=price,
+            dt_s=obs.step_s,
+            efficiency=obs.efficiency,
+            overload_penalty_per_kw=OVERLOAD_PENALTY if self.soft_capacity else None,
+        )
+        schedule = self.scheduler.schedule(problem)
+        self._plan = {ev.ev: schedule.power_kw[i] for i, ev in enumerate(evs)}
+
+
+#: Penalty of one kW above the site limit for one hour with a soft limit
+#: [currency/kWh]; below the default unmet-energy penalty (1000), so targets win.
+OVERLOAD_PENALTY = 100.0
+
+for _name, _scheduler, _soft in (
+    ("optimal", "optimal", False),
+    ("optimal_soft", "optimal", True),
+    ("llf", "llf", False),
+):
+    SITE_STRATEGIES.register(_name)(
+        lambda scheduler=_scheduler, soft=_soft: Scheduled(scheduler, soft)
+    )
 
 
 class SiteAggregator:
