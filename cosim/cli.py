@@ -1,4 +1,4 @@
-"""``flexcosim`` command line: list and run scenarios.
+"""``flexcosim`` command line: list, run and step scenarios.
 
 User errors (a bad scenario field, an unknown scenario) end with one line on
 stderr and exit status 2, never a traceback.
@@ -22,10 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("scenario", help="shipped scenario name or path to a YAML file")
     run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
+    step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    step.add_argument("--out", type=Path, help="run folder the stepped results go to")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        if args.command == "step":
+            from cosim.stepper import step
+
+            return step(args.scenario, args.out)
         return _run(args)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ same seed, bit for bit.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import mosaik
 import pandas as pd
 
 from cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
@@ -108,10 +110,10 @@ class Session:
             self.writer.flush()
             self.gate.reports.put(Finished())
         except SessionClosed:
-            world.shutdown()
+            _stop(world)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the session
             if world is not None:
-                world.shutdown()
+                _stop(world)
             self.gate.reports.put(Failed(exc))
 
     def _await(self) -> None:
@@ -296,6 +298,15 @@ class Session:
         if site not in self.assembly.sites:
             raise ValueError(f"site = {site!r}; allowed: {', '.join(self.assembly.sites)}")
         return self.assembly.sites[site][1]
+
+
+def _stop(world: mosaik.World) -> None:
+    """Shut down a world whose run ended early; its simulator tasks are still pending."""
+    tasks = asyncio.all_tasks(world.loop)
+    for task in tasks:
+        task.cancel()
+    world.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    world.shutdown()
 
 
 @Session.handles(ChargerOutage)

@@ -1,0 +1,115 @@
+"""``flexcosim step <scenario>``: a command prompt over a :class:`~cosim.session.Session`.
+
+Commands (``help <command>`` for one)::
+
+    advance [n]                  simulate n steps (default 1)
+    until HH:MM                  simulate up to the next HH:MM on the scenario clock
+    end                          simulate the rest
+    show evs|chargers|sites|grid|agents|decisions
+    inject outage <site> <n>     n chargers of <site> fail (0 repairs them)
+    inject capacity <site> <kw>  cap the site's draw (inf lifts the cap)
+    save [dir]                   write the run folder so far
+    quit                         end the session
+
+A bad command prints one ``error:`` line and the prompt comes back.
+"""
+
+from __future__ import annotations
+
+import cmd
+from pathlib import Path
+
+import pandas as pd
+
+from cosim.session import CapacityLimit, ChargerOutage, Session
+
+TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions")
+
+
+class Stepper(cmd.Cmd):
+    intro = "flexcosim stepper: 'help' lists the commands, 'quit' ends."
+
+    def __init__(self, session: Session, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.session = session
+        self.start = pd.Timestamp(session.scenario.start)
+        self._set_prompt()
+
+    def _set_prompt(self) -> None:
+        clock = self.start + pd.Timedelta(seconds=self.session.time_s)
+        end = " (end)" if self.session.finished else ""
+        self.prompt = f"[{clock:%a %H:%M} t={self.session.time_s}s{end}] > "
+
+    def onecmd(self, line: str) -> bool:
+        try:
+            stop = super().onecmd(line)
+        except (ValueError, RuntimeError) as exc:
+            self.stdout.write(f"error: {exc}\n")
+            stop = False
+        self._set_prompt()
+        return stop
+
+    def emptyline(self) -> bool:
+        return False
+
+    def default(self, line: str) -> None:
+        raise ValueError(f"unknown command {line.split()[0]!r}; 'help' lists the commands")
+
+    def do_advance(self, arg: str) -> None:
+        """advance [n]: simulate n steps (default 1)."""
+        self.session.advance(int(arg) if arg.strip() else 1)
+
+    def do_until(self, arg: str) -> None:
+        """until HH:MM: simulate up to the next HH:MM on the scenario clock."""
+        try:
+            hours, minutes = (int(x) for x in arg.strip().split(":"))
+        except ValueError:
+            raise ValueError(f"until {arg.strip()!r}; need HH:MM, e.g. until 18:30") from None
+        now = self.start + pd.Timedelta(seconds=self.session.time_s)
+        target = now.normalize() + pd.Timedelta(hours=hours, minutes=minutes)
+        if target <= now:
+            target += pd.Timedelta(days=1)
+        self.session.advance_to(int((target - self.start).total_seconds()))
+
+    def do_end(self, arg: str) -> None:
+        """end: simulate the rest of the scenario."""
+        self.session.run_to_end()
+
+    def do_show(self, arg: str) -> None:
+        """show evs|chargers|sites|grid|agents|decisions: print a table of the current state."""
+        name = arg.strip()
+        if name not in TABLES:
+            raise ValueError(f"show {name!r}; allowed: {', '.join(TABLES)}")
+        with pd.option_context("display.width", 160, "display.max_columns", 20,
+                               "display.max_rows", 200):
+            self.stdout.write(f"{getattr(self.session, name)()}\n")
+
+    def do_inject(self, arg: str) -> None:
+        """inject outage <site> <n> | inject capacity <site> <kw>: an event from the next step on."""
+        parts = arg.split()
+        if len(parts) != 3 or parts[0] not in ("outage", "capacity"):
+            raise ValueError("inject outage <site> <n> | inject capacity <site> <kw>")
+        kind, site, value = parts
+        if kind == "outage":
+            self.session.inject(ChargerOutage(site, int(value)))
+        else:
+            self.session.inject(CapacityLimit(site, float(value)))
+        self.stdout.write(f"injected {kind} at {site} from t={self.session.time_s}s\n")
+
+    def do_save(self, arg: str) -> None:
+        """save [dir]: write the run folder so far (default: the session's folder)."""
+        out = self.session.save(Path(arg.strip()) if arg.strip() else None)
+        self.stdout.write(f"run folder: {out}\n")
+
+    def do_quit(self, arg: str) -> bool:
+        """quit: end the session."""
+        return True
+
+    do_EOF = do_quit
+
+
+def step(name_or_path: str, out: Path | None = None) -> int:
+    """Open the scenario and run the prompt until ``quit``; returns the exit status."""
+    with Session.open(name_or_path, out) as session:
+        Stepper(session).cmdloop()
+    return 0
