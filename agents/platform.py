@@ -10,7 +10,8 @@ For every EV that starts its trip to the campus:
    chooses with its allocation strategy;
 3. it reserves a charger at the chosen site (the aggregator books the reference
    schedule as committed load, so later offers see it) and the EMSP tells the EV where
-   to drive.
+   to drive. When no site has a free charger for the whole stay, the EV is sent to the
+   first site, parks there without a reservation and waits for a charger to come free.
 
 Allocation strategies (registry :data:`ALLOCATION`): ``"css"`` solves the
 charging-site selection MILP (seed 004 eqs 4.6-4.19, ``agents.optim.site_selection``);
@@ -148,6 +149,7 @@ class DSOPlatform:
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.decisions: list[Decision] = []
         self.reservations: dict[str, Reservation] = {}
+        self.handled: set[str] = set()  # one request per EV and day
         self.outage_until_s = -1
 
     def outage_until(self, time_s: int) -> None:
@@ -155,7 +157,7 @@ class DSOPlatform:
         self.outage_until_s = time_s
 
     def handle(self, ev: str, now_s: int, soc: float) -> Reservation:
-        """Process one trip start; returns the reservation (always one: fallback if needed)."""
+        """Process one trip start; returns where the EV goes (a reservation unless no charger is free)."""
         v = self.emsp.register[ev].vehicle
         estimates = self.its.estimate(now_s, soc, v.capacity_kwh, v.consumption_kwh_per_km)
         arrivals = {s: (e.arrival_s, e.arrival_soc) for s, e in estimates.items()}
@@ -171,20 +173,23 @@ class DSOPlatform:
                 if desk.free_chargers(arrivals[desk.site][0], departure_s) > 0
             ]
             try:
-                site, schedule, why = self.allocation.choose(request, offers, self.step_s)
+                site, schedule, why = (self.allocation.choose(request, offers, self.step_s)
+                                       if offers else (None, np.zeros(0), "no site has a free charger"))
             except Exception as exc:  # noqa: BLE001 - a failed strategy must not end the run
                 site, schedule, why = None, np.zeros(0), f"raised {type(exc).__name__}: {exc}"
         label = type(self.allocation).__name__
         if site is None:
-            site = max(self.sites, key=lambda s: self.sites[s].free_chargers(
-                arrivals[s][0], departure_s))
-            label = f"fallback: {why}"
+            free = {s: d.free_chargers(arrivals[s][0], departure_s) for s, d in self.sites.items()}
+            site = max(free, key=free.get)
+            label = f"fallback: {why}" if free[site] else "no free charger: parks without reservation"
         arrival_s = arrivals[site][0]
         first = request.arrival_step[site]
         last = request.departure_step
         reference = tuple(float(x) for x in schedule[first:last]) if schedule.size else ()
         reservation = Reservation(ev, site, arrival_s, departure_s, reference, label)
-        self.sites[site].reserve(reservation)
-        self.reservations[ev] = reservation
+        if not label.startswith("no free charger"):
+            self.sites[site].reserve(reservation)
+            self.reservations[ev] = reservation
         self.decisions.append(Decision(now_s, ev, site, arrival_s, label, len(offers)))
+        self.handled.add(ev)
         return reservation

@@ -110,7 +110,7 @@ class AgentSim(SteppedAdapter):
         for events in (data.get("events") or {}).values():
             for e in events:
                 if (isinstance(e, TripStart) and e.ev in self.platform.emsp.register
-                        and e.ev not in self.platform.reservations):
+                        and e.ev not in self.platform.handled):
                     r = self.platform.handle(e.ev, time, soc[e.ev])
                     routes[e.ev] = (r.site, r.arrival_s)
         self.outputs["platform"] = {"routes": routes, "requests": len(routes)}
