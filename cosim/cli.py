@@ -54,6 +54,15 @@ def _run(args: argparse.Namespace) -> int:
     from scenarios.catalog import load_scenario
 
     scenario, base_dir = load_scenario(args.scenario)
+    if scenario.sweep is not None:
+        from scenarios.sweep import run_sweep
+
+        # a fixed default folder, so running the same command again resumes the sweep
+        out = args.out or Path("runs") / scenario.name
+        summary = run_sweep(scenario, out, base_dir, progress=not args.no_progress)
+        print(f"sweep folder: {out}")
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return 0
     out = args.out or default_run_dir(scenario)
     if scenario.variants:
         from cosim.compare import run_variants

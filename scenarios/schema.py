@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -183,6 +184,54 @@ class Location(_Model):
     longitude_deg: float = Field(ge=-180, le=180, description="longitude, east positive [deg]")
 
 
+class Penetration(_Model):
+    """One EV penetration level of a sweep: the base fleet scaled, optionally other site strategies."""
+
+    fleet_factor: float = Field(gt=0, description="scales the chargers of every site and the "
+                                "visitors of every group, rounded to whole numbers [-]")
+    site_strategy: str | None = Field(
+        None, description="replaces the strategy of every site_aggregator (e.g. `optimal`: "
+        "hard transformer limit, curtails and reports unmet energy)")
+
+
+class Sweep(_Model):
+    """Representative days x penetrations x variants, run point by point (``scenarios.sweep``).
+
+    Day ``m`` is the first weekday (Mon-Fri) of month ``m`` of ``year`` at the clock time
+    of ``start``, with the UTC offset ``timezone`` has that day; each day stands for
+    every weekday of its month in the annual figures (seed 004 section 5.3).
+    """
+
+    year: int = Field(ge=1900, le=2100, description="calendar year of the representative days")
+    months: list[int] = Field(min_length=1, description="months (1-12) whose first weekday is simulated")
+    timezone: str = Field(description="IANA time zone of the site, e.g. Europe/Dublin")
+    building_peak_factor: dict[int, float] = Field(
+        default_factory=dict, description="month -> factor on the peak_kw of every synthetic "
+        "building profile (seasonal non-EV load; missing months 1.0) [-]")
+    penetrations: dict[str, Penetration] = Field(min_length=1, description="name -> penetration level")
+    profile_months: list[int] = Field(
+        default_factory=list, description="months whose day is plotted over the day (first penetration)")
+
+    @model_validator(mode="after")
+    def _months(self) -> Sweep:
+        for field in ("months", "profile_months", "building_peak_factor"):
+            for m in getattr(self, field):
+                if not 1 <= m <= 12:
+                    raise ValueError(f"sweep.{field}: month {m} is not allowed; need 1-12")
+        for m in self.profile_months:
+            if m not in self.months:
+                raise ValueError(f"sweep.profile_months: month {m} is not swept; allowed: {self.months}")
+        for m, factor in self.building_peak_factor.items():
+            if factor <= 0:
+                raise ValueError(f"sweep.building_peak_factor: {factor} for month {m} is not allowed; need > 0")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"sweep.timezone: {self.timezone!r} is not an IANA time zone, "
+                             "e.g. Europe/Dublin") from None
+        return self
+
+
 class Scenario(_Model):
     """A whole study: grid, loads, PV, sites, fleet, agents, time span, seed."""
 
@@ -204,10 +253,13 @@ class Scenario(_Model):
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
+    sweep: Sweep | None = Field(
+        None, description="run the scenario over representative days and penetrations "
+        "(`flexcosim run` then runs every point and writes the annual report)")
 
     def variant(self, name: str) -> "Scenario":
-        """This scenario with the overrides of variant ``name`` applied (no variants left)."""
-        data = self.model_dump(mode="json", exclude={"variants"})
+        """This scenario with the overrides of variant ``name`` applied (no variants or sweep left)."""
+        data = self.model_dump(mode="json", exclude={"variants", "sweep"})
         return parse_scenario({**data, **self.variants[name], "name": f"{self.name}/{name}"})
 
     @model_validator(mode="after")
