@@ -3,7 +3,9 @@
 Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled in),
 ``manifest.json`` (package versions, seed, git revision, timing), ``timeseries/``
 (tidy Parquet parts written during the run), ``summary.json``, ``fallbacks.json``
-(every step where an agent's strategy failed and the fallback decided) and PNG plots.
+(every step where an agent's strategy failed and the fallback decided),
+``platform_decisions.csv`` (every request the DSO platform handled, if there is one) and
+PNG plots.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
     transformers = list(assembly.grid.transformers)
     summary = summarise(ts, scenario.step_s, transformers)
     summary["agent_fallbacks"] = len(fallbacks)
+    if assembly.platform is not None:
+        decisions = pd.DataFrame([dataclasses.asdict(d) for d in assembly.platform.decisions])
+        decisions.to_csv(out / "platform_decisions.csv", index=False)
+        summary["platform"] = {
+            "requests": len(decisions),
+            "per_site": {str(k): int(v) for k, v in decisions.site.value_counts().sort_index().items()},
+            "fallbacks": int((~decisions.strategy.isin(["ChargingSiteSelection", "RandomShare"])).sum()),
+        } if len(decisions) else {"requests": 0}
     write_json(out / "summary.json", summary)
     plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
     return summary

@@ -20,6 +20,8 @@ same seed, bit for bit.
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import math
 import shutil
@@ -55,6 +57,30 @@ class CapacityLimit:
 
     site: str
     capacity_kw: float
+
+
+@dataclass(frozen=True)
+class PlatformOutage:
+    """The DSO platform is unreachable until ``until_s`` [s since start]: requests get the fallback."""
+
+    until_s: int
+
+
+@dataclass(frozen=True)
+class ExtraEVRequest:
+    """A site request from an EV outside the simulated fleet, handled by the DSO platform now.
+
+    The platform books a charger and the committed load in the chosen site's book, so
+    later offers and schedules see it; no vehicle drives there. Times in s since start.
+    """
+
+    ev: str
+    soc: float
+    departure_s: int
+    target_soc: float = 0.9
+    capacity_kwh: float = 60.0
+    max_charge_kw: float = 11.0
+    consumption_kwh_per_km: float = 0.17
 
 
 class SessionError(RuntimeError):
@@ -294,6 +320,12 @@ class Session:
             raise ValueError(f"event {type(event).__name__} is not handled; handled: {known}")
         handler(self, event)
 
+    def platform(self) -> pd.DataFrame:
+        """Every request the DSO platform handled: time, EV, site, arrival, strategy, offers."""
+        platform = self.assembly.platform
+        rows = [dataclasses.astuple(d) for d in (platform.decisions if platform else [])]
+        return pd.DataFrame(rows, columns=["time_s", "ev", "site", "arrival_s", "strategy", "offers"])
+
     def _site(self, site: str):
         if site not in self.assembly.sites:
             raise ValueError(f"site = {site!r}; allowed: {', '.join(self.assembly.sites)}")
@@ -328,3 +360,30 @@ def _capacity_limit(session: Session, e: CapacityLimit) -> None:
         raise ValueError(f"CapacityLimit.site = {e.site!r}: no aggregator schedules this site")
     for agent in agents:
         agent.capacity_kw = float(e.capacity_kw)
+
+
+def _platform(session: Session):
+    platform = session.assembly.platform
+    if platform is None:
+        raise ValueError("this scenario has no DSO platform (no visitors)")
+    return platform
+
+
+@Session.handles(PlatformOutage)
+def _platform_outage(session: Session, e: PlatformOutage) -> None:
+    _platform(session).outage_until(int(e.until_s))
+
+
+@Session.handles(ExtraEVRequest)
+def _extra_request(session: Session, e: ExtraEVRequest) -> None:
+    from cosim.models.arrivals import Visit
+    from cosim.models.ev import VehicleModel
+
+    platform = _platform(session)
+    if e.ev in platform.emsp.register:
+        raise ValueError(f"ExtraEVRequest.ev = {e.ev!r} is already known; use a new name")
+    if not e.departure_s > session.time_s:
+        raise ValueError(f"ExtraEVRequest.departure_s = {e.departure_s}; allowed: > now ({session.time_s})")
+    vehicle = VehicleModel("extra", e.capacity_kwh, e.max_charge_kw, 0.0, e.consumption_kwh_per_km)
+    platform.emsp.register[e.ev] = Visit(e.ev, session.time_s, e.departure_s, vehicle, e.soc, e.target_soc)
+    platform.handle(e.ev, session.time_s, e.soc)

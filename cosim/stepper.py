@@ -5,9 +5,10 @@ Commands (``help <command>`` for one)::
     advance [n]                  simulate n steps (default 1)
     until HH:MM                  simulate up to the next HH:MM on the scenario clock
     end                          simulate the rest
-    show evs|chargers|sites|grid|agents|decisions
+    show evs|chargers|sites|grid|agents|decisions|platform
     inject outage <site> <n>     n chargers of <site> fail (0 repairs them)
     inject capacity <site> <kw>  cap the site's draw (inf lifts the cap)
+    inject platform-down <HH:MM> the DSO platform is unreachable until HH:MM
     save [dir]                   write the run folder so far
     quit                         end the session
 
@@ -21,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.session import CapacityLimit, ChargerOutage, Session
+from cosim.session import CapacityLimit, ChargerOutage, PlatformOutage, Session
 
-TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions")
+TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions", "platform")
 
 
 class Stepper(cmd.Cmd):
@@ -61,22 +62,26 @@ class Stepper(cmd.Cmd):
 
     def do_until(self, arg: str) -> None:
         """until HH:MM: simulate up to the next HH:MM on the scenario clock."""
+        self.session.advance_to(self._clock_s(arg))
+
+    def _clock_s(self, arg: str) -> int:
+        """The next HH:MM on the scenario clock, in s since the start."""
         try:
             hours, minutes = (int(x) for x in arg.strip().split(":"))
         except ValueError:
-            raise ValueError(f"until {arg.strip()!r}; need HH:MM, e.g. until 18:30") from None
+            raise ValueError(f"{arg.strip()!r}; need HH:MM, e.g. 18:30") from None
         now = self.start + pd.Timedelta(seconds=self.session.time_s)
         target = now.normalize() + pd.Timedelta(hours=hours, minutes=minutes)
         if target <= now:
             target += pd.Timedelta(days=1)
-        self.session.advance_to(int((target - self.start).total_seconds()))
+        return int((target - self.start).total_seconds())
 
     def do_end(self, arg: str) -> None:
         """end: simulate the rest of the scenario."""
         self.session.run_to_end()
 
     def do_show(self, arg: str) -> None:
-        """show evs|chargers|sites|grid|agents|decisions: print a table of the current state."""
+        """show evs|chargers|sites|grid|agents|decisions|platform: print a table of the current state."""
         name = arg.strip()
         if name not in TABLES:
             raise ValueError(f"show {name!r}; allowed: {', '.join(TABLES)}")
@@ -85,10 +90,16 @@ class Stepper(cmd.Cmd):
             self.stdout.write(f"{getattr(self.session, name)()}\n")
 
     def do_inject(self, arg: str) -> None:
-        """inject outage <site> <n> | inject capacity <site> <kw>: an event from the next step on."""
+        """inject outage <site> <n> | capacity <site> <kw> | platform-down <HH:MM>: from the next step on."""
+        usage = "inject outage <site> <n> | inject capacity <site> <kw> | inject platform-down <HH:MM>"
         parts = arg.split()
+        if parts[:1] == ["platform-down"] and len(parts) == 2:
+            until_s = self._clock_s(parts[1])
+            self.session.inject(PlatformOutage(until_s))
+            self.stdout.write(f"injected platform outage until t={until_s}s\n")
+            return
         if len(parts) != 3 or parts[0] not in ("outage", "capacity"):
-            raise ValueError("inject outage <site> <n> | inject capacity <site> <kw>")
+            raise ValueError(usage)
         kind, site, value = parts
         if kind == "outage":
             self.session.inject(ChargerOutage(site, int(value)))

@@ -1,0 +1,49 @@
+"""Stepping the UCD protocol: platform outages and extra requests injected between steps."""
+
+import pytest
+
+from cosim.session import ExtraEVRequest, PlatformOutage, Session
+
+pytestmark = pytest.mark.mosaik
+
+
+@pytest.fixture
+def session(tmp_path):
+    import yaml
+
+    from scenarios.catalog import load_scenario
+
+    scenario, _ = load_scenario("ucd-campus")
+    data = scenario.variant("optimised").model_dump(mode="json")
+    data["visitors"][0]["count"] = 30
+    for site, n in zip(data["sites"], (12, 6, 16)):
+        site["chargers"] = n
+    path = tmp_path / "small-ucd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with Session.open(path, out=tmp_path / "run") as s:
+        yield s
+
+
+def test_platform_outage_sends_requests_to_the_fallback(session):
+    session.inject(PlatformOutage(until_s=9 * 3600))
+    session.advance_to(10 * 3600)
+    decisions = session.platform()
+    early = decisions[decisions.time_s < 9 * 3600]
+    late = decisions[decisions.time_s >= 9 * 3600]
+    assert len(early) and early.strategy.str.startswith("fallback: DSO platform outage").all()
+    assert len(late) and (late.strategy == "ChargingSiteSelection").all()
+
+
+def test_extra_request_books_a_charger(session):
+    session.advance_to(8 * 3600)
+    before = session.platform()
+    session.inject(ExtraEVRequest("probe", soc=0.3, departure_s=17 * 3600))
+    after = session.platform()
+    assert len(after) == len(before) + 1
+    row = after.iloc[-1]
+    assert row.ev == "probe" and row.strategy == "ChargingSiteSelection"
+    book = session.assembly.books[row.site]
+    assert "probe" in book.reservations
+    with pytest.raises(ValueError, match="already known"):
+        session.inject(ExtraEVRequest("probe", soc=0.3, departure_s=17 * 3600))
+    session.advance(4)  # the run carries on with the booking in place
