@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.optim.pricing import SitePricing, site_offer
-from agents.optim.types import PriceOffer, SiteOffer, SiteRequest
-from agents.optim.types import SiteObservation as SiteForecast
+from agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
 from agents.platform import Reservation
 
 

@@ -49,7 +49,7 @@ from agents.optim.site_selection import (
 )
 from agents.optim.site_selection_reference import select_site_reference
 from agents.optim.types import (
-    SiteObservation,
+    SiteForecast,
     SiteOffer,
     SiteRequest,
     SiteScheduleProblem,
@@ -127,7 +127,7 @@ def site_selection_day(
         offers = []
         for site, (rating, chargers, _, _) in SITES.items():
             busy = sum(d > now for d in leaving[site])
-            obs = SiteObservation(
+            obs = SiteForecast(
                 site, load[site][horizon], committed[site][horizon], rating, DT_S, chargers - busy
             )
             offers.append(site_offer(obs, pricing.offer(obs), CHARGER_KW))
@@ -173,7 +173,7 @@ def site_problem(
     # knee 0: the price follows the building load all day (the default knee would leave
     # it flat, as this transformer's building load stays below 60 %)
     prices = CongestionPricing(knee_utilisation=0.0).offer(
-        SiteObservation("civil_engineering", base, np.zeros(STEPS), rating, DT_S, n)
+        SiteForecast("civil_engineering", base, np.zeros(STEPS), rating, DT_S, n)
     )
     capacity = rng.uniform(40.0, 80.0, n)
     return SiteScheduleProblem(

@@ -6,12 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.optim.pricing import PRICING, CongestionPricing, FlatPricing, SitePricing, site_offer
-from agents.optim.types import SiteObservation
+from agents.optim.types import SiteForecast
 
 
 def observation(base, committed=0.0, rating=100.0, dt_s=900.0, chargers=3):
     base = np.asarray(base, dtype=float)
-    return SiteObservation(
+    return SiteForecast(
         "civil", base, np.broadcast_to(committed, base.shape), rating, dt_s, chargers
     )
 

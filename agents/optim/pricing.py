@@ -37,7 +37,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from agents.optim.types import PriceOffer, SiteObservation, SiteOffer
+from agents.optim.types import PriceOffer, SiteForecast, SiteOffer
 from agents.registry import Registry
 
 
@@ -45,7 +45,7 @@ from agents.registry import Registry
 class SitePricing(Protocol):
     """Turns a site's predicted loading into a price offer."""
 
-    def offer(self, obs: SiteObservation) -> PriceOffer: ...
+    def offer(self, obs: SiteForecast) -> PriceOffer: ...
 
 
 def _check_share(owner: str, share: float) -> None:
@@ -53,7 +53,7 @@ def _check_share(owner: str, share: float) -> None:
         raise ValueError(f"{owner}.discharge_share = {share!r}; allowed: in [0, 1]")
 
 
-def _price_offer(obs: SiteObservation, charge_price: np.ndarray, share: float) -> PriceOffer:
+def _price_offer(obs: SiteForecast, charge_price: np.ndarray, share: float) -> PriceOffer:
     headroom = obs.headroom_kw
     return PriceOffer(
         charge_price_per_kwh=charge_price,
@@ -81,7 +81,7 @@ class FlatPricing:
             raise ValueError(f"FlatPricing.price_per_kwh = {self.price_per_kwh!r}; allowed: >= 0")
         _check_share("FlatPricing", self.discharge_share)
 
-    def offer(self, obs: SiteObservation) -> PriceOffer:
+    def offer(self, obs: SiteForecast) -> PriceOffer:
         """Flat price over ``obs``'s horizon; headroom and energy from ``obs``."""
         price = np.full(obs.base_load_kw.shape, self.price_per_kwh)
         return _price_offer(obs, price, self.discharge_share)
@@ -119,7 +119,7 @@ class CongestionPricing:
             )
         _check_share("CongestionPricing", self.discharge_share)
 
-    def offer(self, obs: SiteObservation) -> PriceOffer:
+    def offer(self, obs: SiteForecast) -> PriceOffer:
         """Price per step from the predicted utilisation of ``obs``."""
         knee = self.knee_utilisation
         over = np.maximum(obs.utilisation - knee, 0.0) / (1.0 - knee)
@@ -134,7 +134,7 @@ PRICING: Registry[SitePricing] = Registry(
 
 
 def site_offer(
-    obs: SiteObservation,
+    obs: SiteForecast,
     prices: PriceOffer,
     charger_kw: float,
     charger_discharge_kw: float = 0.0,

@@ -354,7 +354,7 @@ class SiteSchedule:
 
 
 @dataclass(frozen=True, eq=False)
-class SiteObservation:
+class SiteForecast:
     """What a site aggregator predicts for its transformer over the coming steps.
 
     Attributes
@@ -379,9 +379,9 @@ class SiteObservation:
         t = np.shape(self.base_load_kw)
         if len(t) != 1 or t[0] == 0:
             raise ValueError(
-                f"SiteObservation.base_load_kw has shape {t}; expected (n_steps,), n_steps >= 1"
+                f"SiteForecast.base_load_kw has shape {t}; expected (n_steps,), n_steps >= 1"
             )
-        name = f"SiteObservation[{self.site!r}]."
+        name = f"SiteForecast[{self.site!r}]."
         _set(
             self,
             base_load_kw=float_array(name + "base_load_kw", self.base_load_kw, t),
