@@ -17,9 +17,10 @@ from agents.platform import Reservation
 
 #: Share of the transformer rating the aggregator plans EV and building load against.
 #: The rest is left for what a kW limit behind the transformer does not see: its own
-#: losses and magnetising current (measured with pandapower: a 1600 kVA unit carrying
-#: 1600 kW on its LV side reports 102.5 % loading, a 200 kVA unit ~3 % more).
-USABLE_SHARE = 0.97
+#: losses and magnetising current (measured with pandapower on ``ucd_feeder4``: the
+#: 1600 kVA unit carrying 1600 kW on its LV side reports 102.5 % loading, the 200 kVA
+#: unit carrying 194 kW 100.1 %).
+USABLE_SHARE = 0.965
 
 
 class SiteBook:
@@ -56,14 +57,20 @@ class SiteBook:
         k0 = now_s // self.step_s
         return slice(k0, min(k0 + n_steps, self.base_load_kw.size))
 
-    def forecast(self, now_s: int, n_steps: int) -> SiteForecast:
+    def forecast(self, now_s: int, n_steps: int, commitments: bool = True) -> SiteForecast:
+        """Predicted loading from now on: building load plus (optionally) booked EV load."""
         w = self._window(now_s, n_steps)
-        return SiteForecast(self.site, self.base_load_kw[w], self.committed_kw[w],
+        committed = self.committed_kw[w] if commitments else np.zeros(w.stop - w.start)
+        return SiteForecast(self.site, self.base_load_kw[w], committed,
                             self.rating_kw, float(self.step_s), self.available)
 
     def prices(self, now_s: int, n_steps: int) -> PriceOffer:
-        """The site's price signal from now on (higher where it wants less load)."""
-        return self.pricing.offer(self.forecast(now_s, n_steps))
+        """The price signal the site schedules its own EVs with (higher where it wants less load).
+
+        Built on the building load only: the EVs being scheduled are the commitments, so
+        pricing them in would make every re-plan flee the steps the last plan used.
+        """
+        return self.pricing.offer(self.forecast(now_s, n_steps, commitments=False))
 
     def capacity_kw(self, now_s: int, n_steps: int) -> np.ndarray:
         """Transformer rating minus forecast building load, per step [kW], >= 0."""

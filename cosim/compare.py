@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.results import read_timeseries, wide, write_json
+from cosim.results import read_timeseries, save_figure, wide, write_json
 from cosim.run import run_scenario
 from scenarios.schema import Scenario
 
@@ -63,12 +63,7 @@ def plot_compare(out: Path, variants: list[str], start: pd.Timestamp) -> Path:
         ax.axhline(100, color="k", ls="--", lw=1)
         ax.set_ylabel(f"{tx}\nloading [%]")
         ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path = out / "transformer_loading_compare.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "transformer_loading_compare.png")
 
 
 def _transformers(variant_dir: Path) -> list[str]:

@@ -109,6 +109,17 @@ def write_json(path: Path, data: Mapping) -> None:
     Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write a matplotlib figure with time on the x axis as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Timestamp) -> list[Path]:
     """PNG plots: transformer loading over time, voltage band and the worst bus."""
     import matplotlib
@@ -127,11 +138,7 @@ def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Tim
     ax.axhline(100, color="k", ls="--", lw=1, label="rating")
     ax.set_ylabel("transformer loading [%]")
     ax.legend(loc="upper left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    paths.append(out / "transformer_loading.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "transformer_loading.png"))
 
     vm = wide(ts, "vm_pu")
     worst = vm.min().idxmin()
@@ -143,9 +150,5 @@ def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Tim
         ax.axhline(limit, color="k", ls="--", lw=1)
     ax.set_ylabel("voltage [p.u.]")
     ax.legend(loc="lower left")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    paths.append(out / "voltage_band.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(save_figure(fig, out / "voltage_band.png"))
     return paths

@@ -29,8 +29,24 @@ def _require_moving(states: tuple[str, ...], owner: str) -> None:
 
 
 # eq=False: the array field has no single truth value; compare by identity
+class _States:
+    """State-name lookups shared by both mobility models (they hold ``states``)."""
+
+    states: tuple[str, ...]
+
+    @property
+    def moving_index(self) -> int:
+        return self.states.index(MOVING)
+
+    def index(self, name: str) -> int:
+        """Index of state ``name``; ``ValueError`` naming the allowed states otherwise."""
+        if name not in self.states:
+            raise ValueError(f"state {name!r} is unknown; allowed: {list(self.states)}")
+        return self.states.index(name)
+
+
 @dataclass(frozen=True, eq=False)
-class MarkovChain:
+class MarkovChain(_States):
     """Time-inhomogeneous discrete-time Markov chain over places (seed 001 eqs 1-2).
 
     ``transitions[k, i, j]`` is the probability pi_{i->j} that an EV in state ``i`` during
@@ -88,16 +104,6 @@ class MarkovChain:
     @property
     def n_slots(self) -> int:
         return self.transitions.shape[0]
-
-    @property
-    def moving_index(self) -> int:
-        return self.states.index(MOVING)
-
-    def index(self, name: str) -> int:
-        """Index of state ``name``; ``ValueError`` naming the allowed states otherwise."""
-        if name not in self.states:
-            raise ValueError(f"state {name!r} is unknown; allowed: {list(self.states)}")
-        return self.states.index(name)
 
     def slot(self, t_s: int) -> int:
         """Slot index ``k`` in ``[0, n_slots)`` that contains time ``t_s`` [s]."""
@@ -254,7 +260,7 @@ class MarkovChain:
         return cls(states=(MOVING, "residential", "commercial"), transitions=t, slot_s=int(slot_s))
 
 
-class TripPlan:
+class TripPlan(_States):
     """Deterministic mobility: each EV follows a given list of trips.
 
     For studies with given arrival and departure times (seed 004 section 5, UCD campus)
@@ -301,16 +307,6 @@ class TripPlan:
                 previous_arrival = a_s
         self._depart, self._arrive, self._dest = depart, arrive, dest
         self.trips = tuple(tuple(tuple(trip) for trip in plan) for plan in trips)
-
-    @property
-    def moving_index(self) -> int:
-        return self.states.index(MOVING)
-
-    def index(self, name: str) -> int:
-        """Index of state ``name``; ``ValueError`` naming the allowed states otherwise."""
-        if name not in self.states:
-            raise ValueError(f"state {name!r} is unknown; allowed: {list(self.states)}")
-        return self.states.index(name)
 
     def step(
         self, state: np.ndarray, t_s: int, rng: np.random.Generator | None = None
