@@ -14,7 +14,6 @@ from agents.optim.pricing import SitePricing, site_offer
 from agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
 from agents.platform import Reservation
 
-
 #: Share of the transformer rating the aggregator plans EV and building load against.
 #: The rest is left for what a kW limit behind the transformer does not see: its own
 #: losses and magnetising current (measured with pandapower on ``ucd_feeder4``: the

@@ -20,9 +20,8 @@ same seed, bit for bit.
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
+import dataclasses
 import math
 import shutil
 import tempfile

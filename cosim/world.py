@@ -34,6 +34,7 @@ from agents.site import SiteAggregator
 from agents.site_book import SiteBook
 from cosim.adapters.agents import SitePlant
 from cosim.adapters.gate import StepGate, connect_gate
+from cosim.models.arrivals import Visit, campus_visits
 from cosim.models.building import (
     LoadProfile,
     load_profile_csv,
@@ -41,7 +42,6 @@ from cosim.models.building import (
     synthetic_office,
 )
 from cosim.models.charger import ChargerSpec, ChargingSite
-from cosim.models.arrivals import Visit, campus_visits
 from cosim.models.ev import EVFleet, VehicleModel
 from cosim.models.grid import PowerFlowGrid
 from cosim.models.mobility import MOVING, MarkovChain, TripPlan

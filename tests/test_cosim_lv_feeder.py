@@ -83,8 +83,7 @@ def test_transformer_loading_matches_standalone_pandapower(runs):
     t_peak = int(loading.idxmax())
     now = ts[ts.time_s == t_peak]
     grid = build_grid("lv_feeder_20bus")
-    a = {"household": scenario.buildings, "rooftop": scenario.pv, "home": scenario.sites}
-    for group_name, groups in a.items():
+    for groups in (scenario.buildings, scenario.pv, scenario.sites):
         for g in groups:
             for bus in g.buses:
                 name = f"{g.name}_{bus}"
