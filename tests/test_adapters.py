@@ -75,8 +75,8 @@ def test_grid_adapter_sums_sources_per_bus_and_reports_transformer_loading():
     pp.create_load(reference.net, reference.buses["bus_20"], p_mw=0.012, q_mvar=0.002)
     pp.runpp(reference.net, numba=False)
     assert out["tx"]["p_kw"] == pytest.approx(reference.net.res_trafo.p_hv_mw.iloc[0] * 1e3)
-    assert out["bus_20"]["vm_pu"] == pytest.approx(reference.net.res_bus.vm_pu.iloc[
-        reference.buses["bus_20"]])
+    bus = reference.buses["bus_20"]
+    assert out["bus_20"]["vm_pu"] == pytest.approx(reference.net.res_bus.vm_pu.at[bus])
 
 
 def test_recorder_writes_scalars_and_per_key_dicts(tmp_path):

@@ -29,6 +29,7 @@ import pandapower as pp
 
 from agents.grid_optim.lindistflow import LINE, TRAFO
 from agents.grid_optim.opf import (
+    TOLERANCE,
     ChargingLP,
     OPFProblem,
     OPFResult,
@@ -50,7 +51,8 @@ class ACCheck:
     loading : (m, T) AC loading of lines (current) and transformers [-] (1.0 = 100 %)
     max_voltage_error_pu : max |v_LinDistFlow - v_AC| over buses and steps [pu]
     max_line_loading, max_trafo_loading : [-]
-    violations : AC limit violations, worst first, e.g. ``"trafo 3 at step 70: 104.2 %"``
+    violations : AC limit violations, worst 20 first, e.g. ``"trafo 3 at step 70: 104.2 %"``
+    n_violations : number of violated (branch or bus, step) pairs in AC
     not_converged : steps whose AC power flow did not converge
     time_s : wall time of the check [s]
     """
@@ -61,6 +63,7 @@ class ACCheck:
     max_line_loading: float
     max_trafo_loading: float
     violations: tuple[str, ...]
+    n_violations: int
     not_converged: tuple[int, ...]
     time_s: float
 
@@ -168,7 +171,10 @@ def ac_check(problem: OPFProblem, result: OPFResult, net: pp.pandapowerNet,
         max_voltage_error_pu=float(err.max()) if err.size else float("nan"),
         max_line_loading=float(np.nanmax(line)) if line.size else 0.0,
         max_trafo_loading=float(np.nanmax(trafo)) if trafo.size else 0.0,
-        violations=named, not_converged=tuple(failed), time_s=time.perf_counter() - t0,
+        violations=named,
+        n_violations=int(np.sum(np.nan_to_num(loading) > 1 + TOLERANCE)
+                         + np.sum(v < problem.v_min_pu - TOLERANCE) + np.sum(v > problem.v_max_pu + TOLERANCE)),
+        not_converged=tuple(failed), time_s=time.perf_counter() - t0,
     )
 
 
@@ -182,7 +188,7 @@ class ACFeasibleResult:
     check : its AC verification
     iterations : LP solves with tightened limits after the first one
     ac_verify_time_s : time spent in AC checks [s]
-    history : (max AC loading [-], min AC voltage [pu], number of AC violations) per pass
+    history : (max AC loading [-], min AC voltage [pu], AC violation count) per AC check
     """
 
     opf: OPFResult
@@ -241,4 +247,4 @@ def solve_ac_feasible(problem: OPFProblem, net: pp.pandapowerNet, max_iterations
 
 def _summary(check: ACCheck) -> tuple[float, float, int]:
     return (max(check.max_line_loading, check.max_trafo_loading), float(np.nanmin(check.v_pu)),
-            len(check.violations))
+            check.n_violations)
