@@ -70,7 +70,8 @@ def wide(ts: pd.DataFrame, quantity: str, entities: list[str] | None = None) -> 
     return sel.pivot(index="time_s", columns="entity", values="value")
 
 
-def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str]) -> dict:
+def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
+              sites: list[str] = ()) -> dict:
     """KPIs of one run.
 
     Returns
@@ -78,8 +79,10 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str]) -> dict:
     dict with ``min_voltage_pu``, ``max_voltage_pu``, ``min_voltage_bus``,
     ``max_transformer_loading_pct``, ``hours_transformer_over_100`` (over all
     transformers, [h]), per-transformer ``transformers`` {name: {peak_loading_pct,
-    hours_over_100}}, ``ev_energy_delivered_kwh`` (battery side) and
-    ``ev_energy_unmet_kwh`` (shortfall to target SOC at departure).
+    hours_over_100}}, ``ev_energy_delivered_kwh`` (battery side),
+    ``ev_energy_unmet_kwh`` (shortfall to target SOC at departure) and per charging
+    site ``sites`` {name: {ev_energy_delivered_kwh, ev_energy_unmet_kwh}} (battery
+    side = meter power minus charger losses).
     """
     h = step_s / 3600.0
     vm = wide(ts, "vm_pu")
@@ -102,6 +105,17 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str]) -> dict:
         "transformers": per_tx,
         "ev_energy_delivered_kwh": float(np.clip(battery, 0, None).sum() * h),
         "ev_energy_unmet_kwh": float(ts[ts.quantity == "unmet_kwh"].value.sum()),
+        "sites": {site: _site_energy(ts, site, h) for site in sites},
+    }
+
+
+def _site_energy(ts: pd.DataFrame, site: str, h: float) -> dict[str, float]:
+    rows = ts[ts.entity == site]
+    by = {q: rows[rows.quantity == q].set_index("time_s").value for q in ("p_kw", "losses_kw")}
+    battery = (by["p_kw"] - by["losses_kw"]).clip(lower=0.0)
+    return {
+        "ev_energy_delivered_kwh": float(battery.sum() * h),
+        "ev_energy_unmet_kwh": float(rows[rows.quantity == "unmet_kwh"].value.sum()),
     }
 
 

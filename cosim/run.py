@@ -68,7 +68,7 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
 
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
-    summary = summarise(ts, scenario.step_s, transformers)
+    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites))
     summary["agent_fallbacks"] = len(fallbacks)
     if assembly.platform is not None:
         decisions = pd.DataFrame([dataclasses.asdict(d) for d in assembly.platform.decisions])

@@ -95,7 +95,7 @@ class Assembly:
         return out
 
 
-def _expand(group_name: str, buses: list[str]) -> list[tuple[str, str]]:
+def entity_names(group_name: str, buses: list[str]) -> list[tuple[str, str]]:
     """Entity names of a group: ``<group>_<bus>``, or just ``<group>`` for a single bus."""
     if len(buses) == 1:
         return [(group_name, buses[0])]
@@ -137,14 +137,14 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
     buildings = {}
     for gi, g in enumerate(s.buildings):
         _check_buses(grid, f"buildings.{gi}.buses", g.buses)
-        for name, bus in _expand(g.name, g.buses):
+        for name, bus in entity_names(g.name, g.buses):
             buildings[name] = (bus, _profile(g.profile, s, name, days, base_dir, f"buildings.{gi}.profile"))
 
     pv = {}
     for gi, g in enumerate(s.pv):
         _check_buses(grid, f"pv.{gi}.buses", g.buses)
         system = PVSystem(peak_kw=g.peak_kw, tilt_deg=g.tilt_deg, azimuth_deg=g.azimuth_deg)
-        for name, bus in _expand(g.name, g.buses):
+        for name, bus in entity_names(g.name, g.buses):
             series = pv_profile(system, s.location.latitude_deg, s.location.longitude_deg,
                                 start.tz_convert("UTC"),
                                 s.step_s, n_steps, rng_for(s.seed, "pv", name), g.cloudiness)
@@ -154,8 +154,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
     for gi, g in enumerate(s.sites):
         _check_buses(grid, f"sites.{gi}.buses", g.buses)
         spec = ChargerSpec(rated_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
-        sites_of_group[g.name] = [name for name, _ in _expand(g.name, g.buses)]
-        for name, bus in _expand(g.name, g.buses):
+        sites_of_group[g.name] = [name for name, _ in entity_names(g.name, g.buses)]
+        for name, bus in entity_names(g.name, g.buses):
             sites[name] = (bus, ChargingSite(name, [spec] * g.chargers))
             plants[name] = SitePlant(charger_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
 
@@ -173,7 +173,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'sites.{gi}.pricing': {exc}") from None
         offset = _seconds_of_day(start)
-        for name, bus in _expand(g.name, g.buses):
+        for name, bus in entity_names(g.name, g.buses):
             base = np.zeros(n_steps)
             for b_bus, profile in buildings.values():
                 if b_bus == bus:

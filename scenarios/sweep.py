@@ -310,14 +310,14 @@ def plot_histograms(points: list[SweepPoint], loading: dict[str, pd.DataFrame], 
 
 def non_ev_loading_pct(scenario: Scenario, ts: pd.DataFrame) -> pd.DataFrame:
     """Building load under each transformer in % of its rating (power factor 1), time x transformer."""
-    from cosim.world import _expand
+    from cosim.world import entity_names
     from grids import build_grid
 
     grid = build_grid(scenario.grid.builder, **scenario.grid.params)
     trafo = grid.net.trafo
     bus_name = dict(zip(grid.net.bus.index, grid.net.bus.name))
-    buildings = wide(ts, "p_kw", [e for g in scenario.buildings for e, _ in _expand(g.name, g.buses)])
-    bus_of = {e: bus for g in scenario.buildings for e, bus in _expand(g.name, g.buses)}
+    buildings = wide(ts, "p_kw", [e for g in scenario.buildings for e, _ in entity_names(g.name, g.buses)])
+    bus_of = {e: bus for g in scenario.buildings for e, bus in entity_names(g.name, g.buses)}
     out = {}
     for tx, idx in grid.transformers.items():
         lv = bus_name[trafo.lv_bus.at[idx]]

@@ -41,7 +41,7 @@ def test_fleet_adapter_applies_battery_power_and_reports_the_plug():
     sim.step(3600, {}, 0)
     out = sim.get_data({"f": ["unmet_kwh", "plugged"]})["f"]
     assert out["plugged"] == {}
-    assert out["unmet_kwh"] == pytest.approx(0.9 * 40.0 - fleet.soc[0] * 40.0)
+    assert out["unmet_kwh"] == {"site": pytest.approx(0.9 * 40.0 - fleet.soc[0] * 40.0)}
 
 
 def test_charger_adapter_plugs_in_clips_and_ignores_evs_without_a_charger():

@@ -73,6 +73,8 @@ def test_ev_energy_balance(runs):
     assert battery_kwh > 1.0
     assert battery_kwh == pytest.approx(grid_kwh * eta, rel=1e-9)
     assert summary["ev_energy_delivered_kwh"] == pytest.approx(battery_kwh, rel=1e-9)
+    per_site = sum(v["ev_energy_delivered_kwh"] for v in summary["sites"].values())
+    assert per_site == pytest.approx(battery_kwh, rel=1e-9)
 
 
 def test_transformer_loading_matches_standalone_pandapower(runs):

@@ -5,7 +5,8 @@ Outputs
 plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now
 events : list of :class:`~cosim.models.ev.EVEvent` emitted at this step
 soc : ``{ev: soc}`` [-]
-unmet_kwh : energy missing to the target SOC of EVs that left a site this step [kWh]
+unmet_kwh : ``{site: kWh}`` energy missing to the target SOC of the EVs that left each
+site this step (sites without departures are absent)
 
 Inputs
 ------
@@ -56,11 +57,13 @@ class FleetSim(SteppedAdapter):
                     fleet.mobility.route(index[ev], 0, site, arrival_s)
             events = fleet.step(time, self.step_s if time > 0 else 0, power)
             energy = fleet.energy_kwh()
-            unmet = 0.0
+            unmet: dict[str, float] = {}
             for e in events:
                 if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
                     i = index[e.ev]
-                    unmet += max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
+                    site = site_of_place[i][e.place]
+                    short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
+                    unmet[site] = unmet.get(site, 0.0) + short
             self.outputs[name] = {
                 "plugged": plugged_evs(fleet, site_of_place),
                 "events": events,
