@@ -1,14 +1,18 @@
 """The ITS agent: routing estimates from a request point to each charging site.
 
-For the UCD study (seed 004 section 5.2) the request point is near the campus entrance
-and each site is 2.2-2.4 km and 5-10 min away. The estimate of the arrival SOC is the
-SOC at the request minus the route energy (distance x consumption).
+A pluggable role (registry :data:`ITS_STRATEGIES`, method ``estimate``): a
+:class:`RouteQuery` in, an :class:`Estimates` out. The built-in ``"static_routes"``
+uses fixed distances and driving times: for the UCD study (seed 004 section 5.2) the
+request point is near the campus entrance and each site is 2.2-2.4 km and 5-10 min away.
+The arrival SOC is the SOC at the request minus the route energy (distance x consumption).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from agents.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -35,19 +39,57 @@ class Estimate:
     arrival_soc: float
 
 
-class ITS:
-    """Estimates arrival time and arrival SOC per candidate site."""
+@dataclass(frozen=True)
+class RouteQuery:
+    """What the DSO platform asks the ITS for one EV.
 
-    def __init__(self, routes: Mapping[str, Route]) -> None:
-        self.routes = dict(routes)
+    Attributes
+    ----------
+    request_s : time of the request [s since start]
+    soc : SOC at the request [-]
+    capacity_kwh : battery capacity [kWh]
+    consumption_kwh_per_km : driving consumption [kWh/km]
+    routes : site -> route from the request point
+    """
 
-    def estimate(self, request_s: int, soc: float, capacity_kwh: float,
-                 consumption_kwh_per_km: float) -> dict[str, Estimate]:
-        """Per site: when the EV would arrive and with which SOC if sent there now."""
-        return {
+    request_s: int
+    soc: float
+    capacity_kwh: float
+    consumption_kwh_per_km: float
+    routes: Mapping[str, Route]
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """Per site: when the EV would arrive and with which SOC if sent there now."""
+
+    by_site: Mapping[str, Estimate]
+
+
+class StaticRoutes:
+    """Fixed distance and driving time per route (no traffic)."""
+
+    def estimate(self, q: RouteQuery) -> Estimates:
+        return Estimates({
             site: Estimate(
-                arrival_s=request_s + r.drive_s,
-                arrival_soc=max(0.0, soc - r.distance_km * consumption_kwh_per_km / capacity_kwh),
+                arrival_s=q.request_s + r.drive_s,
+                arrival_soc=max(0.0, q.soc - r.distance_km * q.consumption_kwh_per_km / q.capacity_kwh),
             )
-            for site, r in self.routes.items()
-        }
+            for site, r in q.routes.items()
+        })
+
+
+ITS_STRATEGIES: Registry[StaticRoutes] = Registry(
+    "ITS strategy", "estimate", {"static_routes": StaticRoutes})
+
+
+def check_estimates(decision: object, q: RouteQuery) -> str:
+    """Why ``decision`` is not a valid answer to ``q`` ('' if it is)."""
+    if not isinstance(decision, Estimates):
+        return f"returned {type(decision).__name__}, expected Estimates"
+    if set(decision.by_site) != set(q.routes):
+        return f"estimates for {sorted(decision.by_site)}, expected {sorted(q.routes)}"
+    for site, e in decision.by_site.items():
+        if e.arrival_s < q.request_s or not 0.0 <= e.arrival_soc <= 1.0:
+            return f"estimate for {site!r} out of range: {e}"
+    return ""

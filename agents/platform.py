@@ -3,8 +3,10 @@
 For every EV that starts its trip to the campus:
 
 1. the **EMSP** turns the trip start into a request (battery, limits, departure,
-   target SOC, V2G allowance) from its register of the driver's preferences;
-2. the **DSO platform** asks the **ITS** for arrival time and SOC per candidate site,
+   target SOC, V2G allowance) from its register of the driver's preferences
+   (pluggable: :data:`EMSP_STRATEGIES`, method ``request``);
+2. the **DSO platform** asks the **ITS** (``agents.its``, pluggable) for arrival time and
+   SOC per candidate site,
    asks each site's aggregator for an offer (free chargers over the stay, price signal,
    charger limits capped by transformer headroom), drops insufficient offers, and
    chooses with its allocation strategy;
@@ -30,10 +32,10 @@ from typing import Protocol
 
 import numpy as np
 
-from agents.its import ITS
+from agents.its import Estimate, Route, RouteQuery
 from agents.optim.site_selection import select_site
 from agents.optim.types import SiteOffer, SiteRequest
-from agents.registry import Registry
+from agents.registry import Guarded, Registry
 from cosim.models.arrivals import Visit
 
 
@@ -114,37 +116,75 @@ class Decision:
     offers: int  # sufficient offers considered
 
 
-class EMSP:
-    """The e-mobility service provider: knows each driver's vehicle and wishes."""
+@dataclass(frozen=True)
+class DriverQuery:
+    """What the EMSP knows when it turns a trip start into a site request.
 
-    def __init__(self, register: Mapping[str, Visit], v2g_allowance_kwh: float = 0.0) -> None:
-        self.register = dict(register)
-        self.v2g_allowance_kwh = v2g_allowance_kwh
+    Attributes
+    ----------
+    visit : the driver's registered vehicle and wishes (departure, target SOC)
+    now_s : time of the trip start [s since start]; step_s : step length [s]
+    estimates : ITS arrival time and SOC per candidate site
+    v2g_allowance_kwh : V2G energy the driver allows [kWh]
+    """
 
-    def request(self, ev: str, now_s: int, step_s: int, arrivals: Mapping[str, tuple[int, float]]
-                ) -> SiteRequest:
-        """The site-selection request for ``ev``; times in steps from ``now_s``."""
-        visit = self.register[ev]
-        v = visit.vehicle
+    visit: Visit
+    now_s: int
+    step_s: int
+    estimates: Mapping[str, Estimate]
+    v2g_allowance_kwh: float = 0.0
+
+
+class DriverPreferences:
+    """The EMSP's built-in request: the driver's registered wishes, times in steps from now."""
+
+    def request(self, q: DriverQuery) -> SiteRequest:
+        v = q.visit.vehicle
         return SiteRequest(
-            ev_id=ev,
+            ev_id=q.visit.ev,
             battery_kwh=v.capacity_kwh,
             charge_max_kw=v.max_charge_kw,
             discharge_max_kw=v.max_discharge_kw,
-            arrival_soc={site: soc for site, (_, soc) in arrivals.items()},
-            arrival_step={site: -(-(t - now_s) // step_s) for site, (t, _) in arrivals.items()},
-            departure_step=max(1, (visit.departure_s - now_s) // step_s),
-            target_soc=visit.target_soc,
-            v2g_allowance_kwh=self.v2g_allowance_kwh,
+            arrival_soc={site: e.arrival_soc for site, e in q.estimates.items()},
+            arrival_step={site: -(-(e.arrival_s - q.now_s) // q.step_s)
+                          for site, e in q.estimates.items()},
+            departure_step=max(1, (q.visit.departure_s - q.now_s) // q.step_s),
+            target_soc=q.visit.target_soc,
+            v2g_allowance_kwh=q.v2g_allowance_kwh,
         )
 
 
-class DSOPlatform:
-    """Allocates EVs to charging sites on request (seed 004 section 4.2.2.2)."""
+EMSP_STRATEGIES: Registry[DriverPreferences] = Registry(
+    "EMSP strategy", "request", {"driver_preferences": DriverPreferences})
 
-    def __init__(self, emsp: EMSP, its: ITS, sites: Mapping[str, SiteDesk],
+
+def check_request(decision: object, q: DriverQuery) -> str:
+    """Why ``decision`` is not a valid request for ``q`` ('' if it is)."""
+    if not isinstance(decision, SiteRequest):
+        return f"returned {type(decision).__name__}, expected SiteRequest"
+    if decision.ev_id != q.visit.ev or set(decision.arrival_step) != set(q.estimates):
+        return "request for another EV or other sites than estimated"
+    return ""
+
+
+class DSOPlatform:
+    """Allocates EVs to charging sites on request (seed 004 section 4.2.2.2).
+
+    Parameters
+    ----------
+    register : the EMSP's register: EV -> its visit (vehicle, departure, target SOC)
+    routes : site -> route from the request point, for the ITS
+    its, emsp : the ITS and EMSP roles, each a strategy with its fallback
+    sites : site -> its aggregator's desk (offers, reservations)
+    allocation : the platform's allocation strategy
+    step_s : step length [s]; horizon_end_s : end of the offers' horizon [s since start]
+    """
+
+    def __init__(self, register: Mapping[str, Visit], routes: Mapping[str, Route],
+                 its: Guarded, emsp: Guarded, sites: Mapping[str, SiteDesk],
                  allocation: Allocation, step_s: int, horizon_end_s: int) -> None:
-        self.emsp, self.its, self.sites = emsp, its, dict(sites)
+        self.register, self.routes = dict(register), dict(routes)
+        self.its, self.emsp, self.sites = its, emsp, dict(sites)
         self.allocation = allocation
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.decisions: list[Decision] = []
@@ -158,19 +198,20 @@ class DSOPlatform:
 
     def handle(self, ev: str, now_s: int, soc: float) -> Reservation:
         """Process one trip start; returns where the EV goes (a reservation unless no charger is free)."""
-        v = self.emsp.register[ev].vehicle
-        estimates = self.its.estimate(now_s, soc, v.capacity_kwh, v.consumption_kwh_per_km)
-        arrivals = {s: (e.arrival_s, e.arrival_soc) for s, e in estimates.items()}
-        request = self.emsp.request(ev, now_s, self.step_s, arrivals)
+        visit = self.register[ev]
+        v = visit.vehicle
+        query = RouteQuery(now_s, soc, v.capacity_kwh, v.consumption_kwh_per_km, self.routes)
+        estimates = self.its(query, now_s).by_site
+        request = self.emsp(DriverQuery(visit, now_s, self.step_s, estimates), now_s)
         n_steps = max(1, -(-(self.horizon_end_s - now_s) // self.step_s))
-        departure_s = self.emsp.register[ev].departure_s
+        departure_s = visit.departure_s
         if now_s < self.outage_until_s:
             site, schedule, why = None, np.zeros(0), "DSO platform outage"
             offers = []
         else:
             offers = [
                 desk.offer(request, now_s, n_steps) for desk in self.sites.values()
-                if desk.free_chargers(arrivals[desk.site][0], departure_s) > 0
+                if desk.free_chargers(estimates[desk.site].arrival_s, departure_s) > 0
             ]
             try:
                 site, schedule, why = (self.allocation.choose(request, offers, self.step_s)
@@ -179,10 +220,11 @@ class DSOPlatform:
                 site, schedule, why = None, np.zeros(0), f"raised {type(exc).__name__}: {exc}"
         label = type(self.allocation).__name__
         if site is None:
-            free = {s: d.free_chargers(arrivals[s][0], departure_s) for s, d in self.sites.items()}
+            free = {s: d.free_chargers(estimates[s].arrival_s, departure_s)
+                    for s, d in self.sites.items()}
             site = max(free, key=free.get)
             label = f"fallback: {why}" if free[site] else "no free charger: parks without reservation"
-        arrival_s = arrivals[site][0]
+        arrival_s = estimates[site].arrival_s
         first = request.arrival_step[site]
         last = request.departure_step
         reference = tuple(float(x) for x in schedule[first:last]) if schedule.size else ()

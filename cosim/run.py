@@ -63,7 +63,12 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
     """
     scenario = assembly.scenario
     write_json(out / "manifest.json", {**manifest(scenario, wall_s), "simulated_until_s": until_s})
-    fallbacks = [dataclasses.asdict(f) for agent in assembly.agents.values() for f in agent.fallbacks]
+    guarded = [agent.fallbacks for agent in assembly.agents.values()]
+    if assembly.platform is not None:
+        guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
+    if assembly.dso is not None:
+        guarded.append(assembly.dso.fallbacks)
+    fallbacks = [dataclasses.asdict(f) for record in guarded for f in record]
     write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
 
     ts = read_timeseries(out / "timeseries")

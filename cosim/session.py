@@ -379,10 +379,10 @@ def _extra_request(session: Session, e: ExtraEVRequest) -> None:
     from cosim.models.ev import VehicleModel
 
     platform = _platform(session)
-    if e.ev in platform.emsp.register:
+    if e.ev in platform.register:
         raise ValueError(f"ExtraEVRequest.ev = {e.ev!r} is already known; use a new name")
     if not e.departure_s > session.time_s:
         raise ValueError(f"ExtraEVRequest.departure_s = {e.departure_s}; allowed: > now ({session.time_s})")
     vehicle = VehicleModel("extra", e.capacity_kwh, e.max_charge_kw, 0.0, e.consumption_kwh_per_km)
-    platform.emsp.register[e.ev] = Visit(e.ev, session.time_s, e.departure_s, vehicle, e.soc, e.target_soc)
+    platform.register[e.ev] = Visit(e.ev, session.time_s, e.departure_s, vehicle, e.soc, e.target_soc)
     platform.handle(e.ev, session.time_s, e.soc)

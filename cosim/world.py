@@ -27,9 +27,11 @@ import mosaik
 import numpy as np
 import pandas as pd
 
-from agents.its import ITS, Route
+from agents.dso import GRID_COORDINATION, DSOGridAgent, check_limits
+from agents.its import ITS_STRATEGIES, Route, check_estimates
 from agents.optim.pricing import PRICING
-from agents.platform import ALLOCATION, EMSP, DSOPlatform, RandomShare
+from agents.platform import ALLOCATION, EMSP_STRATEGIES, DSOPlatform, RandomShare, check_request
+from agents.registry import Guarded
 from agents.site import SiteAggregator
 from agents.site_book import SiteBook
 from cosim.adapters.agents import SitePlant
@@ -49,7 +51,13 @@ from cosim.models.pv import PVSystem, pv_profile
 from cosim.results import TimeseriesWriter
 from grids import build_grid
 from grids.network import GridNetwork
-from scenarios.schema import CsvProfile, Scenario, ScenarioError, SyntheticHouseholdProfile
+from scenarios.schema import (
+    AgentSpec,
+    CsvProfile,
+    Scenario,
+    ScenarioError,
+    SyntheticHouseholdProfile,
+)
 
 SIM_CONFIG = {
     "Fleet": {"python": "cosim.adapters.fleet:FleetSim"},
@@ -86,6 +94,7 @@ class Assembly:
     books: dict[str, SiteBook]  # site -> forecasts, reservations (sites with a transformer)
     departures_s: dict[str, int]  # EV -> departure announced by its driver
     platform: DSOPlatform | None
+    dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
 
     @property
     def targets_kwh(self) -> dict[str, float]:
@@ -194,20 +203,61 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
-    platform = _platform(s, register, books, sites) if register else None
+    platform = _platform(s, register, books, sites, base_dir) if register else None
 
     agents = {}
-    for a in s.agents:
+    for i, a in enumerate(s.agents):
         if a.role != "site_aggregator":
             continue
+        strategy, fallback = _strategy(a)
         for site in sites_of_group[a.sites]:
             try:
-                agents[f"agg_{site}"] = SiteAggregator(site, a.strategy, base_dir=base_dir)
+                agents[f"agg_{site}"] = SiteAggregator(site, strategy, fallback, base_dir=base_dir)
             except ValueError as exc:
-                raise ScenarioError(f"scenario field 'agents.strategy': {exc}") from None
+                raise ScenarioError(f"scenario field 'agents.{i}.strategy': {exc}") from None
+
+    dso = None
+    spec = _role(s, "dso_grid")
+    if spec is not None:
+        only = next(iter(grid.transformers)) if len(grid.transformers) == 1 else None
+        feeding = {name: g.transformer or only for g in s.sites
+                   for name, _ in entity_names(g.name, g.buses)}
+        dso = DSOGridAgent(_guarded("dso", GRID_COORDINATION, spec, check_limits, base_dir),
+                           {site: tx for site, tx in feeding.items() if tx is not None})
 
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform)
+                    platform, dso)
+
+
+#: role -> (default strategy, default fallback)
+ROLE_DEFAULTS = {
+    "site_aggregator": ("uncontrolled", "equal_share"),
+    "dso_platform": ("css", None),
+    "emsp": ("driver_preferences", "driver_preferences"),
+    "its": ("static_routes", "static_routes"),
+    "dso_grid": ("none", "none"),
+}
+
+
+def _role(s: Scenario, role: str) -> AgentSpec | None:
+    return next((a for a in s.agents if a.role == role), None)
+
+
+def _strategy(spec: AgentSpec | None, role: str | None = None) -> tuple[str, str | None]:
+    strategy, fallback = ROLE_DEFAULTS[spec.role if spec else role]
+    if spec is None:
+        return strategy, fallback
+    return spec.strategy or strategy, spec.fallback or fallback
+
+
+def _guarded(agent: str, registry, spec: AgentSpec | None, check, base_dir: Path,
+             role: str | None = None) -> Guarded:
+    """The role's strategy (or its default) wrapped with its fallback; bad names are scenario errors."""
+    strategy, fallback = _strategy(spec, role)
+    try:
+        return Guarded(agent, registry, strategy, fallback, check, base_dir)
+    except ValueError as exc:
+        raise ScenarioError(f"scenario field 'agents' ({spec.role if spec else role}): {exc}") from None
 
 
 def _seconds_of_day(start: pd.Timestamp) -> int:
@@ -262,8 +312,8 @@ VISITOR_SPEED_KMH = 9.2
 
 
 def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook],
-              sites: dict) -> DSOPlatform | None:
-    spec = next((a for a in s.agents if a.role == "dso_platform"), None)
+              sites: dict, base_dir: Path) -> DSOPlatform:
+    spec = _role(s, "dso_platform")
     if spec is None:
         raise ScenarioError("scenario field 'agents': visitors need an agent with role dso_platform")
     routes = {site: Route(r.distance_km, r.drive_s, r.walk_s)
@@ -271,16 +321,19 @@ def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook
     missing = [site for site in routes if site not in books]
     if missing:
         raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
-    if spec.strategy == "random_share":
+    strategy, _ = _strategy(spec)
+    if strategy == "random_share":
         slots = [site for site in routes for _ in sites[site][1].chargers]
         rng_for(s.seed, "platform").shuffle(slots)
         allocation = RandomShare(slots)
     else:
         try:
-            allocation = ALLOCATION.create(spec.strategy)
+            allocation = ALLOCATION.create(strategy, base_dir)
         except ValueError as exc:
-            raise ScenarioError(f"scenario field 'agents.strategy': {exc}") from None
-    return DSOPlatform(EMSP(register), ITS(routes), {site: books[site] for site in routes},
+            raise ScenarioError(f"scenario field 'agents' (dso_platform): {exc}") from None
+    its = _guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its")
+    emsp = _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp")
+    return DSOPlatform(register, routes, its, emsp, {site: books[site] for site in routes},
                        allocation, s.step_s, s.duration_s)
 
 
@@ -303,7 +356,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
     agent_sim = world.start("Agents", **step, agents=a.agents, plants=a.plants,
                             targets_kwh=a.targets_kwh, departures_s=a.departures_s,
-                            books=a.books, platform=a.platform, horizon_end_s=s.duration_s)
+                            books=a.books, platform=a.platform, horizon_end_s=s.duration_s,
+                            dso=a.dso)
     recorder = world.start("Recorder", **step, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
@@ -326,12 +380,24 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
             world.connect(fleet, agent, "plugged")
     for name, agent in agents.items():
         world.connect(agent, sites[a.agents[name].site], "setpoints_kw")
+    hosted = list(agents.values())  # every entity of the Agents simulator, for the gate
     if a.platform is not None:
         platform = agent_sim.Platform()
+        hosted.append(platform)
         for fleet in fleets:
             world.connect(fleet, platform, "events", "soc")
             world.connect(platform, fleet, "routes", time_shifted=True, initial_data={"routes": {}})
         world.connect(platform, recorder, "requests")
+    if a.dso is not None:
+        dso = agent_sim.DSOGrid()
+        hosted.append(dso)
+        for tx in trafos:
+            world.connect(tx, dso, "loading_pct", time_shifted=True, initial_data={"loading_pct": 0.0})
+        for bus in buses.values():
+            world.connect(bus, dso, "vm_pu", time_shifted=True, initial_data={"vm_pu": 1.0})
+        for site in sites.values():
+            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": 0.0})
+        world.connect(dso, recorder, "limit_kw")
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
         world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")
@@ -350,7 +416,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     world.connect(grid_entity, recorder, "converged")
     if gate is not None:
         connect_gate(world, gate, s.step_s, [*fleets, *sites.values(), grid_entity, *buildings.values(),
-                                             *pvs.values(), *agents.values(), recorder])
+                                             *pvs.values(), *hosted, recorder])
     return world
 
 

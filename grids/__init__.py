@@ -9,14 +9,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from grids.large_feeder import build_large_feeder
 from grids.lv_feeder_20bus import build_lv_feeder_20bus
 from grids.network import GridNetwork
 from grids.simbench_feeder import build_simbench_feeder
 from grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
-    "large_feeder": build_large_feeder,
     "lv_feeder_20bus": build_lv_feeder_20bus,
     "simbench_feeder": build_simbench_feeder,
     "ucd_feeder4": build_ucd_feeder4,

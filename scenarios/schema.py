@@ -169,12 +169,16 @@ class VisitorGroup(_Model):
 class AgentSpec(_Model):
     """A decision-making agent and the strategy it uses."""
 
-    role: Literal["site_aggregator", "dso_platform"]
+    role: Literal["site_aggregator", "dso_platform", "emsp", "its", "dso_grid"]
     sites: str | None = Field(
         None, description="site_aggregator: the site group it serves (one agent per site)")
-    strategy: str = Field("uncontrolled", description="registered strategy name or dotted path")
+    strategy: str | None = Field(
+        None, description="registered name, entry point, `file.py:Class` or `module:Class`; "
+        "default per role: site_aggregator uncontrolled, dso_platform css, emsp "
+        "driver_preferences, its static_routes, dso_grid none")
     fallback: str | None = Field(
-        None, description="safe strategy used when `strategy` fails (default per role)")
+        None, description="built-in used when `strategy` fails; default per role: "
+        "site_aggregator equal_share, emsp driver_preferences, its static_routes, dso_grid none")
 
 
 class Location(_Model):
@@ -274,6 +278,10 @@ class Scenario(_Model):
                 raise ValueError(
                     f"fleet.{i}.home_sites: {f.home_sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
+        roles = [a.role for a in self.agents]
+        for role in ("dso_platform", "emsp", "its", "dso_grid"):
+            if roles.count(role) > 1:
+                raise ValueError(f"agents: {roles.count(role)} agents with role {role}; allowed: one")
         for i, a in enumerate(self.agents):
             if a.role == "site_aggregator" and a.sites not in site_groups:
                 raise ValueError(

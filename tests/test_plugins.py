@@ -105,7 +105,7 @@ def test_bad_strategy_names_are_one_line_errors(tmp_path, name, expected):
 
 def test_a_bad_strategy_in_a_scenario_is_a_scenario_error(tmp_path):
     scenario, base = load_scenario(scenario_file(tmp_path, "nowhere.py:Mine"))
-    with pytest.raises(ScenarioError, match="agents.strategy"):
+    with pytest.raises(ScenarioError, match=r"agents\.0\.strategy"):
         assemble(scenario, base)
 
 

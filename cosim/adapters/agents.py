@@ -6,6 +6,10 @@ Site aggregator
     scheduled whether or not a charger was free for them; the chargers ignore set-points
     for EVs they do not hold. Sites with a book (transformer, reservations) also see
     their capacity and price forecast to the horizon end.
+DSOGrid
+    inputs ``loading_pct`` (transformers), ``vm_pu`` (buses) and ``p_kw`` (sites) of the
+    previous step (time-shifted); output ``limit_kw`` (``{site: kW}``). It steps first
+    and sets the capacity limit each site aggregator observes from this step on.
 Platform
     inputs ``events`` and ``soc`` from the fleets; output ``routes``
     (``{ev: (site, arrival_s)}``, to the fleet over a time-shifted connection). It steps
@@ -14,9 +18,11 @@ Platform
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agents.dso import DSOGridAgent
 from agents.platform import DSOPlatform
 from agents.site import SiteAggregator, SiteEV, SiteObservation
 from agents.site_book import SiteBook
@@ -26,6 +32,7 @@ from cosim.models.ev import TripStart
 META = meta({
     "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),
     "Platform": ([], ["events", "soc", "routes", "requests"]),
+    "DSOGrid": ([], ["loading_pct", "vm_pu", "p_kw", "limit_kw"]),
 })
 
 
@@ -51,6 +58,7 @@ class AgentSim(SteppedAdapter):
         books: Mapping[str, SiteBook],
         platform: DSOPlatform | None,
         horizon_end_s: int,
+        dso: DSOGridAgent | None = None,
     ) -> None:
         self.agents = dict(agents)
         self.plants = dict(plants)
@@ -59,17 +67,21 @@ class AgentSim(SteppedAdapter):
         self.books = dict(books)
         self.platform = platform
         self.horizon_end_s = horizon_end_s
+        self.dso = dso
 
-    def create(self, num: int, model: str, name: str = "platform"):
+    def create(self, num: int, model: str, name: str | None = None):
+        name = name or {"Platform": "platform", "DSOGrid": "dso"}[model]
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
+        if "dso" in self.outputs:
+            self._dso(time, inputs.get("dso", {}))
         if "platform" in self.outputs:
             self._platform(time, inputs.get("platform", {}))
         n = max(1, (self.horizon_end_s - time) // self.step_s)
         for name in self.outputs:
-            if name == "platform":
+            if name in ("platform", "dso"):
                 continue
             agent = self.agents[name]
             plant = self.plants[agent.site]
@@ -109,8 +121,19 @@ class AgentSim(SteppedAdapter):
         routes = {}
         for events in (data.get("events") or {}).values():
             for e in events:
-                if (isinstance(e, TripStart) and e.ev in self.platform.emsp.register
+                if (isinstance(e, TripStart) and e.ev in self.platform.register
                         and e.ev not in self.platform.handled):
                     r = self.platform.handle(e.ev, time, soc[e.ev])
                     routes[e.ev] = (r.site, r.arrival_s)
         self.outputs["platform"] = {"routes": routes, "requests": len(routes)}
+
+    def _dso(self, time: int, data: Mapping) -> None:
+        def by_entity(attr: str) -> dict[str, float]:
+            return {src.split(".", 1)[1]: v for src, v in (data.get(attr) or {}).items()}
+
+        voltages = by_entity("vm_pu").values()
+        limits = self.dso.decide(time, by_entity("loading_pct"),
+                                 min(voltages, default=1.0), by_entity("p_kw"))
+        for agent in self.agents.values():
+            agent.capacity_kw = limits.get(agent.site, math.inf)
+        self.outputs["dso"] = {"limit_kw": limits}

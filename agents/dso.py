@@ -1,0 +1,142 @@
+"""The DSO's grid coordination during a run: capacity limits for charging sites.
+
+A pluggable role (registry :data:`GRID_COORDINATION`, method ``decide``): the DSO
+observes the last power flow (transformer loading, bus voltages) and each site's draw
+and answers with a capacity limit per site, which the site's aggregator then respects
+(``SiteAggregator.capacity_kw``). Built-ins:
+
+``"none"``
+    no limits (the DSO watches only).
+``"limit_guard"``
+    a feedback rule in the spirit of seed 001 section III-B (act on a violation, then
+    relax): when a transformer loads above ``max_loading_pct`` the sites behind it are
+    capped at their last draw scaled by ``target / loading``; when any bus falls below
+    ``v_min_pu`` every site is capped at ``voltage_share`` of its last draw (the DSO does
+    not know which site helps most; ``agents.grid_optim.sensitivity`` ranks them, at one
+    power flow per agent). Limits relax by ``relax_share`` per step once the grid is
+    back within ``relax_margin_pct`` / ``v_min_pu + 0.01``.
+
+The limits act from the next step on: the observation is the previous step's power flow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agents.registry import Guarded, Registry
+
+
+@dataclass(frozen=True)
+class GridObservation:
+    """What the DSO sees after a power flow.
+
+    Attributes
+    ----------
+    time_s : now [s since start]
+    transformer_loading_pct : transformer -> loading of the last power flow [%]
+    min_voltage_pu : lowest bus voltage of the last power flow [p.u.]
+    site_draw_kw : site -> its draw at the meter in the last step [kW]
+    site_transformer : site -> the transformer that feeds it
+    limits_kw : site -> the limit now in force [kW] (``inf`` for none)
+    """
+
+    time_s: int
+    transformer_loading_pct: Mapping[str, float]
+    min_voltage_pu: float
+    site_draw_kw: Mapping[str, float]
+    site_transformer: Mapping[str, str]
+    limits_kw: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SiteLimits:
+    """Capacity limit per site from the next step on [kW]; ``inf`` lifts a limit."""
+
+    capacity_kw: Mapping[str, float] = field(default_factory=dict)
+
+
+class NoLimits:
+    """The DSO watches and never limits."""
+
+    def decide(self, obs: GridObservation) -> SiteLimits:
+        return SiteLimits({site: math.inf for site in obs.site_draw_kw})
+
+
+@dataclass(frozen=True)
+class LimitGuard:
+    """Cap the sites behind an overloaded transformer, or all sites on low voltage; relax after.
+
+    Attributes
+    ----------
+    max_loading_pct : transformer loading that triggers a cap [%]
+    target_loading_pct : loading the cap aims at [%]
+    v_min_pu : voltage that triggers a cap of every site [p.u.]
+    voltage_share : share of its last draw a site keeps on low voltage [-]
+    relax_share : a limit grows by this share per step once the grid is fine [-]
+    relax_margin_pct : loading below which limits relax [%]
+    """
+
+    max_loading_pct: float = 100.0
+    target_loading_pct: float = 97.0
+    v_min_pu: float = 0.9
+    voltage_share: float = 0.8
+    relax_share: float = 0.1
+    relax_margin_pct: float = 95.0
+
+    def decide(self, obs: GridObservation) -> SiteLimits:
+        limits = dict(obs.limits_kw)
+        low_voltage = obs.min_voltage_pu < self.v_min_pu
+        for site, draw in obs.site_draw_kw.items():
+            loading = obs.transformer_loading_pct.get(obs.site_transformer.get(site, ""), 0.0)
+            current = limits.get(site, math.inf)
+            if loading > self.max_loading_pct:
+                current = min(current, draw * self.target_loading_pct / loading)
+            if low_voltage:
+                current = min(current, draw * self.voltage_share)
+            if (not low_voltage and loading < self.relax_margin_pct
+                    and obs.min_voltage_pu > self.v_min_pu + 0.01 and math.isfinite(current)):
+                current = current * (1.0 + self.relax_share) + 0.1  # +0.1 kW: relax from 0 too
+            limits[site] = max(current, 0.0)
+        return SiteLimits(limits)
+
+
+GRID_COORDINATION: Registry[NoLimits] = Registry(
+    "DSO grid coordination", "decide", {"none": NoLimits, "limit_guard": LimitGuard})
+
+
+def check_limits(decision: object, obs: GridObservation) -> str:
+    """Why ``decision`` is not a valid answer to ``obs`` ('' if it is)."""
+    if not isinstance(decision, SiteLimits):
+        return f"returned {type(decision).__name__}, expected SiteLimits"
+    for site, kw in decision.capacity_kw.items():
+        if site not in obs.site_draw_kw:
+            return f"limit for {site!r}, which is not a site"
+        if not kw >= 0:
+            return f"limit {kw!r} kW for {site!r}; need >= 0 or inf"
+    return ""
+
+
+class DSOGridAgent:
+    """The DSO during a run: its strategy with a fallback to no limits, and its limits."""
+
+    def __init__(self, strategy: Guarded, site_transformer: Mapping[str, str]) -> None:
+        self.strategy = strategy
+        self.site_transformer = dict(site_transformer)
+        self.limits_kw: dict[str, float] = {}
+        self.history: list[tuple[int, dict[str, float]]] = []  # (time_s, limits) on change
+
+    @property
+    def fallbacks(self):
+        return self.strategy.fallbacks
+
+    def decide(self, time_s: int, loading_pct: Mapping[str, float], min_voltage_pu: float,
+               site_draw_kw: Mapping[str, float]) -> dict[str, float]:
+        obs = GridObservation(time_s, dict(loading_pct), min_voltage_pu, dict(site_draw_kw),
+                              self.site_transformer, dict(self.limits_kw))
+        limits = dict(self.strategy(obs, time_s).capacity_kw)
+        if limits != self.limits_kw:
+            self.history.append((time_s, limits))
+        self.limits_kw = limits
+        return limits

@@ -1,0 +1,75 @@
+"""The EMSP, ITS and DSO grid roles: plugged in from a scenario, guarded, and acting on the run."""
+
+import json
+
+import pytest
+import yaml
+
+from cosim.results import read_timeseries, wide
+from cosim.run import run_scenario
+from scenarios.catalog import load_scenario
+from scenarios.schema import ScenarioError, parse_scenario
+
+pytestmark = pytest.mark.mosaik
+
+CRASHING_ITS = '''
+class Broken:
+    def estimate(self, query):
+        raise RuntimeError("no traffic data")
+'''
+
+
+def small_ucd(tmp_path, **agents):
+    scenario, _ = load_scenario("ucd-campus")
+    data = scenario.variant("optimised").model_dump(mode="json")
+    data["visitors"][0]["count"] = 20
+    for site, n in zip(data["sites"], (8, 4, 10)):
+        site["chargers"] = n
+    data["agents"] += [{"role": role, "strategy": name} for role, name in agents.items()]
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_scenario(path)
+
+
+def test_a_crashing_its_strategy_falls_back_and_the_run_goes_on(tmp_path):
+    (tmp_path / "broken_its.py").write_text(CRASHING_ITS)
+    scenario, base = small_ucd(tmp_path, its="broken_its.py:Broken")
+    summary = run_scenario(scenario, tmp_path / "run", base, progress=False)
+    fallbacks = json.loads((tmp_path / "run" / "fallbacks.json").read_text())["fallbacks"]
+    its = [f for f in fallbacks if f["agent"] == "its"]
+    assert len(its) == 20 and all("no traffic data" in f["reason"] for f in its)
+    assert summary["platform"]["requests"] == 20 and summary["platform"]["fallbacks"] == 0
+    assert summary["ev_energy_delivered_kwh"] > 0
+
+
+def test_unknown_role_strategy_is_a_scenario_error(tmp_path):
+    scenario, base = small_ucd(tmp_path, emsp="no_such_emsp")
+    from cosim.world import assemble
+
+    with pytest.raises(ScenarioError, match="emsp"):
+        assemble(scenario, base)
+
+
+def test_one_agent_per_platform_role():
+    scenario, _ = load_scenario("ucd-campus")
+    data = scenario.model_dump(mode="json")
+    data["agents"] += [{"role": "its"}, {"role": "its"}]
+    with pytest.raises(ScenarioError, match="2 agents with role its"):
+        parse_scenario(data)
+
+
+def test_dso_limit_guard_caps_ev_charging_on_low_voltage(tmp_path):
+    scenario, base = load_scenario("lv-feeder-20bus")
+    data = scenario.model_dump(mode="json")
+    data["agents"] = [{"role": "site_aggregator", "sites": "home", "strategy": "equal_share"},
+                      {"role": "dso_grid", "strategy": "limit_guard"}]
+    guarded = run_scenario(parse_scenario(data), tmp_path / "guard", base, progress=False)
+    free = run_scenario(scenario, tmp_path / "free", base, progress=False)
+    ts = read_timeseries(tmp_path / "guard" / "timeseries")
+    limits = wide(ts, "limit_kw")
+    draw = wide(ts, "p_kw", list(limits.columns))
+    # a limit decided at t (from the power flow of t - step) holds for the draw at t
+    assert (draw <= limits + 1e-6).all().all()
+    assert (limits < 1e6).any().any()  # the guard did act
+    assert guarded["ev_energy_delivered_kwh"] < free["ev_energy_delivered_kwh"]
+    assert guarded["min_voltage_pu"] >= free["min_voltage_pu"] - 1e-9
