@@ -178,7 +178,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                 f"of grid {grid.name!r}; allowed: {', '.join(grid.transformers)}")
         rating_kw = float(grid.net.trafo.sn_mva.at[grid.transformers[g.transformer]]) * 1e3
         try:
-            pricing = PRICING.create(g.pricing)
+            pricing = PRICING.create(g.pricing, base_dir)
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'sites.{gi}.pricing': {exc}") from None
         offset = _seconds_of_day(start)

@@ -14,7 +14,7 @@ def python_blocks(text: str) -> list[str]:
     return re.findall(r"^```python\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
 
 
-def test_tutorial_strategy_file_is_short_and_its_run_beats_the_builtin(tmp_path, monkeypatch):
+def test_tutorial_strategies_are_short_and_beat_the_builtins(tmp_path, monkeypatch):
     blocks = python_blocks(DOC.read_text())
     files = [b for b in blocks if re.match(r"# [\w-]+\.py\n", b)]
     scripts = [b for b in blocks if b not in files]
@@ -36,3 +36,10 @@ def test_tutorial_strategy_file_is_short_and_its_run_beats_the_builtin(tmp_path,
     text = DOC.read_text()
     assert f"{mine['min_voltage_pu']:.6g}"[:6] in text
     assert f"{builtin['max_transformer_loading_pct']:.6f}" in text
+    # section 3: the user's pricing rule steers the platform's allocation
+    pricing = namespace["pricing_table"]
+    assert str(pricing) in text
+    congestion, steep = pricing["congestion"], pricing["steep.py:SteepCongestion"]
+    assert steep["EVs at richview"] < congestion["EVs at richview"]
+    assert steep["richview_tx1 peak [%]"] < congestion["richview_tx1 peak [%]"]
+    assert steep["EV energy [kWh]"] == congestion["EV energy [kWh]"]
