@@ -28,21 +28,18 @@ import numpy as np
 import scipy.sparse as sp
 
 from agents.solver import solve
+from agents.validation import float_array
 
 #: Numerical slack when checking bounds handed in by aggregators [kWh or kW].
 _TOL = 1e-6
 
 
 def _as_vector(name: str, values: object, length: int | None = None) -> np.ndarray:
-    """``values`` as a finite float vector, optionally of a required ``length``."""
+    """``values`` as a finite read-only float vector, optionally of a required ``length``."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
         raise ValueError(f"{name} has shape {arr.shape}; a 1-D array is required")
-    if length is not None and arr.size != length:
-        raise ValueError(f"{name} has {arr.size} entries; {length} are required")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains non-finite values; finite numbers are required")
-    return arr
+    return float_array(name, arr, (arr.size if length is None else length,))
 
 
 @dataclass(frozen=True)

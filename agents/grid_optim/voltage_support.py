@@ -27,18 +27,10 @@ import scipy.sparse as sp
 
 from agents.grid_optim.lindistflow import RadialNetwork, flow_blocks, linear_flow, non_slack
 from agents.solver import solve
+from agents.validation import float_array
 
 #: Requests smaller than this are treated as "no request" [kW].
 _REQUEST_TOL_KW = 1e-6
-
-
-def _matrix(name: str, values: object, shape: tuple[int, ...]) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    if arr.shape != shape:
-        raise ValueError(f"{name} has shape {arr.shape}; shape {shape} is required")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains non-finite values; finite numbers are required")
-    return arr
 
 
 @dataclass(frozen=True)
@@ -110,13 +102,13 @@ class VoltageSupportProblem:
         object.__setattr__(
             self,
             "service_price_eur_per_kwh",
-            _matrix("service_price_eur_per_kwh", price, price.shape),
+            float_array("service_price_eur_per_kwh", price, price.shape),
         )
         object.__setattr__(
             self, "load_bus_ids", np.atleast_1d(np.asarray(self.load_bus_ids, dtype=int))
         )
-        object.__setattr__(self, "load_p_kw", _matrix("load_p_kw", self.load_p_kw, shape))
-        object.__setattr__(self, "load_q_kvar", _matrix("load_q_kvar", self.load_q_kvar, shape))
+        object.__setattr__(self, "load_p_kw", float_array("load_p_kw", self.load_p_kw, shape))
+        object.__setattr__(self, "load_q_kvar", float_array("load_q_kvar", self.load_q_kvar, shape))
         self.network.bus_positions(self.load_bus_ids)
         self.network.bus_positions(self.batteries.bus_ids)
         if not self.slot_h > 0:
@@ -371,7 +363,7 @@ def schedule_batteries(
     request = (
         np.zeros((n_m, n_t))
         if request_kw is None
-        else _matrix("request_kw", request_kw, (n_m, n_t))
+        else float_array("request_kw", request_kw, (n_m, n_t))
     )
     if not slot_h > 0:
         raise ValueError(f"slot_h={slot_h}; a period length > 0 h is required")

@@ -21,8 +21,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from agents.optim.validation import bool_array, float_array, ordered, positive_int
 from agents.solver import SolveResult, solve
+from agents.validation import bool_array, float_array, ordered, positive_int
 
 Objective = Literal["exchange", "cost", "deviation"]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from agents.optim.validation import float_array, int_array, ordered, positive_int
 from agents.solver import solve
+from agents.validation import float_array, int_array, ordered, positive_int
 
 #: Relative slack on the optimal peak when stage 2 minimises battery throughput; keeps
 #: stage 2 feasible under HiGHS' primal tolerance (1e-7) while leaving the peak unchanged
