@@ -243,16 +243,28 @@ class Session:
         return pd.DataFrame(rows).set_index(["site", "charger"])
 
     def sites(self) -> pd.DataFrame:
-        """One row per site: bus, chargers, load at the meter last step, capacity limit."""
+        """One row per site: bus, chargers, load at the meter last step, capacity limit.
+
+        Sites with a book (a transformer) also show, for the step about to run, the
+        transformer headroom for EVs (``headroom_kw``), the site's price signal
+        (``price_per_kwh``) and the chargers reserved by the DSO platform.
+        """
         agent_of = {agent.site: agent for agent in self.assembly.agents.values()}
         rows = []
         for site, (bus, model) in self.assembly.sites.items():
             agent = agent_of.get(site)
-            rows.append({"site": site, "bus": bus, "chargers": len(model.chargers),
-                         "in_service": len(model.chargers) - len(model.out_of_service),
-                         "connected": len(model.connected()),
-                         "load_kw": model.last.grid_kw if model.last is not None else 0.0,
-                         "capacity_kw": agent.capacity_kw if agent else math.inf})
+            row = {"site": site, "bus": bus, "chargers": len(model.chargers),
+                   "in_service": len(model.chargers) - len(model.out_of_service),
+                   "connected": len(model.connected()),
+                   "load_kw": model.last.grid_kw if model.last is not None else 0.0,
+                   "capacity_kw": agent.capacity_kw if agent else math.inf}
+            book = self.assembly.books.get(site)
+            if book is not None and self.time_s < self.assembly.scenario.duration_s:
+                row["headroom_kw"] = float(book.capacity_kw(self.time_s, 1)[0])
+                row["price_per_kwh"] = float(book.prices(self.time_s, 1).charge_price_per_kwh[0])
+                row["reserved"] = sum(r.arrival_s <= self.time_s < r.departure_s
+                                      for r in book.reservations.values())
+            rows.append(row)
         return pd.DataFrame(rows).set_index("site")
 
     def grid(self) -> pd.DataFrame:

@@ -47,3 +47,6 @@ def test_extra_request_books_a_charger(session):
     with pytest.raises(ValueError, match="already known"):
         session.inject(ExtraEVRequest("probe", soc=0.3, departure_s=17 * 3600))
     session.advance(4)  # the run carries on with the booking in place
+    sites = session.sites()
+    assert {"headroom_kw", "price_per_kwh", "reserved"} <= set(sites.columns)
+    assert (sites.reserved <= sites.chargers).all() and (sites.price_per_kwh > 0).all()
