@@ -169,6 +169,9 @@ class Scheduled:
             overload_penalty_per_kw=OVERLOAD_PENALTY if self.soft_capacity else None,
         )
         schedule = self.scheduler.schedule(problem)
+        if schedule.status not in ("optimal", "ok", "limit_exceeded"):
+            # no plan: raise, so the aggregator records it and its fallback decides this step
+            raise RuntimeError(f"site scheduler returned {schedule.status}: {schedule.reason}")
         self._plan = {ev.ev: schedule.power_kw[i] for i, ev in enumerate(evs)}
 
 
