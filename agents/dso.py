@@ -7,13 +7,15 @@ and answers with a capacity limit per site, which the site's aggregator then res
 
 ``"none"``
     no limits (the DSO watches only).
+``"sensitivity"``
+    on a violation, the seed-001 network sensitivity heuristic
+    (``agents.grid_optim.sensitivity``) decides which sites to turn down and by how much.
 ``"limit_guard"``
     a feedback rule in the spirit of seed 001 section III-B (act on a violation, then
     relax): when a transformer loads above ``max_loading_pct`` the sites behind it are
     capped at their last draw scaled by ``target / loading``; when any bus falls below
-    ``v_min_pu`` every site is capped at ``voltage_share`` of its last draw (the DSO does
-    not know which site helps most; ``agents.grid_optim.sensitivity`` ranks them, at one
-    power flow per agent). Limits relax by ``relax_share`` per step once the grid is
+    ``v_min_pu`` every site is capped at ``voltage_share`` of its last draw (it does not
+    know which site helps most; ``"sensitivity"`` finds out, at one power flow per site). Limits relax by ``relax_share`` per step once the grid is
     back within ``relax_margin_pct`` / ``v_min_pu + 0.01``.
 
 The limits act from the next step on: the observation is the previous step's power flow.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.registry import Guarded, Registry
 
@@ -40,6 +43,9 @@ class GridObservation:
     site_draw_kw : site -> its draw at the meter in the last step [kW]
     site_transformer : site -> the transformer that feeds it
     limits_kw : site -> the limit now in force [kW] (``inf`` for none)
+    net : the pandapower net of the last power flow (all demand lumped per bus, site
+        draws included); read it, never change it (copy first)
+    site_bus : site -> pandapower index of its bus
     """
 
     time_s: int
@@ -48,6 +54,8 @@ class GridObservation:
     site_draw_kw: Mapping[str, float]
     site_transformer: Mapping[str, str]
     limits_kw: Mapping[str, float]
+    net: Any = None
+    site_bus: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,61 @@ class LimitGuard:
         return SiteLimits(limits)
 
 
+@dataclass(frozen=True)
+class SensitivityGuard:
+    """On a violation, the seed-001 network heuristic picks which sites to turn down.
+
+    The sites' last draws become flexible agents (bounds 0 .. draw) on a copy of the last
+    power flow's net with their draw taken out of the bus demand; :func:`resolve_violations`
+    ranks them by dV/dP (10 % perturbations, one power flow each) and turns down the most
+    effective until the violation clears or no site has headroom left. The positions it
+    ends at are the limits. Without a violation limits relax as in :class:`LimitGuard`.
+    Costs (1 + sites) power flows per adjustment round on violation steps.
+
+    Attributes
+    ----------
+    v_min_pu : lowest acceptable voltage [p.u.] (seed 001: 0.94; the LV feeder study: 0.9)
+    max_loading_pct : line and transformer loading limit [%]
+    relax_share : a limit grows by this share per step once the grid is fine [-]
+    max_iterations : adjustment rounds per violation step
+    """
+
+    v_min_pu: float = 0.9
+    max_loading_pct: float = 100.0
+    relax_share: float = 0.1
+    max_iterations: int = 5
+
+    def decide(self, obs: GridObservation) -> SiteLimits:
+        import copy
+
+        from agents.grid_optim.sensitivity import FlexAgent, OperatingLimits, resolve_violations
+
+        limits = dict(obs.limits_kw)
+        violated = (obs.min_voltage_pu < self.v_min_pu or
+                    max(obs.transformer_loading_pct.values(), default=0.0) > self.max_loading_pct)
+        if not violated:
+            return SiteLimits({site: kw * (1.0 + self.relax_share) + 0.1 if math.isfinite(kw) else kw
+                               for site, kw in limits.items()})
+        net = copy.deepcopy(obs.net)
+        agents = []
+        for site, draw in obs.site_draw_kw.items():
+            bus = obs.site_bus[site]
+            load = net.load.index[net.load.bus == bus][0]
+            net.load.at[load, "p_mw"] -= draw / 1e3
+            agents.append(FlexAgent(site, bus, draw, 0.0, max(draw, 0.0)))
+        result = resolve_violations(
+            net, agents, OperatingLimits(v_min_pu=self.v_min_pu,
+                                         loading_max_percent=self.max_loading_pct),
+            max_iterations=self.max_iterations)
+        for site, kw in result.positions_kw.items():
+            if kw < obs.site_draw_kw[site] - 1e-9:
+                limits[site] = min(limits.get(site, math.inf), kw)
+        return SiteLimits(limits)
+
+
 GRID_COORDINATION: Registry[NoLimits] = Registry(
-    "DSO grid coordination", "decide", {"none": NoLimits, "limit_guard": LimitGuard})
+    "DSO grid coordination", "decide",
+    {"none": NoLimits, "limit_guard": LimitGuard, "sensitivity": SensitivityGuard})
 
 
 def check_limits(decision: object, obs: GridObservation) -> str:
@@ -121,9 +182,11 @@ def check_limits(decision: object, obs: GridObservation) -> str:
 class DSOGridAgent:
     """The DSO during a run: its strategy with a fallback to no limits, and its limits."""
 
-    def __init__(self, strategy: Guarded, site_transformer: Mapping[str, str]) -> None:
+    def __init__(self, strategy: Guarded, site_transformer: Mapping[str, str],
+                 net: Any = None, site_bus: Mapping[str, int] | None = None) -> None:
         self.strategy = strategy
         self.site_transformer = dict(site_transformer)
+        self.net, self.site_bus = net, dict(site_bus or {})
         self.limits_kw: dict[str, float] = {}
         self.history: list[tuple[int, dict[str, float]]] = []  # (time_s, limits) on change
 
@@ -134,7 +197,7 @@ class DSOGridAgent:
     def decide(self, time_s: int, loading_pct: Mapping[str, float], min_voltage_pu: float,
                site_draw_kw: Mapping[str, float]) -> dict[str, float]:
         obs = GridObservation(time_s, dict(loading_pct), min_voltage_pu, dict(site_draw_kw),
-                              self.site_transformer, dict(self.limits_kw))
+                              self.site_transformer, dict(self.limits_kw), self.net, self.site_bus)
         limits = dict(self.strategy(obs, time_s).capacity_kw)
         if limits != self.limits_kw:
             self.history.append((time_s, limits))

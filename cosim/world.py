@@ -223,7 +223,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         feeding = {name: g.transformer or only for g in s.sites
                    for name, _ in entity_names(g.name, g.buses)}
         dso = DSOGridAgent(_guarded("dso", GRID_COORDINATION, spec, check_limits, base_dir),
-                           {site: tx for site, tx in feeding.items() if tx is not None})
+                           {site: tx for site, tx in feeding.items() if tx is not None},
+                           grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
                     platform, dso)

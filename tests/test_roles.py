@@ -73,3 +73,24 @@ def test_dso_limit_guard_caps_ev_charging_on_low_voltage(tmp_path):
     assert (limits < 1e6).any().any()  # the guard did act
     assert guarded["ev_energy_delivered_kwh"] < free["ev_energy_delivered_kwh"]
     assert guarded["min_voltage_pu"] >= free["min_voltage_pu"] - 1e-9
+
+
+def test_dso_sensitivity_heuristic_turns_down_the_sites_that_matter(tmp_path):
+    """Seed 001 III-B inside the run: on low voltage the DSO ranks sites by dV/dP."""
+    scenario, base = load_scenario("lv-feeder-20bus")
+    data = scenario.model_dump(mode="json")
+    data.update(start="2019-01-16T15:00:00+01:00", duration_s=6 * 3600)
+    data["fleet"][0].update(soc0_min=0.3, soc0_max=0.5)  # EVs at home that need charging
+    data["agents"] = [{"role": "site_aggregator", "sites": "home", "strategy": "equal_share"},
+                      {"role": "dso_grid", "strategy": "sensitivity"}]
+    summary = run_scenario(parse_scenario(data), tmp_path / "run", base, progress=False)
+    ts = read_timeseries(tmp_path / "run" / "timeseries")
+    sites = [f"home_{bus}" for bus in data["sites"][0]["buses"]]
+    draw = wide(ts, "p_kw", sites)[sites]
+    limits = wide(ts, "limit_kw").reindex(index=draw.index, columns=sites).fillna(float("inf"))
+    assert (draw <= limits + 1e-6).all().all()
+    assert summary["agent_fallbacks"] == 0
+    # the first cap falls on the far end of the feeder, where dV/dP is largest
+    first = limits.index[(limits < 1e6).any(axis=1)][0]
+    capped = set(limits.columns[limits.loc[first] < 1e6])
+    assert "home_bus_19" in capped and "home_bus_4" not in capped

@@ -193,7 +193,7 @@ class _AgentNet:
                 if len(self.net[el]) and f"loading_{ph}_percent" in self.net[f"res_{el}_3ph"]
             }
         else:
-            pp.runpp(self.net)
+            pp.runpp(self.net, numba=False)
             bus_v = {None: self.net.res_bus.vm_pu}
             loading = {
                 (el, None): self.net[f"res_{el}"].loading_percent
