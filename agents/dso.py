@@ -72,6 +72,11 @@ class NoLimits:
         return SiteLimits({site: math.inf for site in obs.site_draw_kw})
 
 
+def relaxed(limit_kw: float, share: float) -> float:
+    """A limit one step further released: ``share`` more, plus 0.1 kW so a 0 kW cap lifts too."""
+    return limit_kw * (1.0 + share) + 0.1 if math.isfinite(limit_kw) else limit_kw
+
+
 @dataclass(frozen=True)
 class LimitGuard:
     """Cap the sites behind an overloaded transformer, or all sites on low voltage; relax after.
@@ -104,8 +109,8 @@ class LimitGuard:
             if low_voltage:
                 current = min(current, draw * self.voltage_share)
             if (not low_voltage and loading < self.relax_margin_pct
-                    and obs.min_voltage_pu > self.v_min_pu + 0.01 and math.isfinite(current)):
-                current = current * (1.0 + self.relax_share) + 0.1  # +0.1 kW: relax from 0 too
+                    and obs.min_voltage_pu > self.v_min_pu + 0.01):
+                current = relaxed(current, self.relax_share)
             limits[site] = max(current, 0.0)
         return SiteLimits(limits)
 
@@ -143,8 +148,7 @@ class SensitivityGuard:
         violated = (obs.min_voltage_pu < self.v_min_pu or
                     max(obs.transformer_loading_pct.values(), default=0.0) > self.max_loading_pct)
         if not violated:
-            return SiteLimits({site: kw * (1.0 + self.relax_share) + 0.1 if math.isfinite(kw) else kw
-                               for site, kw in limits.items()})
+            return SiteLimits({site: relaxed(kw, self.relax_share) for site, kw in limits.items()})
         net = copy.deepcopy(obs.net)
         agents = []
         for site, draw in obs.site_draw_kw.items():
