@@ -38,6 +38,14 @@ def _step(name: str, value: int, lo: int = 0) -> int:
     return int(value)
 
 
+def _horizon(name: str, value: object) -> tuple[int]:
+    """The ``(n_steps,)`` shape fixed by a per-step array; one-line error otherwise."""
+    shape = np.shape(value)
+    if len(shape) != 1 or shape[0] == 0:
+        raise ValueError(f"{name} has shape {shape}; expected (n_steps,), n_steps >= 1")
+    return shape
+
+
 def _set(obj: object, **fields: object) -> None:
     for name, value in fields.items():
         object.__setattr__(obj, name, value)
@@ -134,11 +142,7 @@ class SiteOffer:
     available_energy_kwh: float
 
     def __post_init__(self) -> None:
-        n = np.shape(self.charge_price_per_kwh)
-        if len(n) != 1 or n[0] == 0:
-            raise ValueError(
-                f"SiteOffer.charge_price_per_kwh has shape {n}; expected (n_steps,), n_steps >= 1"
-            )
+        n = _horizon("SiteOffer.charge_price_per_kwh", self.charge_price_per_kwh)
         name = f"SiteOffer[{self.site!r}]"
         _set(
             self,
@@ -376,11 +380,7 @@ class SiteForecast:
     free_chargers: int
 
     def __post_init__(self) -> None:
-        t = np.shape(self.base_load_kw)
-        if len(t) != 1 or t[0] == 0:
-            raise ValueError(
-                f"SiteForecast.base_load_kw has shape {t}; expected (n_steps,), n_steps >= 1"
-            )
+        t = _horizon("SiteForecast.base_load_kw", self.base_load_kw)
         name = f"SiteForecast[{self.site!r}]."
         _set(
             self,
