@@ -9,7 +9,7 @@ and answers with a capacity limit per site, which the site's aggregator then res
     no limits (the DSO watches only).
 ``"sensitivity"``
     on a violation, the seed-001 network sensitivity heuristic
-    (``agents.grid_optim.sensitivity``) decides which sites to turn down and by how much.
+    (``flexcosim.agents.grid_optim.sensitivity``) decides which sites to turn down and by how much.
 ``"limit_guard"``
     a feedback rule in the spirit of seed 001 section III-B (act on a violation, then
     relax): when a transformer loads above ``max_loading_pct`` the sites behind it are
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.registry import Guarded, Registry
+from flexcosim.agents.registry import Guarded, Registry
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,11 @@ class SensitivityGuard:
     def decide(self, obs: GridObservation) -> SiteLimits:
         import copy
 
-        from agents.grid_optim.sensitivity import FlexAgent, OperatingLimits, resolve_violations
+        from flexcosim.agents.grid_optim.sensitivity import (
+            FlexAgent,
+            OperatingLimits,
+            resolve_violations,
+        )
 
         limits = dict(obs.limits_kw)
         violated = (obs.min_voltage_pu < self.v_min_pu or

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agents.registry import Registry
+from flexcosim.agents.registry import Registry
 
 
 @dataclass(frozen=True)

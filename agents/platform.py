@@ -5,7 +5,7 @@ For every EV that starts its trip to the campus:
 1. the **EMSP** turns the trip start into a request (battery, limits, departure,
    target SOC, V2G allowance) from its register of the driver's preferences
    (pluggable: :data:`EMSP_STRATEGIES`, method ``request``);
-2. the **DSO platform** asks the **ITS** (``agents.its``, pluggable) for arrival time and
+2. the **DSO platform** asks the **ITS** (``flexcosim.agents.its``, pluggable) for arrival time and
    SOC per candidate site,
    asks each site's aggregator for an offer (free chargers over the stay, price signal,
    charger limits capped by transformer headroom), drops insufficient offers, and
@@ -16,7 +16,7 @@ For every EV that starts its trip to the campus:
    first site, parks there without a reservation and waits for a charger to come free.
 
 Allocation strategies (registry :data:`ALLOCATION`): ``"css"`` solves the
-charging-site selection MILP (seed 004 eqs 4.6-4.19, ``agents.optim.site_selection``);
+charging-site selection MILP (seed 004 eqs 4.6-4.19, ``flexcosim.agents.optim.site_selection``);
 ``"random_share"`` is the seed's baseline: drivers pick a site at random without any
 communication, each site receiving its Table-1 share (a seeded shuffle of one slot per
 charger). When CSS finds no sufficient offer, or fails, the platform falls back to the
@@ -32,11 +32,11 @@ from typing import Protocol
 
 import numpy as np
 
-from agents.its import Estimate, Route, RouteQuery
-from agents.optim.site_selection import select_site
-from agents.optim.types import SiteOffer, SiteRequest
-from agents.registry import Guarded, Registry
-from cosim.models.arrivals import Visit
+from flexcosim.agents.its import Estimate, Route, RouteQuery
+from flexcosim.agents.optim.site_selection import select_site
+from flexcosim.agents.optim.types import SiteOffer, SiteRequest
+from flexcosim.agents.registry import Guarded, Registry
+from flexcosim.cosim.models.arrivals import Visit
 
 
 @dataclass(frozen=True)

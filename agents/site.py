@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from agents.registry import Fallback, Guarded, Registry
+from flexcosim.agents.registry import Fallback, Guarded, Registry
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class EqualShare:
 
 
 class Scheduled:
-    """Receding-horizon schedule from an optimisation model (``agents.optim.site_scheduler``).
+    """Receding-horizon schedule from an optimisation model (``flexcosim.agents.optim.site_scheduler``).
 
     Re-solves when the set of EVs on the chargers changes (an arrival or departure) and
     otherwise follows the stored schedule, so a day costs one solve per event step, not
@@ -122,7 +122,7 @@ class Scheduled:
     """
 
     def __init__(self, scheduler: str = "optimal", soft_capacity: bool = False) -> None:
-        from agents.optim.site_scheduler import SCHEDULERS
+        from flexcosim.agents.optim.site_scheduler import SCHEDULERS
 
         self.scheduler = SCHEDULERS[scheduler]()
         self.soft_capacity = soft_capacity
@@ -139,7 +139,7 @@ class Scheduled:
         return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()})
 
     def _replan(self, obs: SiteObservation) -> None:
-        from agents.optim.types import SiteScheduleProblem
+        from flexcosim.agents.optim.types import SiteScheduleProblem
 
         if not obs.evs:
             self._plan = {}
@@ -198,7 +198,7 @@ class SiteAggregator:
     strategy : strategy name (built-in, entry point, ``file.py:Class`` or ``module:Class``)
     fallback : safe built-in used when the strategy fails
     base_dir : folder a ``file.py:Class`` strategy is relative to (the scenario's folder)
-    timeout_s : wall-clock limit per decision [s] (see :class:`agents.registry.Guarded`)
+    timeout_s : wall-clock limit per decision [s] (see :class:`flexcosim.agents.registry.Guarded`)
 
     Attributes
     ----------

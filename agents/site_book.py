@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.optim.pricing import SitePricing, site_offer
-from agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
-from agents.platform import Reservation
+from flexcosim.agents.optim.pricing import SitePricing, site_offer
+from flexcosim.agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
+from flexcosim.agents.platform import Reservation
 
 #: Share of the transformer rating the aggregator plans EV and building load against.
 #: The rest is left for what a kW limit behind the transformer does not see: its own
@@ -39,7 +39,7 @@ class SiteBook:
     charger_kw : charger rating [kW]
     efficiency : charger efficiency [-]
     step_s : step length [s]
-    pricing : the site's price rule (``agents.optim.pricing``)
+    pricing : the site's price rule (``flexcosim.agents.optim.pricing``)
     """
 
     def __init__(self, site: str, rating_kw: float, base_load_kw: np.ndarray, chargers: int,

@@ -22,19 +22,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agents.grid_optim.ac_check import ac_check, ac_net, solve_ac_feasible  # noqa: E402
-from agents.grid_optim.lindistflow import radial_network  # noqa: E402
-from agents.grid_optim.opf import EVSessions, OPFProblem, solve_opf  # noqa: E402
-from grids.large_feeder import build_large_feeder, load_profiles  # noqa: E402
+from flexcosim.agents.grid_optim.ac_check import ac_check, ac_net, solve_ac_feasible
+from flexcosim.agents.grid_optim.lindistflow import radial_network
+from flexcosim.agents.grid_optim.opf import EVSessions, OPFProblem, solve_opf
+from flexcosim.grids.large_feeder import build_large_feeder, load_profiles
 
 STEPS = 96
 FIRST_STEP = 31 * 96 + 48  # 1 Feb 12:00 in the SimBench profile year

@@ -16,7 +16,7 @@ the machine may be shared):
   time is one :func:`select_site` call: pre-filter, model update, solve, read-out.
 * site scheduler, 242 connected EVs x 96 steps at civil_engineering (1000 kW minus the
   building load), every registered scheduler; the LP also with 40 % V2G EVs.
-* capacity-demand LP of :mod:`agents.optim.capacity_demand` for 242 EVs x 96 steps.
+* capacity-demand LP of :mod:`flexcosim.agents.optim.capacity_demand` for 242 EVs x 96 steps.
 
 ``--compare`` re-solves the first ``--compare-n`` site selections with the alternatives
 rejected: the same LP rebuilt for every EV (matrices straight to highspy, no persistent
@@ -30,31 +30,27 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agents.optim.pricing import CongestionPricing, site_offer
-from agents.optim.site_scheduler import SCHEDULERS
-from agents.optim.site_selection import (
+from flexcosim.agents.optim.pricing import CongestionPricing, site_offer
+from flexcosim.agents.optim.site_scheduler import SCHEDULERS
+from flexcosim.agents.optim.site_selection import (
     _BlockData,
     block_matrix,
     select_site,
     why_insufficient,
 )
-from agents.optim.site_selection_reference import select_site_reference
-from agents.optim.types import (
+from flexcosim.agents.optim.site_selection_reference import select_site_reference
+from flexcosim.agents.optim.types import (
     SiteForecast,
     SiteOffer,
     SiteRequest,
     SiteScheduleProblem,
 )
-from agents.solver import solve
+from flexcosim.agents.solver import solve
 
 DT_S = 900.0
 STEPS = 96
@@ -255,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         out[key] = statistics.median(wall)
 
     try:
-        from agents.optim.capacity_demand import capacity_demand, random_capacity_demand_problem
+        from flexcosim.agents.optim.capacity_demand import (
+            capacity_demand,
+            random_capacity_demand_problem,
+        )
     except ImportError as exc:
         rows.append(("capacity-demand LP, 242 EVs x 96 steps", "s", {}, f"not available: {exc}"))
         out["capacity_demand_242_s"] = None

@@ -2,7 +2,7 @@
 
 ``python3 bench/ucd_day.py`` prints a table; ``--json`` prints one JSON object with
 ``day_s_1x``, ``day_s_2x``, ``day_s_4x``: seconds per simulated day *and strategy*
-(mean of baseline and optimised), measured around :func:`cosim.run.run_scenario`
+(mean of baseline and optimised), measured around :func:`flexcosim.cosim.run.run_scenario`
 (assemble, simulate, write results and plots). The fleet factor scales the chargers of
 every site and the visitors (478 EVs at 1x); transformers and buildings stay as they are.
 """
@@ -12,16 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from cosim.run import run_scenario
-from scenarios.catalog import load_scenario
-from scenarios.sweep import scale_fleet
+from flexcosim.cosim.run import run_scenario
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.sweep import scale_fleet
 
 FACTORS = (1, 2, 4)
 

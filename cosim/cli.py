@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from scenarios.schema import ScenarioError
+from flexcosim.scenarios.schema import ScenarioError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             return _list()
         if args.command == "step":
-            from cosim.stepper import step
+            from flexcosim.cosim.stepper import step
 
             return step(args.scenario, args.out)
         return _run(args)
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _list() -> int:
-    from scenarios.catalog import describe, shipped
+    from flexcosim.scenarios.catalog import describe, shipped
 
     items = shipped()
     width = max(len(n) for n in items)
@@ -50,12 +50,12 @@ def _list() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cosim.run import default_run_dir, run_scenario
-    from scenarios.catalog import load_scenario
+    from flexcosim.cosim.run import default_run_dir, run_scenario
+    from flexcosim.scenarios.catalog import load_scenario
 
     scenario, base_dir = load_scenario(args.scenario)
     if scenario.sweep is not None:
-        from scenarios.sweep import run_sweep
+        from flexcosim.scenarios.sweep import run_sweep
 
         # a fixed default folder, so running the same command again resumes the sweep
         out = args.out or Path("runs") / scenario.name
@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     out = args.out or default_run_dir(scenario)
     if scenario.variants:
-        from cosim.compare import run_variants
+        from flexcosim.cosim.compare import run_variants
 
         summary = run_variants(scenario, out, base_dir, progress=not args.no_progress)
     else:

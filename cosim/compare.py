@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.results import read_timeseries, save_figure, wide, write_json
-from cosim.run import run_scenario
-from scenarios.schema import Scenario
+from flexcosim.cosim.results import read_timeseries, save_figure, wide, write_json
+from flexcosim.cosim.run import run_scenario
+from flexcosim.scenarios.schema import Scenario
 
 
 def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),

@@ -21,9 +21,15 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cosim.results import TimeseriesWriter, plot_run, read_timeseries, summarise, write_json
-from cosim.world import Assembly, assemble, build_world
-from scenarios.schema import Scenario
+from flexcosim.cosim.results import (
+    TimeseriesWriter,
+    plot_run,
+    read_timeseries,
+    summarise,
+    write_json,
+)
+from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.scenarios.schema import Scenario
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
             "pandas", "pyarrow", "pydantic", "pvlib")

@@ -10,11 +10,11 @@
 
 Design (see ``docs/stepping.md``): mosaik runs a World only once, so the World runs in
 a background thread with a gate simulator that every other simulator waits for
-(:mod:`cosim.adapters.gate`). Between steps the world thread is blocked inside the
+(:mod:`flexcosim.cosim.adapters.gate`). Between steps the world thread is blocked inside the
 gate, so the session reads and changes the plain-Python models directly. The session's
 own thread only waits on a queue, which works the same in a script and in Jupyter (whose
 running event loop would forbid mosaik's ``run_until_complete`` in the main thread).
-Without injected events the results are those of :func:`cosim.run.run_scenario` with the
+Without injected events the results are those of :func:`flexcosim.cosim.run.run_scenario` with the
 same seed, bit for bit.
 """
 
@@ -35,11 +35,11 @@ from typing import Any, ClassVar, Self
 import mosaik
 import pandas as pd
 
-from cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
-from cosim.results import TimeseriesWriter
-from cosim.run import default_run_dir, write_results, write_scenario
-from cosim.world import Assembly, assemble, build_world
-from scenarios.catalog import load_scenario
+from flexcosim.cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
+from flexcosim.cosim.results import TimeseriesWriter
+from flexcosim.cosim.run import default_run_dir, write_results, write_scenario
+from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.scenarios.catalog import load_scenario
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ class Session:
     # --- results -----------------------------------------------------------------------
 
     def save(self, out: Path | str | None = None) -> Path:
-        """Write the run folder so far (same layout as :func:`cosim.run.run_scenario`).
+        """Write the run folder so far (same layout as :func:`flexcosim.cosim.run.run_scenario`).
 
         ``out`` defaults to the session's folder, else ``runs/<name>-<timestamp>``.
         Saving writes the buffered rows as a Parquet part, so after a save the part
@@ -387,8 +387,8 @@ def _platform_outage(session: Session, e: PlatformOutage) -> None:
 
 @Session.handles(ExtraEVRequest)
 def _extra_request(session: Session, e: ExtraEVRequest) -> None:
-    from cosim.models.arrivals import Visit
-    from cosim.models.ev import VehicleModel
+    from flexcosim.cosim.models.arrivals import Visit
+    from flexcosim.cosim.models.ev import VehicleModel
 
     platform = _platform(session)
     if e.ev in platform.register:

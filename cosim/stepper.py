@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cosim.session import CapacityLimit, ChargerOutage, PlatformOutage, Session
+from flexcosim.cosim.session import CapacityLimit, ChargerOutage, PlatformOutage, Session
 
 TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions", "platform")
 

@@ -27,31 +27,37 @@ import mosaik
 import numpy as np
 import pandas as pd
 
-from agents.dso import GRID_COORDINATION, DSOGridAgent, check_limits
-from agents.its import ITS_STRATEGIES, Route, check_estimates
-from agents.optim.pricing import PRICING
-from agents.platform import ALLOCATION, EMSP_STRATEGIES, DSOPlatform, RandomShare, check_request
-from agents.registry import Guarded
-from agents.site import SiteAggregator
-from agents.site_book import SiteBook
-from cosim.adapters.agents import SitePlant
-from cosim.adapters.gate import StepGate, connect_gate
-from cosim.models.arrivals import Visit, campus_visits
-from cosim.models.building import (
+from flexcosim.agents.dso import GRID_COORDINATION, DSOGridAgent, check_limits
+from flexcosim.agents.its import ITS_STRATEGIES, Route, check_estimates
+from flexcosim.agents.optim.pricing import PRICING
+from flexcosim.agents.platform import (
+    ALLOCATION,
+    EMSP_STRATEGIES,
+    DSOPlatform,
+    RandomShare,
+    check_request,
+)
+from flexcosim.agents.registry import Guarded
+from flexcosim.agents.site import SiteAggregator
+from flexcosim.agents.site_book import SiteBook
+from flexcosim.cosim.adapters.agents import SitePlant
+from flexcosim.cosim.adapters.gate import StepGate, connect_gate
+from flexcosim.cosim.models.arrivals import Visit, campus_visits
+from flexcosim.cosim.models.building import (
     LoadProfile,
     load_profile_csv,
     synthetic_household,
     synthetic_office,
 )
-from cosim.models.charger import ChargerSpec, ChargingSite
-from cosim.models.ev import EVFleet, VehicleModel
-from cosim.models.grid import PowerFlowGrid
-from cosim.models.mobility import MOVING, MarkovChain, TripPlan
-from cosim.models.pv import PVSystem, pv_profile
-from cosim.results import TimeseriesWriter
-from grids import build_grid
-from grids.network import GridNetwork
-from scenarios.schema import (
+from flexcosim.cosim.models.charger import ChargerSpec, ChargingSite
+from flexcosim.cosim.models.ev import EVFleet, VehicleModel
+from flexcosim.cosim.models.grid import PowerFlowGrid
+from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
+from flexcosim.cosim.models.pv import PVSystem, pv_profile
+from flexcosim.cosim.results import TimeseriesWriter
+from flexcosim.grids import build_grid
+from flexcosim.grids.network import GridNetwork
+from flexcosim.scenarios.schema import (
     AgentSpec,
     CsvProfile,
     Scenario,
@@ -60,13 +66,13 @@ from scenarios.schema import (
 )
 
 SIM_CONFIG = {
-    "Fleet": {"python": "cosim.adapters.fleet:FleetSim"},
-    "Chargers": {"python": "cosim.adapters.chargers:ChargerSim"},
-    "Profiles": {"python": "cosim.adapters.profiles:ProfileSim"},
-    "Grid": {"python": "cosim.adapters.grid:GridSim"},
-    "Agents": {"python": "cosim.adapters.agents:AgentSim"},
-    "Recorder": {"python": "cosim.adapters.recorder:RecorderSim"},
-    "Gate": {"python": "cosim.adapters.gate:GateSim"},
+    "Fleet": {"python": "flexcosim.cosim.adapters.fleet:FleetSim"},
+    "Chargers": {"python": "flexcosim.cosim.adapters.chargers:ChargerSim"},
+    "Profiles": {"python": "flexcosim.cosim.adapters.profiles:ProfileSim"},
+    "Grid": {"python": "flexcosim.cosim.adapters.grid:GridSim"},
+    "Agents": {"python": "flexcosim.cosim.adapters.agents:AgentSim"},
+    "Recorder": {"python": "flexcosim.cosim.adapters.recorder:RecorderSim"},
+    "Gate": {"python": "flexcosim.cosim.adapters.gate:GateSim"},
 }
 
 
@@ -342,7 +348,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     """Start the simulators, create the entities and connect them (see module docstring).
 
     With a ``gate`` every simulator waits for it at each step, so a session can pause
-    the run between steps (:mod:`cosim.adapters.gate`); the results are the same.
+    the run between steps (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
     world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)

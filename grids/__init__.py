@@ -9,10 +9,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-from grids.lv_feeder_20bus import build_lv_feeder_20bus
-from grids.network import GridNetwork
-from grids.simbench_feeder import build_simbench_feeder
-from grids.ucd_feeder4 import build_ucd_feeder4
+from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
+from flexcosim.grids.network import GridNetwork
+from flexcosim.grids.simbench_feeder import build_simbench_feeder
+from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,

@@ -25,7 +25,7 @@ import simbench as sb
 from pandapower.auxiliary import pandapowerNet
 from pandapower.toolbox import drop_buses
 
-from grids.network import GridNetwork, farthest_bus
+from flexcosim.grids.network import GridNetwork, farthest_bus
 
 SIMBENCH_CODE = "1-MVLV-rural-all-0-sw"
 FEEDER_PREFIX = "MV1.101_Feeder"

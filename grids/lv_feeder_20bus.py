@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandapower as pp
 
-from grids.network import GridNetwork, farthest_bus, require_std_type, require_vm_pu
+from flexcosim.grids.network import GridNetwork, farthest_bus, require_std_type, require_vm_pu
 
 # Seed 003 Table I "Line parameters": from, to, length [km], R [ohm/km], X [ohm/km], Imax [A].
 TABLE_I: tuple[tuple[int, int, float, float, float, float], ...] = (

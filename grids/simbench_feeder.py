@@ -23,7 +23,7 @@ from functools import lru_cache
 import simbench as sb
 from pandapower.auxiliary import pandapowerNet
 
-from grids.network import GridNetwork, farthest_bus
+from flexcosim.grids.network import GridNetwork, farthest_bus
 
 
 @lru_cache(maxsize=4)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import pandapower as pp
 
-from grids.network import GridNetwork, farthest_bus, require_std_type, require_vm_pu
+from flexcosim.grids.network import GridNetwork, farthest_bus, require_std_type, require_vm_pu
 
 MV_KV = 10.0
 LV_KV = 0.4

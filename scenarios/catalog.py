@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from scenarios.schema import Scenario, ScenarioError, parse_scenario
+from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario
 
 SHIPPED = Path(__file__).resolve().parent
 

@@ -1,6 +1,6 @@
 """Render the reference of every scenario field from the schema (``docs/scenario-reference.md``).
 
-``python3 -m scenarios.reference > docs/scenario-reference.md`` regenerates it; a test
+``python3 -m flexcosim.scenarios.reference > docs/scenario-reference.md`` regenerates it; a test
 checks the committed page is current, so the reference cannot drift from the code.
 """
 
@@ -11,7 +11,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from scenarios import schema
+from flexcosim.scenarios import schema
 
 
 def _type_name(annotation: Any) -> str:
@@ -65,7 +65,7 @@ def render_reference() -> str:
         "# Scenario reference",
         "",
         "Every field a scenario file may contain, generated from `scenarios/schema.py` by",
-        "`python3 -m scenarios.reference`. Unknown fields are errors. Units are in the names",
+        "`python3 -m flexcosim.scenarios.reference`. Unknown fields are errors. Units are in the names",
         "and descriptions: kW, kWh, kWp, s, deg, per-unit.",
         "",
     ]

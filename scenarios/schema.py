@@ -27,7 +27,7 @@ class _Model(BaseModel):
 
 
 class SyntheticHouseholdProfile(_Model):
-    """Documented synthetic residential load shape (``cosim.models.building``)."""
+    """Documented synthetic residential load shape (``flexcosim.cosim.models.building``)."""
 
     kind: Literal["synthetic_household"]
     peak_kw: float = Field(gt=0, description="expected daily peak of the aggregate load at one bus [kW]")
@@ -35,7 +35,7 @@ class SyntheticHouseholdProfile(_Model):
 
 
 class SyntheticOfficeProfile(_Model):
-    """Documented synthetic office/campus building shape (``cosim.models.building``)."""
+    """Documented synthetic office/campus building shape (``flexcosim.cosim.models.building``)."""
 
     kind: Literal["synthetic_office"]
     peak_kw: float = Field(gt=0, description="expected daily peak [kW]")
@@ -96,7 +96,7 @@ class SiteGroup(_Model):
         None, description="transformer feeding the site; its rating minus the building load "
         "at the site's bus is the site's capacity for EV charging (power factor 1)")
     pricing: str = Field("congestion", description="price rule of the site's aggregator "
-                         "(`agents.optim.pricing.PRICING`)")
+                         "(`flexcosim.agents.optim.pricing.PRICING`)")
     chargers: int = Field(gt=0, description="chargers per site [-]")
     rated_kw: float = Field(gt=0, description="charger rating [kW]")
     efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
@@ -157,7 +157,7 @@ class RouteSpec(_Model):
 class VisitorGroup(_Model):
     """EVs that come for the day and ask the DSO platform where to charge (seed 004 5.2).
 
-    Times, vehicles and SOCs are drawn from ``cosim.models.arrivals.campus_visits``.
+    Times, vehicles and SOCs are drawn from ``flexcosim.cosim.models.arrivals.campus_visits``.
     """
 
     name: str = Field(description="EV names are <name>_<k>")
@@ -199,7 +199,7 @@ class Penetration(_Model):
 
 
 class Sweep(_Model):
-    """Representative days x penetrations x variants, run point by point (``scenarios.sweep``).
+    """Representative days x penetrations x variants, run point by point (``flexcosim.scenarios.sweep``).
 
     Day ``m`` is the first weekday (Mon-Fri) of month ``m`` of ``year`` at the clock time
     of ``start``, with the UTC offset ``timezone`` has that day; each day stands for

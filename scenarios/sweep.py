@@ -2,7 +2,7 @@
 
 A scenario with a ``sweep:`` section (:class:`~scenarios.schema.Sweep`) stands for many
 runs. Each *point* is one (day, penetration, variant); it is an ordinary scenario run
-with :func:`cosim.run.run_scenario` into ``out/<point>/``. The point list is
+with :func:`flexcosim.cosim.run.run_scenario` into ``out/<point>/``. The point list is
 deterministic (days in the order of ``months``, then penetrations, then variants).
 
 Resume: a point whose folder holds ``summary.json`` is done and skipped; a folder
@@ -36,9 +36,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from cosim.results import read_timeseries, wide, write_json
-from cosim.run import run_scenario
-from scenarios.schema import Penetration, Scenario, parse_scenario
+from flexcosim.cosim.results import read_timeseries, wide, write_json
+from flexcosim.cosim.run import run_scenario
+from flexcosim.scenarios.schema import Penetration, Scenario, parse_scenario
 
 #: Variant name of the single point per (day, penetration) when the scenario has no variants.
 BASE = "base"
@@ -310,8 +310,8 @@ def plot_histograms(points: list[SweepPoint], loading: dict[str, pd.DataFrame], 
 
 def non_ev_loading_pct(scenario: Scenario, ts: pd.DataFrame) -> pd.DataFrame:
     """Building load under each transformer in % of its rating (power factor 1), time x transformer."""
-    from cosim.world import entity_names
-    from grids import build_grid
+    from flexcosim.cosim.world import entity_names
+    from flexcosim.grids import build_grid
 
     grid = build_grid(scenario.grid.builder, **scenario.grid.params)
     trafo = grid.net.trafo

@@ -4,16 +4,16 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from cosim.adapters.chargers import ChargerSim
-from cosim.adapters.fleet import FleetSim
-from cosim.adapters.grid import GridSim
-from cosim.adapters.recorder import RecorderSim
-from cosim.models.charger import ChargerSpec, ChargingSite, PluggedEV
-from cosim.models.ev import EVFleet, VehicleModel
-from cosim.models.grid import PowerFlowGrid
-from cosim.models.mobility import TripPlan
-from cosim.results import TimeseriesWriter, read_timeseries
-from grids import build_grid
+from flexcosim.cosim.adapters.chargers import ChargerSim
+from flexcosim.cosim.adapters.fleet import FleetSim
+from flexcosim.cosim.adapters.grid import GridSim
+from flexcosim.cosim.adapters.recorder import RecorderSim
+from flexcosim.cosim.models.charger import ChargerSpec, ChargingSite, PluggedEV
+from flexcosim.cosim.models.ev import EVFleet, VehicleModel
+from flexcosim.cosim.models.grid import PowerFlowGrid
+from flexcosim.cosim.models.mobility import TripPlan
+from flexcosim.cosim.results import TimeseriesWriter, read_timeseries
+from flexcosim.grids import build_grid
 
 STEP = 900
 

@@ -7,12 +7,12 @@ import sys
 import pytest
 import yaml
 
-from scenarios.catalog import shipped
+from flexcosim.scenarios.catalog import shipped
 
 
 def flexcosim(*args: str, cwd=None) -> subprocess.CompletedProcess:
     exe = shutil.which("flexcosim")
-    cmd = [exe] if exe else [sys.executable, "-m", "cosim.cli"]
+    cmd = [exe] if exe else [sys.executable, "-m", "flexcosim.cosim.cli"]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 

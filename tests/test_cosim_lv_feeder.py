@@ -7,10 +7,10 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
-from cosim.results import read_timeseries, wide
-from cosim.run import run_scenario
-from grids import build_grid
-from scenarios.catalog import load_scenario
+from flexcosim.cosim.results import read_timeseries, wide
+from flexcosim.cosim.run import run_scenario
+from flexcosim.grids import build_grid
+from flexcosim.scenarios.catalog import load_scenario
 
 pytestmark = pytest.mark.mosaik
 

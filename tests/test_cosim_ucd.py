@@ -11,10 +11,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cosim.results import TimeseriesWriter, read_timeseries, wide
-from cosim.world import assemble, build_world
-from scenarios.catalog import load_scenario
-from scenarios.schema import parse_scenario
+from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, wide
+from flexcosim.cosim.world import assemble, build_world
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.schema import parse_scenario
 
 pytestmark = pytest.mark.mosaik
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.grid_optim.dso_coordination import (
+from flexcosim.agents.grid_optim.dso_coordination import (
     AggregatorRequest,
     CoordinationProblem,
     EvFleet,

@@ -9,7 +9,7 @@ import pytest
 import simbench as sb
 from scipy.sparse.linalg import spsolve
 
-from agents.grid_optim.lindistflow import (
+from flexcosim.agents.grid_optim.lindistflow import (
     TRAFO,
     bus_consumption,
     flow_blocks,
@@ -18,7 +18,7 @@ from agents.grid_optim.lindistflow import (
     radial_network,
     sensitivities,
 )
-from grids import build_grid
+from flexcosim.grids import build_grid
 
 
 def _ac_vs_linear(net):

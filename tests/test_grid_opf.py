@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.grid_optim.ac_check import ac_check, solve_ac_feasible
-from agents.grid_optim.lindistflow import radial_network
-from agents.grid_optim.opf import EVSessions, OPFProblem, soc, solve_opf
-from grids import build_grid
+from flexcosim.agents.grid_optim.ac_check import ac_check, solve_ac_feasible
+from flexcosim.agents.grid_optim.lindistflow import radial_network
+from flexcosim.agents.grid_optim.opf import EVSessions, OPFProblem, soc, solve_opf
+from flexcosim.grids import build_grid
 
 
 def _two_bus(s_max_kva: float):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.grid_optim.sensitivity import FlexAgent, OperatingLimits, resolve_violations
+from flexcosim.agents.grid_optim.sensitivity import FlexAgent, OperatingLimits, resolve_violations
 
 
 def chain(max_i_ka: float = 0.2) -> tuple[pp.pandapowerNet, list[int]]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import grids
-from agents.grid_optim.lindistflow import radial_network
-from agents.grid_optim.voltage_support import (
+from flexcosim import grids
+from flexcosim.agents.grid_optim.lindistflow import radial_network
+from flexcosim.agents.grid_optim.voltage_support import (
     Batteries,
     VoltageSupportProblem,
     annualised_investment_eur,

@@ -8,9 +8,9 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from grids import BUILDERS, GridNetwork, build_grid
-from grids.lv_feeder_20bus import BATTERY_BUSES, TABLE_I
-from grids.ucd_feeder4 import TRANSFORMERS
+from flexcosim.grids import BUILDERS, GridNetwork, build_grid
+from flexcosim.grids.lv_feeder_20bus import BATTERY_BUSES, TABLE_I
+from flexcosim.grids.ucd_feeder4 import TRANSFORMERS
 
 COS_PHI = 0.95
 

@@ -1,11 +1,11 @@
-"""Building load profiles: CSV loader and synthetic shapes (cosim.models.building)."""
+"""Building load profiles: CSV loader and synthetic shapes (flexcosim.cosim.models.building)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from cosim.models.building import (
+from flexcosim.cosim.models.building import (
     LoadProfile,
     load_profile_csv,
     synthetic_household,

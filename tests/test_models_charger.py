@@ -1,10 +1,10 @@
-"""Charging site: plugging, set-point clipping, efficiency (cosim.models.charger)."""
+"""Charging site: plugging, set-point clipping, efficiency (flexcosim.cosim.models.charger)."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosim.models.charger import ChargerSpec, ChargingSite, PluggedEV
+from flexcosim.cosim.models.charger import ChargerSpec, ChargingSite, PluggedEV
 
 UCD = ChargerSpec(rated_kw=11.0, efficiency=0.95)  # seed 004 section 5.2
 V2G = ChargerSpec(rated_kw=11.0, efficiency=0.9, v2g=True)

@@ -1,12 +1,12 @@
-"""EV fleet: SOC model, driving, events (cosim.models.ev)."""
+"""EV fleet: SOC model, driving, events (flexcosim.cosim.models.ev)."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cosim.models.ev import Arrival, Departure, EVFleet, TripStart, VehicleModel
-from cosim.models.mobility import MarkovChain, TripPlan
+from flexcosim.cosim.models.ev import Arrival, Departure, EVFleet, TripStart, VehicleModel
+from flexcosim.cosim.models.mobility import MarkovChain, TripPlan
 
 LEAF = VehicleModel(
     "Nissan Leaf",

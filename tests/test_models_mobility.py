@@ -1,9 +1,9 @@
-"""Markov-chain and trip-plan mobility (cosim.models.mobility)."""
+"""Markov-chain and trip-plan mobility (flexcosim.cosim.models.mobility)."""
 
 import numpy as np
 import pytest
 
-from cosim.models.mobility import MarkovChain, TripPlan
+from flexcosim.cosim.models.mobility import MarkovChain, TripPlan
 
 STATES = ("moving", "residential", "commercial")
 

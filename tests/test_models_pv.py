@@ -1,10 +1,10 @@
-"""PV profile and export clipping (cosim.models.pv)."""
+"""PV profile and export clipping (flexcosim.cosim.models.pv)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cosim.models.pv import PVSystem, clip_export, pv_profile
+from flexcosim.cosim.models.pv import PVSystem, clip_export, pv_profile
 
 DUBLIN = (53.31, -6.22)  # UCD campus
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.optim.btm_ems import BTMProblem, StorageUnits, solve_btm_ems
+from flexcosim.agents.optim.btm_ems import BTMProblem, StorageUnits, solve_btm_ems
 
 TOL = 1e-6
 

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.optim.capacity_demand import (
+from flexcosim.agents.optim.capacity_demand import (
     CapacityDemandProblem,
     capacity_demand,
     random_capacity_demand_problem,
 )
-from agents.solver import solve_pyomo
+from flexcosim.agents.solver import solve_pyomo
 
 TOL = 1e-5  # stage 2 may use the peak plus 1e-7 relative
 

@@ -5,8 +5,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.optim.pricing import PRICING, CongestionPricing, FlatPricing, SitePricing, site_offer
-from agents.optim.types import SiteForecast
+from flexcosim.agents.optim.pricing import (
+    PRICING,
+    CongestionPricing,
+    FlatPricing,
+    SitePricing,
+    site_offer,
+)
+from flexcosim.agents.optim.types import SiteForecast
 
 
 def observation(base, committed=0.0, rating=100.0, dt_s=900.0, chargers=3):

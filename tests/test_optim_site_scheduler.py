@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.optim.site_scheduler import SCHEDULERS, SiteScheduler, _SiteLP
-from agents.optim.types import SiteScheduleProblem
-from agents.solver import solve
+from flexcosim.agents.optim.site_scheduler import SCHEDULERS, SiteScheduler, _SiteLP
+from flexcosim.agents.optim.types import SiteScheduleProblem
+from flexcosim.agents.solver import solve
 
 HOUR = 3600.0
 

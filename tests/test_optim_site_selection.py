@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.optim.site_selection import select_site, why_insufficient
-from agents.optim.site_selection_reference import select_site_reference
-from agents.optim.types import SiteOffer, SiteRequest
+from flexcosim.agents.optim.site_selection import select_site, why_insufficient
+from flexcosim.agents.optim.site_selection_reference import select_site_reference
+from flexcosim.agents.optim.types import SiteOffer, SiteRequest
 
 HOUR = 3600.0
 

@@ -7,17 +7,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.optim.pricing import PRICING
-from agents.optim.site_scheduler import SCHEDULERS
-from agents.registry import ENTRY_POINT_GROUP, Guarded, Registry
-from agents.site import SITE_STRATEGIES, SiteEV, SiteObservation, SiteSetpoints, check_setpoints
-from cosim.run import run_scenario
-from cosim.world import assemble
-from scenarios.catalog import load_scenario, shipped
-from scenarios.schema import ScenarioError, parse_scenario
+from flexcosim.agents.optim.pricing import PRICING
+from flexcosim.agents.optim.site_scheduler import SCHEDULERS
+from flexcosim.agents.registry import ENTRY_POINT_GROUP, Guarded, Registry
+from flexcosim.agents.site import (
+    SITE_STRATEGIES,
+    SiteEV,
+    SiteObservation,
+    SiteSetpoints,
+    check_setpoints,
+)
+from flexcosim.cosim.run import run_scenario
+from flexcosim.cosim.world import assemble
+from flexcosim.scenarios.catalog import load_scenario, shipped
+from flexcosim.scenarios.schema import ScenarioError, parse_scenario
 
 HALF = """
-from agents.site import SiteSetpoints
+from flexcosim.agents.site import SiteSetpoints
 
 
 class Half:
@@ -28,7 +34,7 @@ class Half:
 """
 
 CRASH_IN_THE_EVENING = """
-from agents.site import SiteSetpoints
+from flexcosim.agents.site import SiteSetpoints
 
 
 class CrashAfterSix:
@@ -154,7 +160,7 @@ def test_timeout_must_be_positive():
 
 
 def test_capacity_limit_reaches_the_strategy():
-    from agents.site import SiteAggregator
+    from flexcosim.agents.site import SiteAggregator
 
     agent = SiteAggregator("s", "equal_share")
     agent.capacity_kw = 1.0

@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from cosim.results import read_timeseries, wide
-from cosim.run import run_scenario
-from scenarios.catalog import load_scenario
-from scenarios.schema import ScenarioError, parse_scenario
+from flexcosim.cosim.results import read_timeseries, wide
+from flexcosim.cosim.run import run_scenario
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.schema import ScenarioError, parse_scenario
 
 pytestmark = pytest.mark.mosaik
 
@@ -44,7 +44,7 @@ def test_a_crashing_its_strategy_falls_back_and_the_run_goes_on(tmp_path):
 
 def test_unknown_role_strategy_is_a_scenario_error(tmp_path):
     scenario, base = small_ucd(tmp_path, emsp="no_such_emsp")
-    from cosim.world import assemble
+    from flexcosim.cosim.world import assemble
 
     with pytest.raises(ScenarioError, match="emsp"):
         assemble(scenario, base)

@@ -5,9 +5,9 @@ import copy
 import pytest
 import yaml
 
-from scenarios.catalog import load_scenario, shipped
-from scenarios.reference import render_reference
-from scenarios.schema import ScenarioError, parse_scenario
+from flexcosim.scenarios.catalog import load_scenario, shipped
+from flexcosim.scenarios.reference import render_reference
+from flexcosim.scenarios.schema import ScenarioError, parse_scenario
 
 ROOT = load_scenario("lv-feeder-20bus")[0].model_dump(mode="json")
 
@@ -61,7 +61,7 @@ def test_bad_yaml_and_unknown_name(tmp_path):
 
 
 def test_unknown_bus_is_caught_before_the_run(tmp_path):
-    from cosim.world import assemble
+    from flexcosim.cosim.world import assemble
 
     scenario = parse_scenario(_with(sites__0__buses=["bus_4", "bus_99"]))
     with pytest.raises(ScenarioError, match="'sites.0.buses': 'bus_99' is not a bus of grid"):

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from cosim.results import read_timeseries, wide
-from cosim.run import run_scenario
-from cosim.session import CapacityLimit, ChargerOutage, Session, SessionError
-from scenarios.catalog import load_scenario, shipped
+from flexcosim.cosim.results import read_timeseries, wide
+from flexcosim.cosim.run import run_scenario
+from flexcosim.cosim.session import CapacityLimit, ChargerOutage, Session, SessionError
+from flexcosim.scenarios.catalog import load_scenario, shipped
 
 pytestmark = pytest.mark.mosaik
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cosim.session import ExtraEVRequest, PlatformOutage, Session
+from flexcosim.cosim.session import ExtraEVRequest, PlatformOutage, Session
 
 pytestmark = pytest.mark.mosaik
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.mosaik
 def session(tmp_path):
     import yaml
 
-    from scenarios.catalog import load_scenario
+    from flexcosim.scenarios.catalog import load_scenario
 
     scenario, _ = load_scenario("ucd-campus")
     data = scenario.variant("optimised").model_dump(mode="json")

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from agents.optim.site_scheduler import OptimalScheduler
-from agents.optim.types import SiteScheduleProblem
+from flexcosim.agents.optim.site_scheduler import OptimalScheduler
+from flexcosim.agents.optim.types import SiteScheduleProblem
 
 
 def _problem(overload_penalty):
@@ -36,9 +36,9 @@ def test_a_failed_site_schedule_is_reported_and_the_fallback_decides(monkeypatch
     The solver call is replaced to force the failure path; this is a unit test of the
     reporting, not of the optimisation.
     """
-    from agents.optim import site_scheduler
-    from agents.site import SiteAggregator, SiteEV, SiteObservation
-    from agents.solver import SolveResult
+    from flexcosim.agents.optim import site_scheduler
+    from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
+    from flexcosim.agents.solver import SolveResult
 
     monkeypatch.setattr(site_scheduler, "solve", lambda *a, **k: SolveResult("error", message="boom"))
     agent = SiteAggregator("s", "optimal")

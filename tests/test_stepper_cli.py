@@ -14,7 +14,7 @@ pytestmark = pytest.mark.mosaik
 
 
 def test_step_advance_show_inject_save_quit(tmp_path):
-    child = pexpect.spawn(sys.executable, ["-m", "cosim.cli", "step", "lv-feeder-20bus"],
+    child = pexpect.spawn(sys.executable, ["-m", "flexcosim.cosim.cli", "step", "lv-feeder-20bus"],
                           cwd=str(ROOT), encoding="utf-8", timeout=60, dimensions=(50, 200))
     child.expect(r"\[Wed 00:00 t=0s\] > ")
     child.sendline("advance 3")
@@ -47,7 +47,7 @@ def test_step_advance_show_inject_save_quit(tmp_path):
 
 
 def test_step_unknown_scenario_is_one_line():
-    child = pexpect.spawn(sys.executable, ["-m", "cosim.cli", "step", "no-such"],
+    child = pexpect.spawn(sys.executable, ["-m", "flexcosim.cosim.cli", "step", "no-such"],
                           cwd=str(ROOT), encoding="utf-8", timeout=60)
     child.expect("flexcosim: error: scenario 'no-such' is neither a file nor a shipped scenario")
     child.expect(pexpect.EOF)

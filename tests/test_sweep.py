@@ -6,9 +6,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from scenarios.catalog import load_scenario
-from scenarios.schema import ScenarioError, parse_scenario
-from scenarios.sweep import first_weekday, run_sweep, sweep_points, weekdays_in_month
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.schema import ScenarioError, parse_scenario
+from flexcosim.scenarios.sweep import first_weekday, run_sweep, sweep_points, weekdays_in_month
 
 pytestmark = pytest.mark.mosaik
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandapower as pp
 
-from agents.grid_optim.lindistflow import LINE, TRAFO
-from agents.grid_optim.opf import (
+from flexcosim.agents.grid_optim.lindistflow import LINE, TRAFO
+from flexcosim.agents.grid_optim.opf import (
     TOLERANCE,
     ChargingLP,
     OPFProblem,

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from agents.solver import solve
-from agents.validation import float_array
+from flexcosim.agents.solver import solve
+from flexcosim.agents.validation import float_array
 
 #: Numerical slack when checking bounds handed in by aggregators [kWh or kW].
 _TOL = 1e-6

@@ -2,8 +2,8 @@
 
 Seed 002 schedules the charging of a feeder's EVs over 96 quarter-hours with a full
 multi-period AC OPF (BATTPOWER). Here the AC power flow is replaced by LinDistFlow
-(:mod:`agents.grid_optim.lindistflow`) so the whole problem is one LP, built as sparse
-arrays and solved by HiGHS; :mod:`agents.grid_optim.ac_check` verifies the result with
+(:mod:`flexcosim.agents.grid_optim.lindistflow`) so the whole problem is one LP, built as sparse
+arrays and solved by HiGHS; :mod:`flexcosim.agents.grid_optim.ac_check` verifies the result with
 pandapower AC and tightens the limits where the linearisation was optimistic.
 
 Strategies (seed 002 section 4.2, Table 2):
@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from agents.grid_optim.lindistflow import (
+from flexcosim.agents.grid_optim.lindistflow import (
     LinearFlow,
     RadialNetwork,
     branch_flows,
@@ -55,7 +55,7 @@ from agents.grid_optim.lindistflow import (
     sensitivities,
     state_from_flows,
 )
-from agents.solver import new_highs, pass_model, read_result
+from flexcosim.agents.solver import new_highs, pass_model, read_result
 
 Strategy = Literal["a", "b", "c"]
 #: Voltage and loading violations smaller than this are rounding, not violations.

@@ -5,7 +5,7 @@ Three pieces, used in sequence:
 1. :func:`request_voltage_support` — the DSO's problem (seed 003 eq. 12): the cheapest
    battery charge/discharge request that keeps every bus within voltage limits
    (eq. 6: 0.9..1.1 pu), with the feeder modelled by LinDistFlow
-   (:mod:`agents.grid_optim.lindistflow`) instead of the seed's SOCP relaxation (eqs.
+   (:mod:`flexcosim.agents.grid_optim.lindistflow`) instead of the seed's SOCP relaxation (eqs.
    1-5, 8-11): LinDistFlow drops the losses, so it is an LP and slightly optimistic
    about voltage drop (see ``docs/grid-optim-models.md``).
 2. :func:`schedule_batteries` — the aggregator's arbitrage (eqs. 13-20) with the DSO's
@@ -25,9 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from agents.grid_optim.lindistflow import RadialNetwork, flow_blocks, linear_flow, non_slack
-from agents.solver import solve
-from agents.validation import float_array
+from flexcosim.agents.grid_optim.lindistflow import (
+    RadialNetwork,
+    flow_blocks,
+    linear_flow,
+    non_slack,
+)
+from flexcosim.agents.solver import solve
+from flexcosim.agents.validation import float_array
 
 #: Requests smaller than this are treated as "no request" [kW].
 _REQUEST_TOL_KW = 1e-6

@@ -7,8 +7,8 @@ CHP units (N), stationary batteries (B) and EVs (V). Three objectives are offere
 minimum exchange with the grid (eq 3.10), minimum energy cost (eq 3.30) and minimum
 deviation from a given exchange schedule (section 3.3.2, last paragraph).
 
-The MILP is built as arrays and handed to :func:`agents.solver.solve`, like every other
-model in ``agents.optim``: with all asset classes sharing two block patterns
+The MILP is built as arrays and handed to :func:`flexcosim.agents.solver.solve`, like every other
+model in ``flexcosim.agents.optim``: with all asset classes sharing two block patterns
 (unidirectional unit, storage unit) the array form is as short as a pyomo model, and it
 needs no second code path for extracting the solution.
 """
@@ -21,8 +21,8 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
-from agents.solver import SolveResult, solve
-from agents.validation import bool_array, float_array, ordered, positive_int
+from flexcosim.agents.solver import SolveResult, solve
+from flexcosim.agents.validation import bool_array, float_array, ordered, positive_int
 
 Objective = Literal["exchange", "cost", "deviation"]
 
@@ -352,7 +352,7 @@ class _Columns:
     def arrays(
         self,
     ) -> tuple[sp.csc_matrix, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``A, row_lo, row_hi, col_lo, col_hi, integer`` for :func:`agents.solver.solve`."""
+        """``A, row_lo, row_hi, col_lo, col_hi, integer`` for :func:`flexcosim.agents.solver.solve`."""
         r, c, v = (np.concatenate(part) for part in zip(*self._triplets))
         keep = v != 0.0
         A = sp.csc_matrix((v[keep], (r[keep], c[keep])), shape=(self.n_rows, self.n_cols))

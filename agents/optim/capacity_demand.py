@@ -6,7 +6,7 @@ unit over the sharing period that still lets every connected EV reach the energy
 reference schedule commits to (eq 4.3). Surplus ``Φ_c - p̄_c`` can be offered to peers,
 a deficit ``p̄_c - Φ_c`` must be bought (section 4.2.1.4).
 
-The LP is built as sparse arrays and handed to :func:`agents.solver.solve`; for 242 EVs
+The LP is built as sparse arrays and handed to :func:`flexcosim.agents.solver.solve`; for 242 EVs
 over 96 steps the build takes a few milliseconds (see ``bench/optim.py``).
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from agents.solver import solve
-from agents.validation import float_array, int_array, ordered, positive_int
+from flexcosim.agents.solver import solve
+from flexcosim.agents.validation import float_array, int_array, ordered, positive_int
 
 #: Relative slack on the optimal peak when stage 2 minimises battery throughput; keeps
 #: stage 2 feasible under HiGHS' primal tolerance (1e-7) while leaving the peak unchanged
@@ -117,7 +117,7 @@ class CapacityDemand:
 
     Attributes
     ----------
-    status : "optimal" or the solver's status word (see :class:`agents.solver.SolveResult`)
+    status : "optimal" or the solver's status word (see :class:`flexcosim.agents.solver.SolveResult`)
     peak_kw : minimum capacity demand ``p̄_c`` (objective 4.1) [kW]; ``nan`` without solution
     ev_charge_kw, ev_discharge_kw : (V, T) grid-side charging / discharging power [kW]
     ev_energy_kwh : (V, T+1) battery energy at the start of each step and at the period

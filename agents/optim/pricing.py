@@ -27,7 +27,7 @@ Both rules pay a fixed share of the charge price for V2G discharge
 (``omega^-(t) = share * omega^+(t)``, share in [0, 1]): discharging is worth most when
 the site is most loaded, and never pays more than charging costs in the same step, so
 site selection needs no charge/discharge mode binaries (see
-:mod:`agents.optim.site_selection`).
+:mod:`flexcosim.agents.optim.site_selection`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from agents.optim.types import PriceOffer, SiteForecast, SiteOffer
-from agents.registry import Registry
+from flexcosim.agents.optim.types import PriceOffer, SiteForecast, SiteOffer
+from flexcosim.agents.registry import Registry
 
 
 @runtime_checkable

@@ -39,9 +39,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.sparse as sp
 
-from agents.optim.types import SiteSchedule, SiteScheduleProblem
-from agents.registry import Registry
-from agents.solver import solve
+from flexcosim.agents.optim.types import SiteSchedule, SiteScheduleProblem
+from flexcosim.agents.registry import Registry
+from flexcosim.agents.solver import solve
 
 #: Throughput cost at the horizon start; rises linearly to twice this at the end
 #: [currency/kWh]. Far below any real price, above HiGHS' dual tolerance.

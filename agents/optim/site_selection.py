@@ -15,12 +15,12 @@ variables switched on by it (4.7, 4.8) and a binary charge/discharge mode per st
    LP is solved and the overlap netted out afterwards: an optimal solution of the MILP.
    Only steps where an offer pays more for discharging than it charges get the binaries
    of 4.12-4.14 (then the model is rebuilt as a MILP; it never happens with the built-in
-   price rules of :mod:`agents.optim.pricing`).
+   price rules of :mod:`flexcosim.agents.optim.pricing`).
 
 The LP's constraint matrix depends only on ``(number of offers, number of steps, dt)``;
 it is built once per shape and kept in a :class:`~agents.solver.PersistentModel`, and
 each EV only updates costs and bounds. ``bench/optim.py`` compares this with the
-seed-literal pyomo MILP (:mod:`agents.optim.site_selection_reference`).
+seed-literal pyomo MILP (:mod:`flexcosim.agents.optim.site_selection_reference`).
 
 Two deliberate readings of the seed: the target (4.18) is ``s_v(D) >= s_v^T``, so an EV
 arriving above its target is not forced to discharge; and the SOC bounds (4.16) are
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from agents.optim.types import SiteChoice, SiteOffer, SiteRequest
-from agents.solver import PersistentModel, SolveResult, solve
+from flexcosim.agents.optim.types import SiteChoice, SiteOffer, SiteRequest
+from flexcosim.agents.solver import PersistentModel, SolveResult, solve
 
 #: Powers below this are solver noise [kW].
 _ZERO_KW = 1e-9

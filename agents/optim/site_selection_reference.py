@@ -1,6 +1,6 @@
 """Seed-literal pyomo form of the charging-site selection MILP (seed 004 eqs 4.6-4.19).
 
-Kept as the reference that :func:`agents.optim.site_selection.select_site` is checked
+Kept as the reference that :func:`flexcosim.agents.optim.site_selection.select_site` is checked
 against (tests) and measured against (``bench/optim.py --compare``): every variable and
 constraint of the seed is written out, the model is rebuilt for every EV, and it is
 solved as a MILP. It reads the same inputs with the same two readings as the fast
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import pyomo.environ as pyo
 
-from agents.optim.site_selection import why_insufficient
-from agents.optim.types import SiteOffer, SiteRequest
-from agents.solver import SolveResult, solve_pyomo
+from flexcosim.agents.optim.site_selection import why_insufficient
+from flexcosim.agents.optim.types import SiteOffer, SiteRequest
+from flexcosim.agents.solver import SolveResult, solve_pyomo
 
 
 def select_site_reference(

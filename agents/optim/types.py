@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from agents.validation import bool_array, float_array, int_array, ordered
+from flexcosim.agents.validation import bool_array, float_array, int_array, ordered
 
 
 def _scalar(

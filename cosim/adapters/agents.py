@@ -22,12 +22,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agents.dso import DSOGridAgent
-from agents.platform import DSOPlatform
-from agents.site import SiteAggregator, SiteEV, SiteObservation
-from agents.site_book import SiteBook
-from cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
-from cosim.models.ev import TripStart
+from flexcosim.agents.dso import DSOGridAgent
+from flexcosim.agents.platform import DSOPlatform
+from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
+from flexcosim.agents.site_book import SiteBook
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
+from flexcosim.cosim.models.ev import TripStart
 
 META = meta({
     "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),

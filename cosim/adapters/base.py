@@ -13,7 +13,7 @@ from typing import Any
 
 import mosaik_api_v3
 
-#: Input every model accepts from the session gate (:mod:`cosim.adapters.gate`). It
+#: Input every model accepts from the session gate (:mod:`flexcosim.cosim.adapters.gate`). It
 #: carries nothing; the connection only makes each simulator wait for the gate.
 GATE_ATTR = "gate"
 

@@ -1,4 +1,4 @@
-"""mosaik adapter for :class:`cosim.models.charger.ChargingSite` (one entity per site).
+"""mosaik adapter for :class:`flexcosim.cosim.models.charger.ChargingSite` (one entity per site).
 
 Each step the site plugs in the EVs parked at it (first free charger; an EV that
 finds no free charger waits unplugged), unplugs those that left, and applies the
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
-from cosim.models.charger import ChargingSite
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
+from flexcosim.cosim.models.charger import ChargingSite
 
 ATTRS = ["plugged", "setpoints_kw", "p_kw", "q_kvar", "battery_kw", "ev_grid_kw",
          "connected", "waiting", "losses_kw"]

@@ -1,4 +1,4 @@
-"""mosaik adapter for :class:`cosim.models.ev.EVFleet` (one entity per fleet group).
+"""mosaik adapter for :class:`flexcosim.cosim.models.ev.EVFleet` (one entity per fleet group).
 
 Outputs
 -------
@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cosim.adapters.base import SteppedAdapter, merged, meta
-from cosim.models.charger import PluggedEV
-from cosim.models.ev import Departure, EVFleet
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.models.charger import PluggedEV
+from flexcosim.cosim.models.ev import Departure, EVFleet
 
 META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])})
 

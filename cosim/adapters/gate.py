@@ -3,7 +3,7 @@
 mosaik runs a World once, to its end. To step a scenario interactively the World runs
 in a background thread and one extra simulator, the gate, is connected to one entity
 of every other simulator (attribute ``gate``, which every model accepts, see
-:func:`cosim.adapters.base.meta`). mosaik therefore steps the gate first at each time
+:func:`flexcosim.cosim.adapters.base.meta`). mosaik therefore steps the gate first at each time
 ``t``: no simulator steps ``t`` before the gate has. With mosaik's lazy stepping (the
 default) the gate steps ``t`` only once all its successors have finished ``t - step_s``.
 So while ``GateSim.step(t)`` blocks in :meth:`StepGate.wait`, every simulator has
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import mosaik
 
-from cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta
+from flexcosim.cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta
 
 META = meta({"Gate": ([], [])})
 

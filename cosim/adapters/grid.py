@@ -1,4 +1,4 @@
-"""mosaik adapter for :class:`cosim.models.grid.PowerFlowGrid`.
+"""mosaik adapter for :class:`flexcosim.cosim.models.grid.PowerFlowGrid`.
 
 Entities: one ``Bus`` per named bus (inputs ``p_kw``/``q_kvar`` demand and
 ``p_gen_kw`` generation, summed over all connected sources; output ``vm_pu``), one
@@ -9,8 +9,8 @@ transformer entity, hence this adapter. One AC power flow runs per step.
 
 from __future__ import annotations
 
-from cosim.adapters.base import SteppedAdapter, meta, total
-from cosim.models.grid import PowerFlowGrid
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, total
+from flexcosim.cosim.models.grid import PowerFlowGrid
 
 META = meta({
     "Grid": ([], ["converged"]),

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from cosim.adapters.base import SteppedAdapter, meta
-from cosim.models.building import LoadProfile
-from cosim.models.pv import clip_export
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.models.building import LoadProfile
+from flexcosim.cosim.models.pv import clip_export
 
 META = meta({
     "Building": (["name"], ["p_kw", "q_kvar"]),

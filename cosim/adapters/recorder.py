@@ -7,8 +7,8 @@ entity. Non-numeric inputs (event lists, plug-in snapshots) are not recorded her
 
 from __future__ import annotations
 
-from cosim.adapters.base import SteppedAdapter, meta
-from cosim.results import TimeseriesWriter
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.results import TimeseriesWriter
 
 META = meta({"Recorder": ([], [])})
 META["models"]["Recorder"]["any_inputs"] = True

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.models.ev import VehicleModel
+from flexcosim.cosim.models.ev import VehicleModel
 
 #: (vehicle, share) of the campus fleet; consumption from typical WLTP-ish figures [kWh/km].
 VEHICLE_MIX: tuple[tuple[VehicleModel, float], ...] = (

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cosim.models.noise import ar1
+from flexcosim.cosim.models.noise import ar1
 
 # fmt: off
 HOUSEHOLD_WORKDAY = np.array([

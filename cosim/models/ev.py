@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cosim.models.mobility import MarkovChain, TripPlan
+from flexcosim.cosim.models.mobility import MarkovChain, TripPlan
 
 
 @dataclass(frozen=True)

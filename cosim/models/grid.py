@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 
-from grids.network import GridNetwork
+from flexcosim.grids.network import GridNetwork
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class PowerFlowGrid:
 
     Parameters
     ----------
-    grid : the network and its names (from :func:`grids.build_grid`)
+    grid : the network and its names (from :func:`flexcosim.grids.build_grid`)
     """
 
     def __init__(self, grid: GridNetwork) -> None:

@@ -10,7 +10,7 @@ Output per step k [kW]:
 * ``PR`` is the performance ratio [-] (inverter, temperature, soiling, wiring losses).
 * ``c_k`` is the cloud attenuation [-]: ``c_k = 1 - cloudiness (1 - c_min) Phi(z_k)``
   where ``z`` is a stationary AR(1) Gaussian with 30-min correlation time
-  (:func:`cosim.models.noise.ar1`), ``Phi`` the standard normal CDF (so ``Phi(z)`` is
+  (:func:`flexcosim.cosim.models.noise.ar1`), ``Phi`` the standard normal CDF (so ``Phi(z)`` is
   uniform on [0, 1]) and ``c_min = 0.2`` the attenuation of a thick overcast. Both
   numbers are invented, chosen so that ``cloudiness = 1`` gives a broken-to-overcast
   day with mean clear-sky index 0.6. ``cloudiness = 0`` is the clear sky.
@@ -29,7 +29,7 @@ import pandas as pd
 import pvlib
 from scipy.stats import norm
 
-from cosim.models.noise import ar1
+from flexcosim.cosim.models.noise import ar1
 
 CLOUD_MIN_FACTOR = 0.2
 CLOUD_CORRELATION_S = 1800.0
