@@ -1,8 +1,10 @@
-"""Shared pytest setup: make the repository root importable without installation."""
+"""Shared pytest setup: the tests import the installed ``flexcosim`` namespace."""
 
-import sys
-from pathlib import Path
+import importlib.util
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if importlib.util.find_spec("flexcosim.cosim") is None:
+        pytest.exit("flexcosim is not installed; run: python3 -m pip install -e \".[test]\"", returncode=4)
