@@ -24,6 +24,7 @@ def test_tutorial_strategies_are_short_and_beat_the_builtins(tmp_path, monkeypat
         assert len(block.splitlines()) < 40, f"{name} is the tutorial's under-40-lines file"
         (tmp_path / name).write_text(block)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as for a script run from that folder
     namespace: dict = {}
     for block in scripts:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - running the doc is the test
@@ -43,3 +44,12 @@ def test_tutorial_strategies_are_short_and_beat_the_builtins(tmp_path, monkeypat
     assert steep["EVs at richview"] < congestion["EVs at richview"]
     assert steep["richview_tx1 peak [%]"] < congestion["richview_tx1 peak [%]"]
     assert steep["EV energy [kWh]"] == congestion["EV energy [kWh]"]
+    # section 5: the pyomo LP keeps EV charging out of the evening peak, with no fallback
+    pyomo = namespace["pyomo_table"]
+    builtin, lp = pyomo["lv-feeder-20bus"], pyomo["lv-feeder-cheap.yaml"]
+    assert lp["agent_fallbacks"] == 0
+    assert lp["min_voltage_pu"] > builtin["min_voltage_pu"]
+    assert lp["max_transformer_loading_pct"] < builtin["max_transformer_loading_pct"]
+    assert f"{lp['ev_energy_delivered_kwh']:.6f}" in text
+    cost = namespace["cost_table"]["per decision [ms]"]
+    assert cost.iloc[0] > cost.iloc[1] > 0  # pyomo's expression building costs more per decision
