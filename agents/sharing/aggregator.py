@@ -285,11 +285,17 @@ class EnergyAggregator:
 
     def _compute_demand(self, period: _Period) -> bool:
         """``p̄_c(k)``, ``δ⁺``, ``δ⁻`` into ``period``; False (status recorded) on bad input."""
-        if self.forecast is None:
+        f = self.forecast
+        if f is None:
             period.status, period.reason = "no_forecast", "no forecast for this period"
             return False
+        if f.n_steps * f.dt_s != period.period_s:
+            period.status = "bad_forecast"
+            period.reason = (f"forecast covers {f.n_steps * f.dt_s} s ({f.n_steps} steps of "
+                             f"{f.dt_s} s); the period is {period.period_s} s")
+            return False
         try:
-            result = self._demand(self.forecast.capacity_demand_problem())
+            result = self._demand(f.capacity_demand_problem())
         except ValueError as exc:
             period.status, period.reason = "bad_forecast", str(exc)
             return False
