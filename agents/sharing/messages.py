@@ -171,21 +171,3 @@ class Wakeup(Message):
     period_start_s: int
     purpose: Literal["collect", "deadline"]
 
-
-#: Every protocol message type by name (for the agreement record).
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls
-    for cls in (
-        CapacityAllocation,
-        CapacityStatus,
-        CapacityRequest,
-        CapacityOffer,
-        AcceptOffer,
-        RejectOffer,
-        ValidationRequest,
-        Approval,
-        Rejection,
-        Settlement,
-        Wakeup,
-    )
-}
