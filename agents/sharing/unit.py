@@ -10,6 +10,7 @@ batteries are all :class:`~flexcosim.agents.optim.btm_ems.StorageUnits`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,11 @@ import numpy as np
 from flexcosim.agents.optim.btm_ems import BTMProblem, StorageUnits, solve_btm_ems
 from flexcosim.agents.optim.capacity_demand import CapacityDemandProblem
 from flexcosim.agents.validation import float_array, positive_int
+from flexcosim.cosim.models.flexible_load import DeferrableLoad
+
+#: Fields of :class:`StorageUnits` that are one value per unit.
+_STORE_FIELDS = ("capacity_kwh", "energy_kwh", "max_charge_kw", "max_discharge_kw",
+                 "min_energy_kwh", "final_energy_kwh", "efficiency")
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,3 +171,40 @@ def replan_cost(forecast: UnitForecast, limit_kw: float, change_kw: float) -> fl
     is minus its gain. ``inf - inf`` (no schedule either way) is ``nan``. [currency]
     """
     return unit_cost(forecast, limit_kw + change_kw).total - unit_cost(forecast, limit_kw).total
+
+
+def deferrable_stores(loads: Sequence[DeferrableLoad], start_s: int, dt_s: int,
+                      n_steps: int) -> StorageUnits:
+    """Deferrable loads as charge-only stores over the period's ``n_steps`` steps.
+
+    A load is a store of capacity ``energy_kwh`` holding what it has received, connected in
+    every step that overlaps its window (a step the window only partly covers counts as
+    connected), charging at up to ``max_power_kw`` with efficiency 1 and no discharge. Its
+    final energy at the period end is what it must have by then so that the rest still
+    fits before the deadline at full power: ``energy - max_power x (deadline - period end)``.
+    """
+    end_s = start_s + n_steps * dt_s
+    t0 = start_s + dt_s * np.arange(n_steps)
+    n = len(loads)
+
+    def per_load(values: list[float]) -> np.ndarray:
+        return np.array(values, dtype=float).reshape(n)
+
+    need = per_load([ld.energy_kwh for ld in loads])
+    power = per_load([ld.max_power_kw for ld in loads])
+    delivered = np.minimum(per_load([ld.delivered_kwh for ld in loads]), need)
+    after_h = np.maximum(per_load([ld.deadline_s for ld in loads]) - end_s, 0.0) / 3600.0
+    final = np.clip(need - power * after_h, delivered, need)
+    connected = np.array([(t0 < ld.deadline_s) & (t0 + dt_s > ld.release_s) for ld in loads],
+                         dtype=bool).reshape(n, n_steps)
+    return StorageUnits(capacity_kwh=need, energy_kwh=delivered, max_charge_kw=power,
+                        max_discharge_kw=np.zeros(n), final_energy_kwh=final,
+                        connected=connected)
+
+
+def join_stores(*parts: StorageUnits, n_steps: int) -> StorageUnits:
+    """One set of stores from several (EVs and deferrable loads, say) over ``n_steps`` steps."""
+    fields = {name: np.concatenate([np.broadcast_to(getattr(p, name), len(p)) for p in parts])
+              for name in _STORE_FIELDS}
+    connected = np.vstack([p.connected_mask(n_steps) for p in parts])
+    return StorageUnits(**fields, connected=connected)
