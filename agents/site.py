@@ -189,6 +189,14 @@ for _name, _scheduler, _soft in (
     )
 
 
+@SITE_STRATEGIES.register("btm_ems")
+def _btm_ems() -> SiteStrategy:
+    """The seed-004 BTM EMS MILP as a site strategy (``flexcosim.agents.btm_strategy``)."""
+    from flexcosim.agents.btm_strategy import BTMEMSStrategy
+
+    return BTMEMSStrategy()
+
+
 class SiteAggregator:
     """One site's agent: calls its strategy, checks the answer, falls back if needed.
 

@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
+    verify = sub.add_parser("verify", help="check the hash chain of a run's agreements.jsonl")
+    verify.add_argument("run_folder", type=Path, help="run folder (searched recursively)")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             from flexcosim.cosim.stepper import step
 
             return step(args.scenario, args.out)
+        if args.command == "verify":
+            return _verify(args.run_folder)
         return _run(args)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
@@ -73,6 +77,24 @@ def _run(args: argparse.Namespace) -> int:
     print(f"run folder: {out}")
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
+
+
+def _verify(folder: Path) -> int:
+    """Exit 0 if every agreement record under ``folder`` is intact, 1 if one is tampered."""
+    from flexcosim.agents.sharing.record import RECORD_NAME, verify_record
+
+    records = sorted(folder.rglob(RECORD_NAME)) if folder.is_dir() else []
+    if not records:
+        raise ScenarioError(f"run folder {str(folder)!r}: no {RECORD_NAME} in it or below it")
+    status = 0
+    for path in records:
+        check = verify_record(path)
+        if check.ok:
+            print(f"ok        {path} ({check.entries} entries)")
+        else:
+            print(f"tampered  {path}: {check.reason}")
+            status = 1
+    return status
 
 
 if __name__ == "__main__":

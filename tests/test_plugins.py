@@ -95,7 +95,7 @@ def test_strategy_from_a_module_on_sys_path(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("no_such_strategy", "unknown; allowed: equal_share"),
+    ("no_such_strategy", "unknown; allowed: btm_ems, equal_share"),
     ("missing.py:Half", "could not be loaded: FileNotFoundError"),
     ("broken.py:Half", "could not be loaded: SyntaxError"),
     ("half.py:Nope", "could not be loaded: AttributeError"),
