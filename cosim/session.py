@@ -20,7 +20,6 @@ same seed, bit for bit.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
 import shutil
@@ -32,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import mosaik
 import pandas as pd
 
 from flexcosim.cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.run import default_run_dir, write_results, write_scenario
+from flexcosim.cosim.run import stop_world as _stop
 from flexcosim.cosim.world import Assembly, assemble, build_world
 from flexcosim.scenarios.catalog import load_scenario
 
@@ -111,6 +110,7 @@ class Session:
         self.finished = False
         self._closed = False
         self._wall_s = 0.0
+        self.events: list[dict] = []  # injected events: time_s, kind, arguments
         self._thread = threading.Thread(target=self._world_main, name="flexcosim-world", daemon=True)
         self._thread.start()
         self._await()
@@ -210,7 +210,7 @@ class Session:
             write_scenario(target, self.scenario)
             shutil.rmtree(target / "timeseries", ignore_errors=True)
             shutil.copytree(self._live / "timeseries", target / "timeseries")
-        write_results(target, self.assembly, self._wall_s, self.time_s)
+        write_results(target, self.assembly, self._wall_s, self.time_s, events=self.events)
         return target
 
     # --- state -------------------------------------------------------------------------
@@ -330,6 +330,8 @@ class Session:
             known = ", ".join(t.__name__ for t in self.handlers)
             raise ValueError(f"event {type(event).__name__} is not handled; handled: {known}")
         handler(self, event)
+        self.events.append({"time_s": self.time_s, "kind": type(event).__name__,
+                            "arguments": dataclasses.asdict(event)})
 
     def platform(self) -> pd.DataFrame:
         """Every request the DSO platform handled: time, EV, site, arrival, strategy, offers."""
@@ -341,15 +343,6 @@ class Session:
         if site not in self.assembly.sites:
             raise ValueError(f"site = {site!r}; allowed: {', '.join(self.assembly.sites)}")
         return self.assembly.sites[site][1]
-
-
-def _stop(world: mosaik.World) -> None:
-    """Shut down a world whose run ended early; its simulator tasks are still pending."""
-    tasks = asyncio.all_tasks(world.loop)
-    for task in tasks:
-        task.cancel()
-    world.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    world.shutdown()
 
 
 @Session.handles(ChargerOutage)
