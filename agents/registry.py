@@ -105,9 +105,10 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
             if not callable(getattr(factory, self.method, None)):
                 raise ValueError(f"{self.kind} {name!r}: class {factory.__name__} has no "
                                  f"{self.method}() method")
-        elif not inspect.isfunction(factory):
+        elif not inspect.isfunction(factory) or not _takes_no_arguments(factory):
             raise ValueError(f"{self.kind} {name!r}: {type(factory).__name__} is neither a "
-                             f"class with a {self.method}() method nor a factory function")
+                             f"class with a {self.method}() method nor a factory function "
+                             "without arguments")
         try:
             strategy = factory()
         except KeyboardInterrupt:
@@ -151,6 +152,14 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
             raise ValueError(
                 f"{self.kind} {name!r} could not be loaded: {type(exc).__name__}: {exc}"
             ) from None
+
+
+def _takes_no_arguments(function: Callable) -> bool:
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        return False
+    return True
 
 
 def _load_file(path: Path) -> Any:
