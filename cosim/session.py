@@ -352,6 +352,9 @@ def _charger_outage(session: Session, e: ChargerOutage) -> None:
     if not 0 <= e.chargers <= n:
         raise ValueError(f"ChargerOutage.chargers = {e.chargers!r}; allowed: 0..{n} at {e.site!r}")
     model.set_out_of_service(range(n - e.chargers, n))
+    book = session.assembly.books.get(e.site)
+    if book is not None:  # the aggregator offers only chargers in service
+        book.set_in_service(n - e.chargers)
 
 
 @Session.handles(CapacityLimit)
