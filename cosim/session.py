@@ -170,6 +170,16 @@ class Session:
         self._await()
         return self.time_s
 
+    def interrupt(self) -> int:
+        """After Ctrl-C in :meth:`advance_to`: pause before the next step and wait there.
+
+        Returns the new :attr:`time_s`; the session stays usable.
+        """
+        if not self._closed and not self.finished:
+            self.gate.pause()
+            self._await()
+        return self.time_s
+
     def run_to_end(self) -> int:
         """Simulate the rest of the scenario."""
         return self.advance_to(self.scenario.duration_s)
