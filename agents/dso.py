@@ -170,9 +170,15 @@ class SensitivityGuard:
         return SiteLimits(limits)
 
 
+def no_limits(obs: GridObservation) -> SiteLimits:
+    """Last resort when the fallback fails too: no site is limited (reads nothing, cannot fail)."""
+    return SiteLimits({})
+
+
 GRID_COORDINATION: Registry[NoLimits] = Registry(
     "DSO grid coordination", "decide",
-    {"none": NoLimits, "limit_guard": LimitGuard, "sensitivity": SensitivityGuard})
+    {"none": NoLimits, "limit_guard": LimitGuard, "sensitivity": SensitivityGuard},
+    last_resort=no_limits)
 
 
 def check_limits(decision: object, obs: GridObservation) -> str:

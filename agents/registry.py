@@ -12,15 +12,24 @@ its one decision method. :meth:`Registry.create` resolves a strategy name in thi
 4. ``package.module:ClassName`` (or ``package.module.ClassName``) importable from ``sys.path``.
 
 :class:`Guarded` calls the chosen strategy, checks the decision with the role's
-checker and, if the strategy raises, answers something invalid or exceeds its time
+checker and, if the strategy raises (any exception, ``SystemExit`` included; only
+``KeyboardInterrupt`` ends the run), answers something invalid or exceeds its time
 limit, records a :class:`Fallback` (strategy name, reason and the observation it got),
-logs it and lets the role's safe built-in decide instead.
+logs it and lets the role's safe built-in decide instead. Should that fallback fail
+too, the registry's *last resort* decides (a rule that reads nothing and so cannot
+fail, e.g. the site aggregator's "charge nothing this step"), again recorded.
+
+A target given as ``file.py:Class`` or ``module:Class`` is imported and so runs code:
+a scenario file that names one executes it. Only classes with the role's decision
+method and plain Python factory functions are accepted; anything else (``sys:exit``,
+``os:system``) is refused before the run starts.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import logging
 import sys
 import time
@@ -47,6 +56,8 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
     kind : what the strategies are, for messages (``"site strategy"``)
     method : the role's one decision method every strategy must have (``"decide"``)
     builtins : factories to register right away
+    last_resort : ``last_resort(observation) -> decision``, used by :class:`Guarded` when
+        the fallback fails too; it must not fail (read nothing it could choke on)
 
     >>> PRICING = Registry("site pricing", "offer")
     >>> @PRICING.register("mine")
@@ -55,10 +66,12 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
     """
 
     def __init__(self, kind: str, method: str = "decide",
-                 builtins: Mapping[str, Callable[[], T]] | None = None) -> None:
+                 builtins: Mapping[str, Callable[[], T]] | None = None,
+                 last_resort: Callable[[Any], Any] | None = None) -> None:
         self.kind = kind
         self.method = method
         self._factories: dict[str, Callable[[], T]] = dict(builtins or {})
+        self.last_resort = last_resort
 
     def register(self, name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
         def add(factory: Callable[[], T]) -> Callable[[], T]:
@@ -88,10 +101,21 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
             the role's decision method.
         """
         factory = self._factories.get(name) or self._plugin(name, base_dir)
+        if inspect.isclass(factory):
+            if not callable(getattr(factory, self.method, None)):
+                raise ValueError(f"{self.kind} {name!r}: class {factory.__name__} has no "
+                                 f"{self.method}() method")
+        elif not inspect.isfunction(factory) or not _takes_no_arguments(factory):
+            raise ValueError(f"{self.kind} {name!r}: {type(factory).__name__} is neither a "
+                             f"class with a {self.method}() method nor a factory function "
+                             "without arguments")
         try:
             strategy = factory()
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            raise ValueError(f"{self.kind} {name!r} could not be created: {exc}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything, exit too
+            raise ValueError(f"{self.kind} {name!r} could not be created: "
+                             f"{type(exc).__name__}: {exc}") from None
         if not callable(getattr(strategy, self.method, None)):
             raise ValueError(  # noqa: TRY004 - a bad scenario field, reported as such
                 f"{self.kind} {name!r}: {type(strategy).__name__} has no {self.method}() method"
@@ -102,7 +126,9 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
         for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
             try:
                 return ep.load()
-            except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - user code may raise anything
                 raise ValueError(
                     f"{self.kind} {name!r}: entry point {ep.value!r} could not be loaded: {exc}"
                 ) from None
@@ -120,10 +146,20 @@ class Registry(Mapping[str, Callable[[], T]], Generic[T]):
             else:
                 module = importlib.import_module(where)
             return getattr(module, attr)
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything at import
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything at import
             raise ValueError(
                 f"{self.kind} {name!r} could not be loaded: {type(exc).__name__}: {exc}"
             ) from None
+
+
+def _takes_no_arguments(function: Callable) -> bool:
+    try:
+        inspect.signature(function).bind()
+    except TypeError:
+        return False
+    return True
 
 
 def _load_file(path: Path) -> Any:
@@ -191,25 +227,42 @@ class Guarded(Generic[T]):
         self.name = strategy
         self.strategy = registry.create(strategy, base_dir)
         self.fallback = registry.create(fallback)
+        self.fallback_name = fallback
         self.method = registry.method
         self.check = check
         self.timeout_s = timeout_s
+        self.last_resort = registry.last_resort
         self.fallbacks: list[Fallback] = []
 
     def __call__(self, obs: Any, time_s: int) -> Any:
         """The strategy's decision on ``obs``, or the fallback's if the strategy failed."""
-        t0 = time.perf_counter()
-        try:
-            decision = getattr(self.strategy, self.method)(obs)
-            elapsed_s = time.perf_counter() - t0
-            problem = self.check(decision, obs)
-            if not problem and self.timeout_s is not None and elapsed_s > self.timeout_s:
-                problem = f"took {elapsed_s:.3f} s, limit {self.timeout_s} s"
-        except Exception as exc:  # noqa: BLE001 - a user strategy must not end the run
-            problem = f"raised {type(exc).__name__}: {exc}"
+        decision, problem = self._try(self.strategy, obs, self.timeout_s)
         if not problem:
             return decision
         self.fallbacks.append(Fallback(time_s, self.agent, self.name, problem, obs))
         log.warning("%s: strategy %r failed at t=%d s (%s); input %r; fallback decides",
                     self.agent, self.name, time_s, problem, obs)
-        return getattr(self.fallback, self.method)(obs)
+        decision, problem = self._try(self.fallback, obs, None)
+        if not problem or self.last_resort is None:
+            if problem:  # no last resort: the fallback's failure ends the run, named
+                raise RuntimeError(f"{self.agent}: fallback failed too at t={time_s} s: {problem}")
+            return decision
+        self.fallbacks.append(Fallback(time_s, self.agent, self.fallback_name, problem, obs))
+        log.warning("%s: fallback failed at t=%d s (%s); last resort decides",
+                    self.agent, time_s, problem)
+        return self.last_resort(obs)
+
+    def _try(self, strategy: Any, obs: Any, timeout_s: float | None) -> tuple[Any, str]:
+        """``(decision, '')`` or ``(None, why it failed)``."""
+        t0 = time.perf_counter()
+        try:
+            decision = getattr(strategy, self.method)(obs)
+            elapsed_s = time.perf_counter() - t0
+            problem = self.check(decision, obs)
+            if not problem and timeout_s is not None and elapsed_s > timeout_s:
+                problem = f"took {elapsed_s:.3f} s, limit {timeout_s} s"
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a strategy must not end the run, not even by exit
+            return None, f"raised {type(exc).__name__}: {exc}"
+        return (None, problem) if problem else (decision, "")

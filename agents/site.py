@@ -76,7 +76,12 @@ class SiteStrategy(Protocol):
     def decide(self, obs: SiteObservation) -> SiteSetpoints: ...
 
 
-SITE_STRATEGIES: Registry[SiteStrategy] = Registry("site strategy")
+def charge_nothing(obs: SiteObservation) -> SiteSetpoints:
+    """Last resort when the fallback fails too: no EV charges this step (reads nothing, cannot fail)."""
+    return SiteSetpoints({})
+
+
+SITE_STRATEGIES: Registry[SiteStrategy] = Registry("site strategy", last_resort=charge_nothing)
 
 
 def _needed_kw(ev: SiteEV, obs: SiteObservation) -> float:

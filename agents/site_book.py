@@ -52,6 +52,17 @@ class SiteBook:
         self.reservations: dict[str, Reservation] = {}
         self.available = chargers  # lowered by a charger outage
 
+    def set_in_service(self, chargers: int) -> None:
+        """A charger outage (or repair): only ``chargers`` [-] can take EVs from now on.
+
+        Offers and free-charger counts use it at once, so the platform stops booking
+        chargers that are out; reservations already made stay in the book.
+        """
+        if not 0 <= chargers <= self.chargers:
+            raise ValueError(f"chargers in service = {chargers!r}; allowed: 0..{self.chargers} "
+                             f"at {self.site!r}")
+        self.available = int(chargers)
+
     def _window(self, now_s: int, n_steps: int) -> slice:
         k0 = now_s // self.step_s
         return slice(k0, min(k0 + n_steps, self.base_load_kw.size))

@@ -1,7 +1,8 @@
 """``flexcosim`` command line: list, run and step scenarios.
 
-User errors (a bad scenario field, an unknown scenario) end with one line on
-stderr and exit status 2, never a traceback.
+User errors (a bad scenario field, an unknown scenario, an unusable run folder) end
+with one line on stderr and exit status 2, never a traceback. Ctrl-C during a run
+keeps what was simulated, marks the folder ``interrupted`` and exits with 130.
 """
 
 from __future__ import annotations
@@ -18,9 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flexcosim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the shipped scenarios, one line each")
-    run = sub.add_parser("run", help="run a scenario into a run folder")
+    run = sub.add_parser(
+        "run", help="run a scenario into a run folder",
+        description="Run a scenario into a run folder. A scenario file may name a strategy as "
+        "'file.py:Class' or 'module:Class': that code is imported and run, so run only "
+        "scenario files you trust.")
     run.add_argument("scenario", help="shipped scenario name or path to a YAML file")
-    run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>)")
+    run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>); "
+                     "must be new or empty unless --overwrite")
+    run.add_argument("--overwrite", action="store_true",
+                     help="reuse a non-empty --out: remove the files a run writes there (and "
+                     "nothing else) first")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
@@ -41,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        from flexcosim.cosim.run import RunInterrupted
+
+        if isinstance(exc, RunInterrupted):
+            print(f"flexcosim: interrupted at t={exc.until_s} s; what was simulated is in "
+                  f"{exc.out} (manifest status 'interrupted')", file=sys.stderr)
+        else:
+            print("flexcosim: interrupted", file=sys.stderr)
+        return 130
 
 
 def _list() -> int:
@@ -54,6 +72,7 @@ def _list() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flexcosim.cosim.results import json_safe
     from flexcosim.cosim.run import default_run_dir, run_scenario
     from flexcosim.scenarios.catalog import load_scenario
 
@@ -71,11 +90,17 @@ def _run(args: argparse.Namespace) -> int:
     if scenario.variants:
         from flexcosim.cosim.compare import run_variants
 
-        summary = run_variants(scenario, out, base_dir, progress=not args.no_progress)
+        summary = run_variants(scenario, out, base_dir, progress=not args.no_progress,
+                               overwrite=args.overwrite)
+        flags = [f"{name}: {flag}" for name, s in summary.items() for flag in s["flags"]]
     else:
-        summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress)
+        summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress,
+                               overwrite=args.overwrite)
+        flags = summary["flags"]
     print(f"run folder: {out}")
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    print(json.dumps(json_safe(summary), indent=2, sort_keys=True))
+    for flag in flags:
+        print(f"flexcosim: warning: {flag}", file=sys.stderr)
     return 0
 
 

@@ -12,20 +12,27 @@ from pathlib import Path
 import pandas as pd
 
 from flexcosim.cosim.results import read_timeseries, save_figure, wide, write_json
-from flexcosim.cosim.run import run_scenario
+from flexcosim.cosim.run import claim_folder, run_scenario
 from flexcosim.scenarios.schema import Scenario
+
+#: What :func:`run_variants` writes at the top of its folder (besides the variant folders).
+COMPARE_OUTPUTS = ("summary.json", "kpis.md", "transformer_loading_compare.png")
 
 
 def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),
-                 progress: bool = True) -> dict:
-    """Run each variant of ``scenario`` into ``out/<variant>``; returns ``{variant: summary}``."""
-    out = Path(out)
+                 progress: bool = True, overwrite: bool = False) -> dict:
+    """Run each variant of ``scenario`` into ``out/<variant>``; returns ``{variant: summary}``.
+
+    ``out`` must be new or empty unless ``overwrite`` (see :func:`flexcosim.cosim.run.claim_folder`).
+    """
     summaries = {}
-    for name in scenario.variants:
-        summaries[name] = run_scenario(scenario.variant(name), out / name, base_dir, progress)
-    write_json(out / "summary.json", summaries)
-    (out / "kpis.md").write_text(kpi_table(summaries))
-    plot_compare(out, list(summaries), pd.Timestamp(scenario.start))
+    with claim_folder(out, overwrite, COMPARE_OUTPUTS) as out:
+        for name in scenario.variants:
+            summaries[name] = run_scenario(scenario.variant(name), out / name, base_dir, progress,
+                                           overwrite)
+        write_json(out / "summary.json", summaries)
+        (out / "kpis.md").write_text(kpi_table(summaries))
+        plot_compare(out, list(summaries), pd.Timestamp(scenario.start))
     return summaries
 
 

@@ -3,12 +3,17 @@
 The time series is a Parquet dataset (a folder of part files, one per flush) with
 columns ``time_s`` (int64, s since start), ``entity``, ``quantity`` and ``value``
 (float64). Parts are written as the run produces them, so an interrupted run keeps
-everything up to its last flush.
+everything up to its last flush. A writer refuses a folder that already holds parts:
+a new run's parts must never mix with an old run's.
+
+Power flows that did not converge are recorded as NaN with ``converged`` 0; the
+summary counts them, says over how many steps each KPI was computed and flags the run.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,10 +36,15 @@ class TimeseriesWriter:
     def __init__(self, folder: Path, flush_every: int = 16) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        if any(self.folder.glob("part-*.parquet")):
+            raise FileExistsError(f"{str(self.folder)!r} already holds time series parts of "
+                                  "another run; a run needs an empty folder")
         self.flush_every = flush_every
         self._rows: dict[str, list] = {name: [] for name in SCHEMA.names}
         self._steps = 0
         self._parts = 0
+        self._complete = 0  # buffered rows of completed steps
+        self.last_time_s: int | None = None  # time of the last completed step [s since start]
 
     def add(self, time_s: int, entity: str, quantity: str, value: float) -> None:
         self._rows["time_s"].append(time_s)
@@ -44,8 +54,16 @@ class TimeseriesWriter:
 
     def end_step(self) -> None:
         self._steps += 1
+        self._complete = len(self._rows["time_s"])
+        if self._complete:
+            self.last_time_s = int(self._rows["time_s"][-1])
         if self._steps % self.flush_every == 0:
             self.flush()
+
+    def rollback(self) -> None:
+        """Drop the rows of a step that was not completed (the run was interrupted in it)."""
+        for column in self._rows.values():
+            del column[self._complete:]
 
     def flush(self) -> None:
         if not self._rows["time_s"]:
@@ -54,11 +72,14 @@ class TimeseriesWriter:
         pq.write_table(table, self.folder / f"part-{self._parts:05d}.parquet")
         self._parts += 1
         self._rows = {name: [] for name in SCHEMA.names}
+        self._complete = 0
 
 
 def read_timeseries(folder: Path) -> pd.DataFrame:
     """The tidy time series of a run folder's ``timeseries/`` dataset."""
     parts = sorted(Path(folder).glob("part-*.parquet"))
+    if not parts:
+        return SCHEMA.empty_table().to_pandas()
     return pd.concat([pq.read_table(p).to_pandas() for p in parts], ignore_index=True)
 
 
@@ -71,8 +92,12 @@ def wide(ts: pd.DataFrame, quantity: str, entities: list[str] | None = None) -> 
 
 
 def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
-              sites: list[str] = ()) -> dict:
+              sites: list[str] = (), until_s: int | None = None) -> dict:
     """KPIs of one run.
+
+    Grid KPIs (voltages, loading) are over the steps whose power flow converged;
+    energy KPIs over every recorded step. ``until_s`` [s since start] is how far the
+    run got; steps missing before it are counted as not recorded.
 
     Returns
     -------
@@ -80,33 +105,66 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
     ``max_transformer_loading_pct``, ``hours_transformer_over_100`` (over all
     transformers, [h]), per-transformer ``transformers`` {name: {peak_loading_pct,
     hours_over_100}}, ``ev_energy_delivered_kwh`` (battery side),
-    ``ev_energy_unmet_kwh`` (shortfall to target SOC at departure) and per charging
+    ``ev_energy_unmet_kwh`` (shortfall to target SOC at departure), per charging
     site ``sites`` {name: {ev_energy_delivered_kwh, ev_energy_unmet_kwh}} (battery
-    side = meter power minus charger losses).
+    side = meter power minus charger losses), ``steps`` {expected, recorded,
+    power_flow_converged, power_flow_not_converged, first_not_converged_s} [-, s] and
+    ``flags`` (one sentence per reason to distrust the KPIs; empty if none). A KPI
+    without data (no converged step) is NaN (``null`` in ``summary.json``).
     """
     h = step_s / 3600.0
+    converged = ts[ts.quantity == "converged"].set_index("time_s").value
+    good = converged.index[converged > 0.5]
+    bad = converged.index[~(converged > 0.5)]
     vm = wide(ts, "vm_pu")
-    loading = wide(ts, "loading_pct", transformers)
+    vm = vm[vm.index.isin(good)]
+    loading = wide(ts, "loading_pct", transformers).reindex(columns=transformers)
+    loading = loading[loading.index.isin(good)]
     battery = ts[ts.quantity == "battery_kw"].value.to_numpy()
     per_tx = {
         tx: {
-            "peak_loading_pct": float(loading[tx].max()),
+            "peak_loading_pct": _max(loading[tx]),
             "hours_over_100": float((loading[tx] > 100.0).sum() * h),
         }
         for tx in transformers
     }
     vmin = vm.min()
+    recorded = int(ts.time_s.nunique())
+    expected = recorded if until_s is None else until_s // step_s
+    steps = {"expected": expected, "recorded": recorded,
+             "power_flow_converged": int(good.size), "power_flow_not_converged": int(bad.size),
+             "first_not_converged_s": int(bad.min()) if bad.size else None}
+    flags = []
+    if bad.size:
+        flags.append(f"power flow did not converge at {bad.size} of {recorded} steps "
+                     f"({bad.size * h:g} h, first at t={int(bad.min())} s); voltage and loading "
+                     f"KPIs are over the {good.size} converged steps")
+    if recorded < expected:
+        flags.append(f"{expected - recorded} of {expected} steps have no recorded data")
     return {
-        "min_voltage_pu": float(vmin.min()),
-        "min_voltage_bus": str(vmin.idxmin()),
-        "max_voltage_pu": float(vm.max().max()),
-        "max_transformer_loading_pct": float(loading.max().max()),
+        "min_voltage_pu": _min(vmin),
+        "min_voltage_bus": str(vmin.idxmin()) if vmin.notna().any() else None,
+        "max_voltage_pu": _max(vm.max()),
+        "max_transformer_loading_pct": _max(loading.max()),
         "hours_transformer_over_100": float((loading > 100.0).any(axis=1).sum() * h),
         "transformers": per_tx,
         "ev_energy_delivered_kwh": float(np.clip(battery, 0, None).sum() * h),
         "ev_energy_unmet_kwh": float(ts[ts.quantity == "unmet_kwh"].value.sum()),
         "sites": {site: _site_energy(ts, site, h) for site in sites},
+        "steps": steps,
+        "flags": flags,
     }
+
+
+def _max(values: pd.Series) -> float:
+    """Largest non-NaN value, NaN if there is none (no warning, no error)."""
+    values = values.dropna()
+    return float(values.max()) if len(values) else math.nan
+
+
+def _min(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.min()) if len(values) else math.nan
 
 
 def _site_energy(ts: pd.DataFrame, site: str, h: float) -> dict[str, float]:
@@ -120,7 +178,18 @@ def _site_energy(ts: pd.DataFrame, site: str, h: float) -> dict[str, float]:
 
 
 def write_json(path: Path, data: Mapping) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Write ``data`` as JSON; NaN and infinities become ``null`` (JSON has no such numbers)."""
+    Path(path).write_text(json.dumps(json_safe(data), indent=2, sort_keys=True, default=str) + "\n")
+
+
+def json_safe(data: object) -> object:
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    if isinstance(data, Mapping):
+        return {k: json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(v) for v in data]
+    return data
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -145,7 +214,7 @@ def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Tim
         return start + pd.to_timedelta(index, unit="s")
 
     paths = []
-    loading = wide(ts, "loading_pct", transformers)
+    loading = wide(ts, "loading_pct", transformers).reindex(columns=transformers)
     fig, ax = plt.subplots(figsize=(9, 4))
     for tx in transformers:
         ax.plot(clock(loading.index), loading[tx], label=tx)
@@ -155,11 +224,12 @@ def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Tim
     paths.append(save_figure(fig, out / "transformer_loading.png"))
 
     vm = wide(ts, "vm_pu")
-    worst = vm.min().idxmin()
     fig, ax = plt.subplots(figsize=(9, 4))
     t = clock(vm.index)
     ax.fill_between(t, vm.min(axis=1), vm.max(axis=1), alpha=0.3, label="all buses (min-max)")
-    ax.plot(t, vm[worst], color="C3", label=f"worst bus {worst}")
+    if vm.notna().any().any():  # no converged step: no worst bus to show
+        worst = vm.min().idxmin()
+        ax.plot(t, vm[worst], color="C3", label=f"worst bus {worst}")
     for limit in (0.9, 1.1):
         ax.axhline(limit, color="k", ls="--", lw=1)
     ax.set_ylabel("voltage [p.u.]")

@@ -1,23 +1,41 @@
 """Run one scenario into one run folder.
 
 Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled in),
-``manifest.json`` (package versions, seed, git revision, timing), ``timeseries/``
-(tidy Parquet parts written during the run), ``summary.json``, ``fallbacks.json``
-(every step where an agent's strategy failed and the fallback decided),
-``platform_decisions.csv`` (every request the DSO platform handled, if there is one) and
-PNG plots.
+``manifest.json`` (package versions, seed, git revision, timing, and ``status``),
+``timeseries/`` (tidy Parquet parts written during the run), ``summary.json``,
+``fallbacks.json`` (every step where an agent's strategy failed and the fallback
+decided), ``platform_decisions.csv`` (every request the DSO platform handled, if there
+is one), ``events_injected.csv`` (events injected while stepping, if any) and PNG plots.
+
+What a run folder guarantees (``docs/reliability.md``):
+
+* ``manifest.json`` is written first with ``"status": "running"`` and replaced
+  atomically (write, then rename) as the very last file, with ``"complete"``,
+  ``"interrupted"`` (Ctrl-C: what was simulated is flushed, ``simulated_until_s`` says
+  how far), ``"partial"`` (a stepped session saved before the end) or ``"failed"``.
+* A run never writes into a folder holding anything (:func:`claim_folder`) unless
+  ``overwrite``, which removes only what a run writes (:data:`RUN_OUTPUTS`); a lock
+  file refuses a second run into the same folder while the first is running.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import json
+import os
 import platform
+import shutil
+import socket
 import subprocess
 import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+import mosaik
 import pandas as pd
 import yaml
 
@@ -29,10 +47,31 @@ from flexcosim.cosim.results import (
     write_json,
 )
 from flexcosim.cosim.world import Assembly, assemble, build_world
-from flexcosim.scenarios.schema import Scenario
+from flexcosim.scenarios.schema import Scenario, ScenarioError
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
             "pandas", "pyarrow", "pydantic", "pvlib")
+
+
+#: What a run writes into its folder; ``overwrite`` removes these and nothing else.
+RUN_OUTPUTS = ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
+               "platform_decisions.csv", "events_injected.csv", "transformer_loading.png",
+               "voltage_band.png", "timeseries")
+
+#: Lock file of a run in progress: ``{"pid": ..., "host": ...}``.
+LOCK = ".flexcosim.lock"
+
+
+class RunFolderError(ScenarioError):
+    """The run folder cannot be used (not empty, in use, not creatable); one line."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a run; its folder holds what was simulated (status ``interrupted``)."""
+
+    def __init__(self, out: Path, until_s: int) -> None:
+        super().__init__(f"interrupted at t={until_s} s")
+        self.out, self.until_s = out, until_s
 
 
 def default_run_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
@@ -40,18 +79,128 @@ def default_run_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
     return root / f"{scenario.name}-{stamp}"
 
 
-def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
-                 progress: bool = True) -> dict:
-    """Simulate ``scenario`` and write the run folder ``out``; returns the summary."""
+@contextlib.contextmanager
+def claim_folder(out: Path, overwrite: bool = False,
+                 outputs: Sequence[str] = RUN_OUTPUTS) -> Iterator[Path]:
+    """Create (or reuse) the run folder ``out`` for one run and lock it while the run lasts.
+
+    Parameters
+    ----------
+    out : the run folder
+    overwrite : an existing folder holding files is refused unless True; then the
+        entries named in ``outputs`` are removed and everything else is left alone
+    outputs : names a run writes into ``out``
+
+    Raises
+    ------
+    RunFolderError
+        ``out`` is a file, cannot be created, holds files (without ``overwrite``) or is
+        locked by a running process.
+    """
     out = Path(out)
-    write_scenario(out, scenario)
-    t0 = time.perf_counter()
-    assembly = assemble(scenario, base_dir)
-    writer = TimeseriesWriter(out / "timeseries")
-    world = build_world(assembly, writer)
-    world.run(until=scenario.duration_s, print_progress=progress)
-    writer.flush()
-    return write_results(out, assembly, time.perf_counter() - t0, scenario.duration_s)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"--out {str(out)!r}: cannot create the run folder: "
+                             f"{exc.strerror or exc}") from None
+    lock = out / LOCK
+    _take_lock(lock)
+    try:
+        held = sorted(p.name for p in out.iterdir() if p.name != LOCK)
+        if held and not overwrite:
+            raise RunFolderError(
+                f"--out {str(out)!r} is not empty ({len(held)} entries, e.g. {held[0]!r}); "
+                "choose a new folder or pass --overwrite to replace the run in it")
+        for name in outputs:
+            target = out / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+        yield out
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _take_lock(lock: Path) -> None:
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text())
+            except (OSError, ValueError):
+                owner = {}
+            if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
+                lock.unlink(missing_ok=True)  # left by a killed run
+                continue
+            raise RunFolderError(
+                f"--out {str(lock.parent)!r} is in use by another run (pid {owner.get('pid')} "
+                f"on {owner.get('host')}); wait for it or choose another folder") from None
+        except OSError as exc:
+            raise RunFolderError(f"--out {str(lock.parent)!r}: cannot write in the run folder: "
+                                 f"{exc.strerror or exc}") from None
+        with os.fdopen(fd, "w") as f:
+            json.dump(me, f)
+        return
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
+                 progress: bool = True, overwrite: bool = False) -> dict:
+    """Simulate ``scenario`` and write the run folder ``out``; returns the summary.
+
+    Raises
+    ------
+    RunFolderError
+        ``out`` cannot be used (see :func:`claim_folder`).
+    RunInterrupted
+        on Ctrl-C, after writing what was simulated (manifest status ``interrupted``).
+    """
+    with claim_folder(out, overwrite) as out:
+        write_scenario(out, scenario)
+        write_manifest(out, scenario, 0.0, 0, "running")
+        t0 = time.perf_counter()
+        assembly = assemble(scenario, base_dir)
+        writer = TimeseriesWriter(out / "timeseries")
+        world = build_world(assembly, writer)
+        try:
+            world.run(until=scenario.duration_s, print_progress=progress)
+        except BaseException as exc:
+            writer.rollback()  # the step being recorded is incomplete
+            writer.flush()
+            done = (writer.last_time_s + scenario.step_s) if writer.last_time_s is not None else 0
+            wall_s = time.perf_counter() - t0
+            if not isinstance(exc, KeyboardInterrupt):
+                write_manifest(out, scenario, wall_s, done, "failed",
+                               error=f"{type(exc).__name__}: {exc}")
+                raise
+            stop_world(world)
+            write_results(out, assembly, wall_s, done, status="interrupted")
+            raise RunInterrupted(out, done) from None
+        writer.flush()
+        return write_results(out, assembly, time.perf_counter() - t0, scenario.duration_s)
+
+
+def stop_world(world: mosaik.World) -> None:
+    """Shut down a world whose run ended early; its simulator tasks are still pending."""
+    tasks = asyncio.all_tasks(world.loop)
+    for task in tasks:
+        task.cancel()
+    world.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    world.shutdown()
 
 
 def write_scenario(out: Path, scenario: Scenario) -> None:
@@ -61,14 +210,19 @@ def write_scenario(out: Path, scenario: Scenario) -> None:
         yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
 
 
-def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) -> dict:
-    """Manifest, fallbacks, summary and plots of the time series in ``out/timeseries``.
+def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
+                  status: str | None = None, events: Sequence[dict] = ()) -> dict:
+    """Fallbacks, summary, plots of the time series in ``out/timeseries``, then the manifest.
 
     ``until_s`` [s since start] is how far the run got (a stepped session may save
-    before the end). Returns the summary.
+    before the end); ``status`` defaults to ``complete`` if that is the end, else
+    ``partial``. ``events`` are the events injected while stepping (``time_s``,
+    ``kind``, ``arguments``), written to ``events_injected.csv`` and the manifest.
+    Returns the summary.
     """
     scenario = assembly.scenario
-    write_json(out / "manifest.json", {**manifest(scenario, wall_s), "simulated_until_s": until_s})
+    if status is None:
+        status = "complete" if until_s >= scenario.duration_s else "partial"
     guarded = [agent.fallbacks for agent in assembly.agents.values()]
     if assembly.platform is not None:
         guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
@@ -77,10 +231,17 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
     fallbacks = [dataclasses.asdict(f) for record in guarded for f in record]
     write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
 
+    if events:
+        pd.DataFrame([{**e, "arguments": json.dumps(e["arguments"], default=str)} for e in events],
+                     columns=["time_s", "kind", "arguments"]).to_csv(
+            out / "events_injected.csv", index=False)
+
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
-    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites))
+    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites),
+                        until_s=until_s)
     summary["agent_fallbacks"] = len(fallbacks)
+    summary["status"] = status
     if assembly.platform is not None:
         decisions = pd.DataFrame([dataclasses.asdict(d) for d in assembly.platform.decisions])
         decisions.to_csv(out / "platform_decisions.csv", index=False)
@@ -91,7 +252,18 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
         } if len(decisions) else {"requests": 0}
     write_json(out / "summary.json", summary)
     plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
+    write_manifest(out, scenario, wall_s, until_s, status, events_injected=list(events),
+                   flags=summary["flags"])
     return summary
+
+
+def write_manifest(out: Path, scenario: Scenario, wall_s: float, until_s: int, status: str,
+                   **extra: object) -> None:
+    """Write ``manifest.json`` atomically (a reader sees the old or the new one, never half)."""
+    tmp = out / "manifest.json.tmp"
+    write_json(tmp, {**manifest(scenario, wall_s), "simulated_until_s": until_s,
+                     "status": status, **extra})
+    os.replace(tmp, out / "manifest.json")
 
 
 def manifest(scenario: Scenario, wall_s: float) -> dict:

@@ -20,7 +20,6 @@ same seed, bit for bit.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import math
 import shutil
@@ -32,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import mosaik
 import pandas as pd
 
 from flexcosim.cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.run import default_run_dir, write_results, write_scenario
+from flexcosim.cosim.run import stop_world as _stop
 from flexcosim.cosim.world import Assembly, assemble, build_world
 from flexcosim.scenarios.catalog import load_scenario
 
@@ -111,6 +110,7 @@ class Session:
         self.finished = False
         self._closed = False
         self._wall_s = 0.0
+        self.events: list[dict] = []  # injected events: time_s, kind, arguments
         self._thread = threading.Thread(target=self._world_main, name="flexcosim-world", daemon=True)
         self._thread.start()
         self._await()
@@ -170,6 +170,16 @@ class Session:
         self._await()
         return self.time_s
 
+    def interrupt(self) -> int:
+        """After Ctrl-C in :meth:`advance_to`: pause before the next step and wait there.
+
+        Returns the new :attr:`time_s`; the session stays usable.
+        """
+        if not self._closed and not self.finished:
+            self.gate.pause()
+            self._await()
+        return self.time_s
+
     def run_to_end(self) -> int:
         """Simulate the rest of the scenario."""
         return self.advance_to(self.scenario.duration_s)
@@ -210,7 +220,7 @@ class Session:
             write_scenario(target, self.scenario)
             shutil.rmtree(target / "timeseries", ignore_errors=True)
             shutil.copytree(self._live / "timeseries", target / "timeseries")
-        write_results(target, self.assembly, self._wall_s, self.time_s)
+        write_results(target, self.assembly, self._wall_s, self.time_s, events=self.events)
         return target
 
     # --- state -------------------------------------------------------------------------
@@ -330,6 +340,8 @@ class Session:
             known = ", ".join(t.__name__ for t in self.handlers)
             raise ValueError(f"event {type(event).__name__} is not handled; handled: {known}")
         handler(self, event)
+        self.events.append({"time_s": self.time_s, "kind": type(event).__name__,
+                            "arguments": dataclasses.asdict(event)})
 
     def platform(self) -> pd.DataFrame:
         """Every request the DSO platform handled: time, EV, site, arrival, strategy, offers."""
@@ -343,15 +355,6 @@ class Session:
         return self.assembly.sites[site][1]
 
 
-def _stop(world: mosaik.World) -> None:
-    """Shut down a world whose run ended early; its simulator tasks are still pending."""
-    tasks = asyncio.all_tasks(world.loop)
-    for task in tasks:
-        task.cancel()
-    world.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    world.shutdown()
-
-
 @Session.handles(ChargerOutage)
 def _charger_outage(session: Session, e: ChargerOutage) -> None:
     model = session._site(e.site)
@@ -359,6 +362,9 @@ def _charger_outage(session: Session, e: ChargerOutage) -> None:
     if not 0 <= e.chargers <= n:
         raise ValueError(f"ChargerOutage.chargers = {e.chargers!r}; allowed: 0..{n} at {e.site!r}")
     model.set_out_of_service(range(n - e.chargers, n))
+    book = session.assembly.books.get(e.site)
+    if book is not None:  # the aggregator offers only chargers in service
+        book.set_in_service(n - e.chargers)
 
 
 @Session.handles(CapacityLimit)

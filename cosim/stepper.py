@@ -12,7 +12,9 @@ Commands (``help <command>`` for one)::
     save [dir]                   write the run folder so far
     quit                         end the session
 
-A bad command prints one ``error:`` line and the prompt comes back.
+A bad command prints one ``error:`` line and the prompt comes back; so does a clock
+time past the scenario's end and a folder ``save`` cannot write. Ctrl-C at the prompt
+or while simulating returns to the prompt (the simulation pauses before its next step).
 """
 
 from __future__ import annotations
@@ -41,11 +43,27 @@ class Stepper(cmd.Cmd):
         end = " (end)" if self.session.finished else ""
         self.prompt = f"[{clock:%a %H:%M} t={self.session.time_s}s{end}] > "
 
+    def cmdloop(self, intro: str | None = None) -> None:
+        while True:
+            try:
+                super().cmdloop(intro)
+                return
+            except KeyboardInterrupt:  # at the prompt: a new prompt, as a shell does
+                self.stdout.write("^C ('quit' ends the session)\n")
+                intro = ""
+
     def onecmd(self, line: str) -> bool:
         try:
             stop = super().onecmd(line)
         except (ValueError, RuntimeError) as exc:
             self.stdout.write(f"error: {exc}\n")
+            stop = False
+        except OSError as exc:
+            self.stdout.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n")
+            stop = False
+        except KeyboardInterrupt:
+            self.session.interrupt()
+            self.stdout.write(f"interrupted at t={self.session.time_s}s\n")
             stop = False
         self._set_prompt()
         return stop
@@ -70,11 +88,18 @@ class Stepper(cmd.Cmd):
             hours, minutes = (int(x) for x in arg.strip().split(":"))
         except ValueError:
             raise ValueError(f"{arg.strip()!r}; need HH:MM, e.g. 18:30") from None
+        if not (0 <= hours <= 23 and 0 <= minutes <= 59):
+            raise ValueError(f"{arg.strip()!r}; need HH:MM with HH 00-23 and MM 00-59")
         now = self.start + pd.Timedelta(seconds=self.session.time_s)
         target = now.normalize() + pd.Timedelta(hours=hours, minutes=minutes)
         if target <= now:
             target += pd.Timedelta(days=1)
-        return int((target - self.start).total_seconds())
+        time_s = int((target - self.start).total_seconds())
+        end = self.start + pd.Timedelta(seconds=self.session.scenario.duration_s)
+        if time_s > self.session.scenario.duration_s:
+            raise ValueError(f"the next {arg.strip()} is {target:%a %H:%M}, after the scenario's "
+                             f"end {end:%a %H:%M}; 'end' runs to the end")
+        return time_s
 
     def do_end(self, arg: str) -> None:
         """end: simulate the rest of the scenario."""

@@ -7,7 +7,10 @@ and always returns a fresh net that the caller may mutate.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
@@ -37,13 +40,24 @@ def build_grid(builder: str, **params: object) -> GridNetwork:
             f"builder={builder!r} is not a registered grid builder; allowed: {sorted(BUILDERS)}"
         ) from None
     accepted = inspect.signature(build).parameters
+    hints = typing.get_type_hints(build)
+    checked = {}
     for key, value in params.items():
         if key not in accepted:
             raise ValueError(
                 f"{key}={value!r} is not a parameter of grid builder {builder!r}; "
                 f"allowed: {list(accepted)}"
             )
-    return build(**params)
+        try:
+            adapter = TypeAdapter(hints[key], config=ConfigDict(allow_inf_nan=False))
+            checked[key] = adapter.validate_python(value)
+        except ValidationError:
+            raise ValueError(f"{key}={value!r} is not allowed for grid builder {builder!r}; "
+                             f"need {getattr(hints[key], '__name__', hints[key])}") from None
+    try:
+        return build(**checked)
+    except (KeyError, TypeError) as exc:  # e.g. an unknown pandapower std type
+        raise ValueError(f"grid builder {builder!r} with {params}: {type(exc).__name__}: {exc}") from None
 
 
 __all__ = ["BUILDERS", "GridNetwork", "build_grid"]

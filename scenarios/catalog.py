@@ -1,4 +1,11 @@
-"""The shipped scenarios (``scenarios/*.yaml``) and loading a scenario by name or path."""
+"""The shipped scenarios (``scenarios/*.yaml``) and loading a scenario by name or path.
+
+A scenario file is read with ``yaml.safe_load`` (no Python objects) after checks that keep
+a hostile or broken file from exhausting memory or recursion: at most
+:data:`MAX_FILE_BYTES`, UTF-8, nested at most :data:`MAX_DEPTH` levels and at most
+:data:`MAX_NODES` values once aliases are expanded (a "billion laughs" file is refused
+before it is built).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,10 @@ import yaml
 from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario
 
 SHIPPED = Path(__file__).resolve().parent
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_NODES = 100_000
 
 
 def shipped() -> dict[str, Path]:
@@ -33,15 +44,55 @@ def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
                 f"shipped: {', '.join(known)}"
             )
         path = known[str(name_or_path)]
+    where = f"scenario file {str(path)!r}"
     try:
-        data = yaml.safe_load(path.read_text())
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{where}: {path.stat().st_size} bytes; allowed: at most "
+                                f"{MAX_FILE_BYTES}")
+        text = path.read_bytes().decode("utf-8")
+        _check_size(yaml.compose(text, Loader=yaml.SafeLoader), where)
+        data = yaml.safe_load(text)
     except OSError as exc:
-        raise ScenarioError(f"scenario file {str(path)!r}: {exc.strerror}") from None
+        raise ScenarioError(f"{where}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{where}: byte {exc.start} is not UTF-8; save the file as UTF-8") from None
+    except RecursionError:
+        raise ScenarioError(f"{where}: nested too deeply; allowed: {MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ScenarioError(f"scenario file {str(path)!r}{where}: not valid YAML") from None
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{where}{line}: not valid YAML") from None
     return parse_scenario(data), path.parent
+
+
+def _check_size(root: yaml.Node | None, where: str) -> None:
+    """Refuse a YAML document nested deeper than MAX_DEPTH or over MAX_NODES values expanded.
+
+    Aliases share nodes, so the expanded size is counted once per distinct node
+    (memoised), without building the expanded data.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{where}: nested deeper than {MAX_DEPTH} levels; allowed: {MAX_DEPTH}")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 0  # a recursive alias counts as nothing more
+        if isinstance(node, yaml.MappingNode):
+            n = 1 + sum(size(k, depth + 1) + size(v, depth + 1) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(size(v, depth + 1) for v in node.value)
+        else:
+            n = 1
+        if n > MAX_NODES:
+            raise ScenarioError(f"{where}: {n} values once aliases are expanded; allowed: at "
+                                f"most {MAX_NODES}")
+        sizes[id(node)] = n
+        return n
+
+    if root is not None:
+        size(root, 0)
 
 
 def describe(path: Path) -> str:

@@ -1,18 +1,33 @@
 """A scenario is validated data: this module says what a scenario file may contain.
 
 Every model forbids unknown fields, so a misspelt key fails before anything runs.
-:func:`parse_scenario` turns pydantic's error into one line naming the field, the
-value and what is allowed (:class:`ScenarioError`). Units are in the field names.
+:func:`parse_scenario` turns pydantic's errors into one line naming, for every problem,
+the field, the value and what is allowed (:class:`ScenarioError`). Units are in the
+field names. Numbers must be finite; quantities where an order-of-magnitude slip is
+likely (charger kW, PV kWp, battery kWh, step and duration seconds, counts) have
+plausibility bounds. Names become parts of file and entity names, so they are safe
+identifiers and unique (:data:`Identifier`).
 The reference of every field is generated from these models (``docs/scenario-reference.md``).
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
+from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 
 class ScenarioError(ValueError):
@@ -20,7 +35,38 @@ class ScenarioError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def _identifier(value: str) -> str:
+    if not _NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"name {value!r} is not allowed; need 1-64 letters, digits, '_', '-' "
+                         "or '.', starting with a letter or digit (it becomes a file name)")
+    return value
+
+
+def _scenario_name(value: str) -> str:
+    for part in value.split("/"):  # a variant or sweep point is <scenario>/<variant>
+        _identifier(part)
+    return value
+
+
+#: A name that becomes part of a folder or entity name: nothing in it can point
+#: outside the run folder (no '/', no '..', no leading '.').
+Identifier = Annotated[str, AfterValidator(_identifier)]
+
+#: Plausibility bounds: an order-of-magnitude slip (3700 for a 3.7 kW wallbox) is an error.
+MAX_CHARGER_KW = 1000.0  # above the largest (megawatt) truck chargers in service [kW]
+MAX_PV_KWP = 1000.0  # one rooftop or ground-mounted system at one bus [kWp]
+MAX_BATTERY_KWH = 1000.0  # above the largest truck batteries [kWh]
+MAX_BUILDING_KW = 100_000.0  # a whole campus at one bus [kW]
+MAX_STEP_S = 3600  # [s]
+MAX_DURATION_S = 366 * 86_400  # one (leap) year [s]
+MAX_STEPS = 200_000  # simulated steps per run (memory of the time series) [-]
+MAX_COUNT = 100_000  # EVs per group, chargers per site [-]
 
 
 # --- profiles -------------------------------------------------------------------------
@@ -30,7 +76,8 @@ class SyntheticHouseholdProfile(_Model):
     """Documented synthetic residential load shape (``flexcosim.cosim.models.building``)."""
 
     kind: Literal["synthetic_household"]
-    peak_kw: float = Field(gt=0, description="expected daily peak of the aggregate load at one bus [kW]")
+    peak_kw: float = Field(gt=0, le=MAX_BUILDING_KW,
+                           description="expected daily peak of the aggregate load at one bus [kW]")
     power_factor: float = Field(0.97, gt=0, le=1, description="cos phi of the load [-]")
 
 
@@ -38,7 +85,7 @@ class SyntheticOfficeProfile(_Model):
     """Documented synthetic office/campus building shape (``flexcosim.cosim.models.building``)."""
 
     kind: Literal["synthetic_office"]
-    peak_kw: float = Field(gt=0, description="expected daily peak [kW]")
+    peak_kw: float = Field(gt=0, le=MAX_BUILDING_KW, description="expected daily peak [kW]")
     power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
 
 
@@ -46,7 +93,9 @@ class CsvProfile(_Model):
     """A user's measured load: CSV with a time column and a kW column."""
 
     kind: Literal["csv"]
-    path: str = Field(description="CSV file; relative paths are relative to the scenario file")
+    path: str = Field(description="CSV file; relative paths are relative to the scenario file. "
+                      "Its first column holds ISO 8601 timestamps with UTC offset; the rows are "
+                      "aligned to the scenario's clock and must cover its whole period")
     column: str | None = Field(None, description="column holding kW (default: the only numeric one)")
     power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
 
@@ -70,7 +119,7 @@ class GridSpec(_Model):
 class BuildingGroup(_Model):
     """Non-EV load: one building per listed bus, each with its own seeded profile."""
 
-    name: str = Field(description="group name; entities are named <name>_<bus>")
+    name: Identifier = Field(description="group name; entities are named <name>_<bus>")
     buses: list[str] = Field(min_length=1, description="grid bus names, one building each")
     profile: Profile
 
@@ -78,9 +127,9 @@ class BuildingGroup(_Model):
 class PVGroup(_Model):
     """Rooftop PV: one system per listed bus."""
 
-    name: str
+    name: Identifier = Field(description="group name; systems are named <name>_<bus>, or <name> for one bus")
     buses: list[str] = Field(min_length=1, description="grid bus names, one PV system each")
-    peak_kw: float = Field(gt=0, description="DC peak power of each system [kWp]")
+    peak_kw: float = Field(gt=0, le=MAX_PV_KWP, description="DC peak power of each system [kWp]")
     tilt_deg: float = Field(30.0, ge=0, le=90, description="module tilt [deg]")
     azimuth_deg: float = Field(180.0, ge=0, lt=360, description="module azimuth, 180 = south [deg]")
     cloudiness: float = Field(0.0, ge=0, le=1, description="weather variability, 0 = clear sky [-]")
@@ -90,15 +139,15 @@ class PVGroup(_Model):
 class SiteGroup(_Model):
     """Charging sites: chargers behind one meter; one site per listed bus."""
 
-    name: str = Field(description="group name; sites are named <name>_<bus>, or <name> for one bus")
+    name: Identifier = Field(description="group name; sites are named <name>_<bus>, or <name> for one bus")
     buses: list[str] = Field(min_length=1, description="grid bus names, one site each")
     transformer: str | None = Field(
         None, description="transformer feeding the site; its rating minus the building load "
         "at the site's bus is the site's capacity for EV charging (power factor 1)")
     pricing: str = Field("congestion", description="price rule of the site's aggregator "
                          "(`flexcosim.agents.optim.pricing.PRICING`)")
-    chargers: int = Field(gt=0, description="chargers per site [-]")
-    rated_kw: float = Field(gt=0, description="charger rating [kW]")
+    chargers: int = Field(gt=0, le=MAX_COUNT, description="chargers per site [-]")
+    rated_kw: float = Field(gt=0, le=MAX_CHARGER_KW, description="charger rating [kW]")
     efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
     v2g: bool = Field(False, description="chargers can discharge EVs")
 
@@ -107,20 +156,35 @@ class VehicleSpec(_Model):
     """One vehicle model."""
 
     name: str = "generic"
-    capacity_kwh: float = Field(gt=0, description="usable battery capacity [kWh]")
-    max_charge_kw: float = Field(gt=0, description="on-board charge limit [kW]")
-    max_discharge_kw: float = Field(0.0, ge=0, description="on-board discharge limit [kW]")
-    consumption_kwh_per_km: float = Field(gt=0, description="driving consumption [kWh/km]")
+    capacity_kwh: float = Field(gt=0, le=MAX_BATTERY_KWH, description="usable battery capacity [kWh]")
+    max_charge_kw: float = Field(gt=0, le=MAX_CHARGER_KW, description="on-board charge limit [kW]")
+    max_discharge_kw: float = Field(0.0, ge=0, le=MAX_CHARGER_KW,
+                                    description="on-board discharge limit [kW]")
+    consumption_kwh_per_km: float = Field(gt=0, le=5.0, description="driving consumption [kWh/km]")
 
 
 class MarkovCommuter(_Model):
     """Time-inhomogeneous Markov chain moving/residential/commercial (seed 001 eqs 1-2)."""
 
     kind: Literal["markov_commuter"]
-    slot_s: int = Field(900, gt=0, description="length of one Markov slot [s]")
+    slot_s: int = Field(900, gt=0, le=86_400, description="length of one Markov slot [s]")
     knobs: dict[str, float] = Field(
         default_factory=dict, description="keyword overrides of `MarkovChain.commuter`"
     )
+
+    @model_validator(mode="after")
+    def _chain(self) -> MarkovCommuter:
+        from flexcosim.cosim.models.mobility import MarkovChain
+
+        try:
+            MarkovChain.commuter(slot_s=self.slot_s, **self.knobs)
+        except TypeError:
+            allowed = _keyword_only(MarkovChain.commuter)
+            unknown = sorted(set(self.knobs) - set(allowed))
+            raise ValueError(f"mobility.knobs: {unknown} unknown; allowed: {', '.join(allowed)}") from None
+        except ValueError as exc:
+            raise ValueError(f"mobility: {exc}") from None
+        return self
 
 
 Mobility = Annotated[MarkovCommuter, Field(discriminator="kind")]
@@ -129,14 +193,14 @@ Mobility = Annotated[MarkovCommuter, Field(discriminator="kind")]
 class FleetGroup(_Model):
     """EVs of one vehicle model, homed round-robin at the sites of one site group."""
 
-    name: str
-    count: int = Field(gt=0, description="number of EVs [-]")
+    name: Identifier = Field(description="group name; EVs are named <name>_<k>")
+    count: int = Field(gt=0, le=MAX_COUNT, description="number of EVs [-]")
     home_sites: str = Field(description="name of the site group where the EVs charge at home")
     vehicle: VehicleSpec
     soc0_min: float = Field(0.2, ge=0, le=1, description="initial SOC drawn uniformly from [soc0_min, soc0_max] [-]")
     soc0_max: float = Field(0.6, ge=0, le=1, description="see soc0_min [-]")
     target_soc: float = Field(1.0, gt=0, le=1, description="SOC the driver wants at departure [-]")
-    speed_kmh: float = Field(30.0, gt=0, description="average driving speed [km/h]")
+    speed_kmh: float = Field(30.0, gt=0, le=200, description="average driving speed [km/h]")
     mobility: Mobility
 
     @model_validator(mode="after")
@@ -149,9 +213,9 @@ class FleetGroup(_Model):
 class RouteSpec(_Model):
     """How far a site is from where visitors send their request (for the ITS agent)."""
 
-    distance_km: float = Field(gt=0, description="driving distance [km]")
-    drive_s: int = Field(gt=0, description="driving time [s]")
-    walk_s: int = Field(0, ge=0, description="walk from the site to the destination [s]")
+    distance_km: float = Field(gt=0, le=1000, description="driving distance [km]")
+    drive_s: int = Field(gt=0, le=86_400, description="driving time [s]")
+    walk_s: int = Field(0, ge=0, le=86_400, description="walk from the site to the destination [s]")
 
 
 class VisitorGroup(_Model):
@@ -160,8 +224,8 @@ class VisitorGroup(_Model):
     Times, vehicles and SOCs are drawn from ``flexcosim.cosim.models.arrivals.campus_visits``.
     """
 
-    name: str = Field(description="EV names are <name>_<k>")
-    count: int = Field(gt=0, description="EVs arriving that day [-]")
+    name: Identifier = Field(description="EV names are <name>_<k>")
+    count: int = Field(gt=0, le=MAX_COUNT, description="EVs arriving that day [-]")
     routes: dict[str, RouteSpec] = Field(
         min_length=1, description="site name -> route from the request point")
 
@@ -175,10 +239,33 @@ class AgentSpec(_Model):
     strategy: str | None = Field(
         None, description="registered name, entry point, `file.py:Class` or `module:Class`; "
         "default per role: site_aggregator uncontrolled, dso_platform css, emsp "
-        "driver_preferences, its static_routes, dso_grid none")
+        "driver_preferences, its static_routes, dso_grid none. A file or module target is "
+        "imported and run: a scenario file naming one executes that code")
     fallback: str | None = Field(
-        None, description="built-in used when `strategy` fails; default per role: "
+        None, description="built-in used when `strategy` fails; allowed (and default) per role: "
         "site_aggregator equal_share, emsp driver_preferences, its static_routes, dso_grid none")
+
+    @model_validator(mode="after")
+    def _safe_fallback(self) -> AgentSpec:
+        safe = SAFE_FALLBACKS.get(self.role, ())
+        if self.fallback is not None and self.fallback not in safe:
+            allowed = ", ".join(safe) if safe else "none (this role has no fallback)"
+            raise ValueError(f"agents: fallback {self.fallback!r} for role {self.role} is not a "
+                             f"safe built-in; allowed: {allowed}")
+        return self
+
+
+#: role -> built-ins allowed as its fallback: closed-form rules on validated data
+#: (no solver, no user code), so the fallback itself cannot fail.
+SAFE_FALLBACKS = {
+    "site_aggregator": ("equal_share",),
+    "emsp": ("driver_preferences",),
+    "its": ("static_routes",),
+    "dso_grid": ("none",),
+}
+
+#: Site strategies that schedule under the site's transformer headroom, so need one.
+NEEDS_TRANSFORMER = ("optimal", "optimal_soft", "llf")
 
 
 class Location(_Model):
@@ -212,7 +299,7 @@ class Sweep(_Model):
     building_peak_factor: dict[int, float] = Field(
         default_factory=dict, description="month -> factor on the peak_kw of every synthetic "
         "building profile (seasonal non-EV load; missing months 1.0) [-]")
-    penetrations: dict[str, Penetration] = Field(min_length=1, description="name -> penetration level")
+    penetrations: dict[Identifier, Penetration] = Field(min_length=1, description="name -> penetration level")
     profile_months: list[int] = Field(
         default_factory=list, description="months whose day is plotted over the day (first penetration)")
 
@@ -239,12 +326,13 @@ class Sweep(_Model):
 class Scenario(_Model):
     """A whole study: grid, loads, PV, sites, fleet, agents, time span, seed."""
 
-    name: str = Field(description="scenario name, used for the run folder")
+    name: Annotated[str, AfterValidator(_scenario_name)] = Field(
+        description="scenario name, used for the run folder (letters, digits, '_', '-', '.')")
     description: str = Field("", description="one paragraph; its first line is shown by `flexcosim list`")
-    start: datetime = Field(description="simulation start, ISO 8601 with UTC offset")
-    duration_s: int = Field(gt=0, description="simulated time span [s]")
-    step_s: int = Field(gt=0, description="time step of every simulator [s]")
-    seed: int = Field(ge=0, description="seed of every random draw in the run")
+    start: datetime = Field(description="simulation start, ISO 8601 with UTC offset, years 1900-2200")
+    duration_s: int = Field(gt=0, le=MAX_DURATION_S, description="simulated time span [s]")
+    step_s: int = Field(gt=0, le=MAX_STEP_S, description="time step of every simulator [s]")
+    seed: int = Field(ge=0, lt=2**63, description="seed of every random draw in the run")
     location: Location = Field(description="site of the study (solar position)")
     grid: GridSpec = Field(description="the network")
     buildings: list[BuildingGroup] = Field(default_factory=list, description="non-EV loads")
@@ -254,7 +342,7 @@ class Scenario(_Model):
     visitors: list[VisitorGroup] = Field(default_factory=list,
                                          description="EVs routed by the DSO platform")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
-    variants: dict[str, dict[str, Any]] = Field(
+    variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
     sweep: Sweep | None = Field(
@@ -270,8 +358,14 @@ class Scenario(_Model):
     def _consistent(self) -> Scenario:
         if self.start.tzinfo is None:
             raise ValueError(f"start {self.start.isoformat()} has no UTC offset; write e.g. 2019-01-16T00:00:00+01:00")
+        if not 1900 <= self.start.year <= 2200:
+            raise ValueError(f"start {self.start.isoformat()}: year {self.start.year} is not allowed; need 1900-2200")
         if self.duration_s % self.step_s:
             raise ValueError(f"duration_s {self.duration_s} is not a multiple of step_s {self.step_s}")
+        if self.duration_s // self.step_s > MAX_STEPS:
+            raise ValueError(f"duration_s {self.duration_s} / step_s {self.step_s} = "
+                             f"{self.duration_s // self.step_s} steps; allowed: at most {MAX_STEPS}")
+        self._unique_names()
         site_groups = {s.name for s in self.sites}
         for i, f in enumerate(self.fleet):
             if f.home_sites not in site_groups:
@@ -279,6 +373,10 @@ class Scenario(_Model):
                     f"fleet.{i}.home_sites: {f.home_sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
         roles = [a.role for a in self.agents]
+        served = Counter(a.sites for a in self.agents if a.role == "site_aggregator")
+        for group, n in served.items():
+            if n > 1:
+                raise ValueError(f"agents: {n} site_aggregator agents for site group {group!r}; allowed: one")
         for role in ("dso_platform", "emsp", "its", "dso_grid"):
             if roles.count(role) > 1:
                 raise ValueError(f"agents: {roles.count(role)} agents with role {role}; allowed: one")
@@ -287,7 +385,37 @@ class Scenario(_Model):
                 raise ValueError(
                     f"agents.{i}.sites: {a.sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
+            if a.role == "site_aggregator" and a.strategy in NEEDS_TRANSFORMER:
+                gi, group = next((k, g) for k, g in enumerate(self.sites) if g.name == a.sites)
+                if group.transformer is None:
+                    raise ValueError(
+                        f"agents.{i}.strategy: {a.strategy!r} schedules under the site's transformer "
+                        f"headroom, but sites.{gi} ({group.name!r}) has no transformer; set "
+                        f"sites.{gi}.transformer or use uncontrolled or equal_share")
         return self
+
+    def _unique_names(self) -> None:
+        """Entities (buildings, PV, sites), fleet and visitor groups and buses per group are unique."""
+        seen: dict[str, str] = {}
+
+        def claim(name: str, where: str) -> None:
+            if name in seen:
+                raise ValueError(f"name {name!r} is used twice, by {seen[name]} and by {where}; "
+                                 "names must be unique")
+            seen[name] = where
+
+        for field in ("buildings", "pv", "sites"):
+            for i, g in enumerate(getattr(self, field)):
+                dup = [bus for bus, n in Counter(g.buses).items() if n > 1]
+                if dup:
+                    raise ValueError(f"{field}.{i}.buses: bus {dup[0]!r} is listed twice; "
+                                     "each bus at most once per group")
+                for bus in g.buses:
+                    claim(g.name if len(g.buses) == 1 else f"{g.name}_{bus}",
+                          f"{field}.{i} ({g.name!r}, bus {bus!r})")
+        for field in ("fleet", "visitors"):
+            for i, g in enumerate(getattr(self, field)):
+                claim(g.name, f"{field}.{i}")
 
 
 # --- one-line errors ------------------------------------------------------------------
@@ -306,7 +434,12 @@ def parse_scenario(data: Any) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_one_line(exc.errors()[0])) from None
+        problems = list(dict.fromkeys(_one_line(e) for e in exc.errors()))
+        if len(problems) == 1:
+            raise ScenarioError(problems[0]) from None
+        raise ScenarioError(f"{len(problems)} problems: " + "; ".join(problems)) from None
+    except RecursionError:
+        raise ScenarioError("scenario: nested too deeply to validate") from None
     for name in scenario.variants:
         try:
             scenario.variant(name)
@@ -321,13 +454,28 @@ def _one_line(err: dict[str, Any]) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_fields(loc[:-1])
-        return f"scenario field {field!r}: unknown field; allowed here: {', '.join(allowed)}"
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"scenario field {field!r}: unknown field{hint}; allowed here: {', '.join(allowed)}"
     if kind == "missing":
         return f"scenario field {field!r}: required but missing"
     if kind == "value_error":
-        return f"scenario: {err['msg'].removeprefix('Value error, ')}"
-    value = err.get("input")
-    return f"scenario field {field!r}: value {value!r} is not allowed: {err['msg'].lower()}"
+        msg = err["msg"].removeprefix("Value error, ")
+        return f"scenario field {field!r}: {msg}" if loc else f"scenario: {msg}"
+    value = _short(err.get("input"))
+    return f"scenario field {field!r}: value {value} is not allowed: {err['msg'].lower()}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr`` of a value, cut to ``limit`` characters (a whole mapping would not fit a line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _keyword_only(function: Any) -> list[str]:
+    """Names of a function's keyword-only parameters."""
+    return [n for n, p in inspect.signature(function).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
 
 def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:

@@ -32,7 +32,7 @@ def test_shipped_scenarios_validate():
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"durration_s": 10}, "'durration_s': unknown field; allowed here: name, description, start"),
+        ({"durration_s": 10}, "'durration_s': unknown field (did you mean 'duration_s'?); allowed here: name, description, start"),
         ({"fleet__0__vehicle__capacity_kwh": -40}, "'fleet.0.vehicle.capacity_kwh': value -40"),
         ({"fleet__0__vehicle__capcity_kwh": 40}, "allowed here: name, capacity_kwh"),
         ({"step_s": 0}, "'step_s': value 0 is not allowed: input should be greater than 0"),

@@ -76,6 +76,10 @@ class StepGate:
         """Let the world run every step before ``until_s`` [s]; ``None`` ends it."""
         self.commands.put(until_s)
 
+    def pause(self) -> None:
+        """Stop a release early: the world pauses before its next step (from any thread)."""
+        self._until_s = 0
+
     def report(self) -> Paused | Finished | Failed:
         """The world thread's next report (blocks until there is one)."""
         return self.reports.get()

@@ -56,13 +56,17 @@ class LoadProfile:
     Attributes
     ----------
     p_kw : (n,) mean active power of each interval [kW], >= 0
-    resolution_s : interval length [s]; value ``k`` holds on ``[k res, (k+1) res)``
+    resolution_s : interval length [s]; value ``k`` holds on
+        ``[start_s + k res, start_s + (k+1) res)``
     power_factor : cos(phi) in (0, 1], lagging (q >= 0)
+    start_s : time of the first value on the profile's clock [s] (a measured profile
+        aligned to the scenario: seconds after midnight of the start day)
     """
 
     p_kw: np.ndarray
     resolution_s: int
     power_factor: float = 1.0
+    start_s: int = 0
 
     def __post_init__(self) -> None:
         p = np.array(self.p_kw, dtype=float)
@@ -86,7 +90,7 @@ class LoadProfile:
 
     def at(self, t_s: int) -> tuple[float, float]:
         """(p_kw, q_kvar) of the interval containing ``t_s`` [s]; wraps around at the end."""
-        p = float(self.p_kw[(int(t_s) // self.resolution_s) % self.p_kw.size])
+        p = float(self.p_kw[((int(t_s) - self.start_s) // self.resolution_s) % self.p_kw.size])
         return p, p * math.tan(math.acos(self.power_factor))
 
 
@@ -96,6 +100,7 @@ def load_profile_csv(
     resolution_s: int | None = None,
     power_factor: float = 1.0,
     time_column: str | None = None,
+    clock: tuple[pd.Timestamp, int] | None = None,
 ) -> LoadProfile:
     """Read a measured load series [kW] from a CSV file.
 
@@ -108,6 +113,10 @@ def load_profile_csv(
     power_factor : cos(phi) for the reactive power (lagging)
     time_column : column of ISO timestamps; if ``None`` the first column is used when
         every entry parses as a timestamp, else the rows are taken as consecutive intervals
+    clock : ``(start, duration_s)`` of a scenario: the rows are placed by their
+        timestamps, which then need a UTC offset, and must cover ``[start, start +
+        duration_s)``; the profile's clock (``at``) is seconds after midnight of the start
+        day in the start's UTC offset
 
     Timestamps must be strictly increasing and evenly spaced (a gap is an error that names
     the row); values must be finite and >= 0.
@@ -121,7 +130,7 @@ def load_profile_csv(
         )
     if time_column is None and len(frame.columns) > 1 and frame.columns[0] != column:
         first = frame.columns[0]
-        parsed = pd.to_datetime(frame[first], errors="coerce", format="ISO8601")
+        parsed = pd.to_datetime(frame[first], errors="coerce", format="ISO8601", utc=True)
         if parsed.notna().all() and not pd.api.types.is_numeric_dtype(frame[first]):
             time_column = first
     data_columns = [c for c in frame.columns if c != time_column]
@@ -144,6 +153,7 @@ def load_profile_csv(
         raise ValueError(
             f"{where}, column {column!r}, data row {bad[0] + 1}: {float(values[bad[0]])!r} kW is negative; need >= 0"
         )
+    start_s = 0
     if time_column is not None:
         step_s = _timestamp_step_s(frame[time_column], where, time_column)
         if resolution_s is not None and resolution_s != step_s:
@@ -151,14 +161,39 @@ def load_profile_csv(
                 f"{where}: resolution_s={resolution_s} but the timestamps are {step_s} s apart"
             )
         resolution_s = step_s
+        if clock is not None:
+            start_s = _aligned_start_s(frame[time_column], step_s, clock, where)
+    elif clock is not None:
+        raise ValueError(f"{where}: no time column; a scenario's profile needs ISO timestamps "
+                         "with UTC offset in its first column")
     if resolution_s is None:
         raise ValueError(f"{where}: no time column, so resolution_s [s] must be given")
     _check_power_factor(power_factor, where)
-    return LoadProfile(p_kw=values, resolution_s=resolution_s, power_factor=power_factor)
+    return LoadProfile(p_kw=values, resolution_s=resolution_s, power_factor=power_factor,
+                       start_s=start_s)
+
+
+def _aligned_start_s(times: pd.Series, step_s: int, clock: tuple[pd.Timestamp, int],
+                     where: str) -> int:
+    """Seconds from midnight of the scenario's start day to the first row; checks coverage."""
+    start, duration_s = pd.Timestamp(clock[0]), int(clock[1])
+    first_text = str(times.iloc[0])
+    if pd.Timestamp(first_text).tzinfo is None:
+        raise ValueError(f"{where}: timestamp {first_text!r} has no UTC offset; write e.g. "
+                         f"{start.isoformat()} so the rows can be placed on the scenario's clock")
+    t = pd.to_datetime(times, utc=True, format="ISO8601")
+    first, end = t.iloc[0], t.iloc[-1] + pd.Timedelta(seconds=step_s)
+    needed_end = start + pd.Timedelta(seconds=duration_s)
+    if first > start or end < needed_end:
+        tz = start.tzinfo
+        raise ValueError(
+            f"{where}: covers {first.tz_convert(tz).isoformat()} to {end.tz_convert(tz).isoformat()}; "
+            f"the scenario needs {start.isoformat()} to {needed_end.isoformat()}")
+    return int((first - start.normalize()).total_seconds())
 
 
 def _timestamp_step_s(times: pd.Series, where: str, name: str) -> int:
-    t = pd.to_datetime(times, errors="coerce", format="ISO8601")
+    t = pd.to_datetime(times, errors="coerce", format="ISO8601", utc=True)
     if t.isna().any():
         row = int(np.flatnonzero(t.isna().to_numpy())[0])
         raise ValueError(
@@ -166,7 +201,7 @@ def _timestamp_step_s(times: pd.Series, where: str, name: str) -> int:
         )
     if len(t) < 2:
         raise ValueError(f"{where}: need at least two timestamps to know the resolution")
-    diffs = np.diff(t.to_numpy().astype("datetime64[s]").astype(np.int64))
+    diffs = np.diff((t - t.iloc[0]).dt.total_seconds().to_numpy()).astype(np.int64)
     step = int(diffs[0])
     if step <= 0:
         raise ValueError(
