@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_sweep(scenario, out, base_dir, progress=not args.no_progress)
         print(f"sweep folder: {out}")
         print(json.dumps(summary, indent=2, sort_keys=True))
-        return 0
+        return 1 if summary["status"]["failed"] or summary["status"]["missing"] else 0
     out = args.out or default_run_dir(scenario)
     if scenario.variants:
         from flexcosim.cosim.compare import run_variants

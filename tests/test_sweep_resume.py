@@ -149,3 +149,24 @@ def test_a_point_over_its_timeout_is_killed_and_recorded(tmp_path):
     assert result["status"]["failed"] == {name: "timeout: still running after 0.2 s"
                                           for name in ("count-4", "count-6")}
     assert result["annual"] == {} and not (tmp_path / "loading_histograms.png").exists()
+
+
+def test_cli_lists_runs_one_point_and_reports_what_is_missing(tmp_path, capsys):
+    from flexcosim.cosim.cli import main
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(feeder({"axes": [{"path": "fleet.0.count", "values": [4, 6]}],
+                                           "replications": 2})))
+    assert main(["sweep", "list", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["0", "count-4_rep0"], ["1", "count-4_rep1"], ["2", "count-6_rep0"], ["3", "count-6_rep1"]]
+    out = tmp_path / "out"
+    assert main(["sweep", "run", str(path), "--out", str(out), "--point", "2", "--no-progress"]) == 0
+    assert markers(out).keys() == {"count-6_rep0"} and not (out / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["sweep", "report", str(out)]) == 1  # three points missing
+    status = json.loads((out / "summary.json").read_text())["status"]
+    assert status["missing"] == ["count-4_rep0", "count-4_rep1", "count-6_rep1"] and status["complete"] == 1
+    assert main(["sweep", "run", str(path), "--point", "4"]) == 2
+    assert "--point 4 is not a point; allowed: 0-3" in capsys.readouterr().err
