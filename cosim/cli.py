@@ -58,10 +58,9 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario, base_dir = load_scenario(args.scenario)
     if scenario.sweep is not None:
-        from flexcosim.scenarios.sweep import run_sweep
+        from flexcosim.scenarios.sweep import default_sweep_dir, run_sweep
 
-        # a fixed default folder, so running the same command again resumes the sweep
-        out = args.out or Path("runs") / scenario.name
+        out = args.out or default_sweep_dir(scenario)
         summary = run_sweep(scenario, out, base_dir, progress=not args.no_progress)
         print(f"sweep folder: {out}")
         print(json.dumps(summary, indent=2, sort_keys=True))
@@ -104,7 +103,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     """``flexcosim sweep list|run|report``; exit 1 when points failed or are missing."""
     from flexcosim.scenarios.catalog import load_scenario
-    from flexcosim.scenarios.sweep import load_sweep, run_sweep, write_report
+    from flexcosim.scenarios.sweep import default_sweep_dir, load_sweep, run_sweep, write_report
     from flexcosim.scenarios.sweep_points import sweep_points
 
     if args.sweep_command == "report":
@@ -122,7 +121,7 @@ def _sweep(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--workers {args.workers} is not allowed; need >= 1")
         if args.scheduler and args.executor != "dask":
             raise ScenarioError("--scheduler needs --executor dask")
-        out = args.out or Path("runs") / scenario.name
+        out = args.out or default_sweep_dir(scenario)
         try:
             result = run_sweep(
                 scenario, out, base_dir, workers=args.workers, executor=args.executor,

@@ -40,7 +40,7 @@ import pandas as pd
 import yaml
 
 from flexcosim.cosim.results import read_timeseries, wide, write_json
-from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario
+from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario, safe_name
 from flexcosim.scenarios.sweep_executors import (
     PointTask,
     default_workers,
@@ -134,15 +134,29 @@ def _execute(tasks: list[PointTask], workers: int, executor: str, scheduler: str
         results = run_local_pool(tasks, workers, started, timeout_s)
     for task, outcome in results:
         running -= 1
-        if outcome.ok:
-            bar.write(f"{task.name}: ran in {outcome.wall_s:.1f} s") if progress else None
-        else:
+        if not outcome.ok:
             failed[task.name] = outcome.error
-            bar.write(f"{task.name}: FAILED: {outcome.error}") if progress else None
+        if progress:
+            bar.write(f"{task.name}: " + (f"ran in {outcome.wall_s:.1f} s" if outcome.ok
+                                           else f"FAILED: {outcome.error}"))
         bar.update(1)
         bar.set_postfix(running=min(running, workers), failed=len(failed), refresh=False)
     bar.close()
     return len(tasks), failed
+
+
+def default_sweep_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
+    """``runs/<name>``: a fixed folder, so running the same command again resumes.
+
+    Raises
+    ------
+    ScenarioError
+        the scenario's name is not a plain folder name (it would leave ``root``).
+    """
+    try:
+        return root / safe_name("scenario name (the default sweep folder)", scenario.name)
+    except ValueError as exc:
+        raise ScenarioError(f"{exc}; or give --out") from None
 
 
 def load_sweep(out: Path) -> Scenario:

@@ -180,3 +180,20 @@ def test_sweep_resumes_and_reruns_a_half_written_point(swept):
     assert list((out / "_aside").iterdir())[0].name.startswith(half.name)  # moved aside, not deleted
     assert again["annual"] == annual
     assert again["status"] | {"reused": 1, "ran": 1} == again["status"]
+
+
+def test_a_scenario_name_that_leaves_runs_is_refused_as_default_sweep_folder(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    from flexcosim.cosim.cli import main
+
+    data = annual_data()
+    data["name"] = "../victim"
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    for argv in (["run", str(path)], ["sweep", "run", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "name '../victim' is not allowed" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
