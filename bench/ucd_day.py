@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flexcosim.cosim.run import run_scenario
 from flexcosim.scenarios.catalog import load_scenario
-from flexcosim.scenarios.sweep import scale_fleet
+from flexcosim.scenarios.sweep_points import scale_fleet
 
 FACTORS = (1, 2, 4)
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import re
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,8 +27,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
+
+from flexcosim.scenarios.sweep_calendar import first_weekday
 
 
 class ScenarioError(ValueError):
@@ -38,19 +42,22 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 
 def _identifier(value: str) -> str:
     if not _NAME.fullmatch(value) or ".." in value:
-        raise ValueError(f"name {value!r} is not allowed; need 1-64 letters, digits, '_', '-' "
-                         "or '.', starting with a letter or digit (it becomes a file name)")
+        raise ValueError(f"name {value!r} is not allowed; need 1-64 letters, digits, '_', '-', "
+                         "'+' or '.', starting with a letter or digit (it becomes a file name)")
     return value
 
 
 def _scenario_name(value: str) -> str:
     for part in value.split("/"):  # a variant or sweep point is <scenario>/<variant>
-        _identifier(part)
+        try:
+            _identifier(part)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(repr(part), repr(value), 1)) from None
     return value
 
 
@@ -275,52 +282,191 @@ class Location(_Model):
     longitude_deg: float = Field(ge=-180, le=180, description="longitude, east positive [deg]")
 
 
-class Penetration(_Model):
-    """One EV penetration level of a sweep: the base fleet scaled, optionally other site strategies."""
-
-    fleet_factor: float = Field(gt=0, description="scales the chargers of every site and the "
-                                "visitors of every group, rounded to whole numbers [-]")
-    site_strategy: str | None = Field(
-        None, description="replaces the strategy of every site_aggregator (e.g. `optimal`: "
-        "hard transformer limit, curtails and reports unmet energy)")
+#: Most points a sweep may have (a typo in a range should not queue a million runs).
+MAX_POINTS = 100_000
 
 
-class Sweep(_Model):
-    """Representative days x penetrations x variants, run point by point (``flexcosim.scenarios.sweep``).
+def safe_name(where: str, name: str) -> str:
+    """``name`` if it is an :data:`Identifier`, else ``ValueError`` naming ``where``."""
+    try:
+        return _identifier(name)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
-    Day ``m`` is the first weekday (Mon-Fri) of month ``m`` of ``year`` at the clock time
-    of ``start``, with the UTC offset ``timezone`` has that day; each day stands for
-    every weekday of its month in the annual figures (seed 004 section 5.3).
+
+class SweepRange(_Model):
+    """Evenly spaced numbers ``start, start + step, ...`` up to ``stop`` (included when on the grid)."""
+
+    start: float = Field(description="first value")
+    stop: float = Field(description="last value (included when start + k * step hits it)")
+    step: float = Field(gt=0, description="spacing")
+
+    def values(self) -> list[float]:
+        """The range's values; whole numbers come out as ``int``."""
+        count = int(math.floor((self.stop - self.start) / self.step + 1e-9)) + 1
+        values = [self.start + k * self.step for k in range(max(count, 0))]
+        return [int(v) if float(v).is_integer() else round(v, 12) for v in values]
+
+    @model_validator(mode="after")
+    def _length(self) -> SweepRange:
+        count = (self.stop - self.start) / self.step + 1
+        if not 1 <= count <= MAX_POINTS:
+            raise ValueError(f"sweep range {self.start}..{self.stop} step {self.step} gives "
+                             f"{max(int(count), 0)} values; allowed: 1 to {MAX_POINTS}")
+        return self
+
+
+class SweepLevel(_Model):
+    """One named level of a sweep axis: scenario fields set and scaled together.
+
+    Paths are dotted (``fleet.0.count``, ``grid.params.base_load_factor``); ``*`` stands for
+    every item of a list (``sites.*.chargers``). Scaled whole-number fields are rounded.
+    """
+
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted path -> value")
+    scale: dict[str, float] = Field(default_factory=dict, description="dotted path -> factor [-]")
+    weight: float = Field(1.0, gt=0, description="weight of the level's points in the report's "
+                          "weighted totals (multiplied across axes) [-]")
+
+
+class RepresentativeDays(_Model):
+    """Levels that are days: the first weekday (Mon-Fri) of each month, weighted by the month's weekdays.
+
+    Day ``m`` starts at the clock time of the scenario's ``start`` with the UTC offset
+    ``timezone`` has that day; its seed is ``seed * 100 + m`` (days draw different EVs, the
+    other levels of one day the same ones); each day stands for every weekday of its month
+    (its weight, seed 004 section 5.3).
     """
 
     year: int = Field(ge=1900, le=2100, description="calendar year of the representative days")
     months: list[int] = Field(min_length=1, description="months (1-12) whose first weekday is simulated")
     timezone: str = Field(description="IANA time zone of the site, e.g. Europe/Dublin")
-    building_peak_factor: dict[int, float] = Field(
-        default_factory=dict, description="month -> factor on the peak_kw of every synthetic "
-        "building profile (seasonal non-EV load; missing months 1.0) [-]")
-    penetrations: dict[Identifier, Penetration] = Field(min_length=1, description="name -> penetration level")
-    profile_months: list[int] = Field(
-        default_factory=list, description="months whose day is plotted over the day (first penetration)")
+    scale: dict[str, dict[int, float]] = Field(
+        default_factory=dict, description="dotted path -> {month: factor} (e.g. seasonal "
+        "`buildings.*.profile.peak_kw`; missing months 1.0) [-]")
 
     @model_validator(mode="after")
-    def _months(self) -> Sweep:
-        for field in ("months", "profile_months", "building_peak_factor"):
-            for m in getattr(self, field):
-                if not 1 <= m <= 12:
-                    raise ValueError(f"sweep.{field}: month {m} is not allowed; need 1-12")
-        for m in self.profile_months:
-            if m not in self.months:
-                raise ValueError(f"sweep.profile_months: month {m} is not swept; allowed: {self.months}")
-        for m, factor in self.building_peak_factor.items():
-            if factor <= 0:
-                raise ValueError(f"sweep.building_peak_factor: {factor} for month {m} is not allowed; need > 0")
+    def _months(self) -> RepresentativeDays:
+        for m in [*self.months, *(m for by_month in self.scale.values() for m in by_month)]:
+            if not 1 <= m <= 12:
+                raise ValueError(f"sweep days: month {m} is not allowed; need 1-12")
+        for path, by_month in self.scale.items():
+            for m, factor in by_month.items():
+                if factor <= 0:
+                    raise ValueError(f"sweep days scale {path!r}: {factor} for month {m} is not allowed; need > 0")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"sweep.timezone: {self.timezone!r} is not an IANA time zone, "
+            raise ValueError(f"sweep days timezone: {self.timezone!r} is not an IANA time zone, "
                              "e.g. Europe/Dublin") from None
         return self
+
+
+class SweepAxis(_Model):
+    """One dimension of a sweep: one dotted ``path`` over ``values`` or a ``range``, or named ``levels``, or ``days``."""
+
+    name: str | None = Field(None, description="axis name (default: the last part of `path`; "
+                             "`day` for days)")
+    path: str | None = Field(None, description="dotted scenario field set by `values` or `range`")
+    values: list[Any] | None = Field(None, min_length=1, description="values of `path`")
+    range: SweepRange | None = Field(None, description="evenly spaced values of `path`")
+    levels: dict[str, SweepLevel] | None = Field(None, min_length=1, description="name -> level")
+    days: RepresentativeDays | None = Field(None, description="representative days as levels")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SweepAxis:
+        given = [k for k in ("values", "range", "levels", "days") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"sweep axis {self.name or self.path!r}: give exactly one of values, "
+                             f"range, levels, days; got {given or 'none'}")
+        if (self.path is None) != (given[0] in ("levels", "days")):
+            raise ValueError(f"sweep axis {self.name or self.path!r}: `path` goes with values or "
+                             "range, not with levels or days")
+        safe_name("sweep axis", self.axis_name)
+        for level in self.levels or {}:
+            safe_name(f"sweep axis {self.axis_name!r} level", level)
+        levels = axis_levels(self)
+        if len(set(levels)) < len(levels):
+            raise ValueError(f"sweep axis {self.axis_name!r}: levels repeat ({levels}); give distinct values")
+        return self
+
+    @property
+    def axis_name(self) -> str:
+        """``name``, or the last part of ``path``, or ``day``."""
+        return self.name or (self.path.rsplit(".", 1)[-1] if self.path else "day")
+
+
+class SweepReport(_Model):
+    """What the report of a sweep sums and plots (``flexcosim.scenarios.sweep``)."""
+
+    sum_over: str | None = Field(
+        None, description="axis the weighted totals add up over (e.g. `day`: annual figures); "
+        "the other axes' levels make the table sections, variants its columns")
+    profile_levels: list[str] = Field(
+        default_factory=list, description="levels of `sum_over` whose transformer loading is "
+        "plotted over time (first section)")
+
+    @field_validator("profile_levels", mode="before")
+    @classmethod
+    def _dates_as_names(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2019-04-01 as a date; a days level is named by its ISO date
+        return [v.isoformat() if isinstance(v, date) else v for v in value] if isinstance(value, list) else value
+
+
+class Sweep(_Model):
+    """Many runs of one scenario: axes (product or zip) x variants x replications (``flexcosim.scenarios.sweep``).
+
+    A point applies its variant's overrides, then each axis' level in axis order, then its
+    replication's seed. Replication ``r`` of ``N > 1`` uses seed
+    ``numpy.random.SeedSequence([seed, r])`` (32 bits), ``seed`` being the point's seed before
+    replication, so replication ``r`` of different levels shares its random draws.
+    """
+
+    axes: list[SweepAxis] = Field(default_factory=list, description="the swept dimensions")
+    combine: Literal["product", "zip"] = Field(
+        "product", description="every combination of the axes' levels, or the k-th level of "
+        "each axis together (equal lengths)")
+    replications: int = Field(1, ge=1, le=MAX_POINTS,
+                              description="Monte-Carlo runs per point, independent seeds [-]")
+    report: SweepReport = Field(default_factory=SweepReport, description="weighted totals and plots")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Sweep:
+        names = [a.axis_name for a in self.axes]
+        for name in names:
+            if names.count(name) > 1 or name == "variant":
+                raise ValueError(f"sweep axes: axis name {name!r} is used twice (or is 'variant'); "
+                                 "give each axis its own `name`")
+        if self.combine == "zip" and len({axis_length(a) for a in self.axes}) > 1:
+            raise ValueError("sweep: combine zip needs axes of equal length; got "
+                             + ", ".join(f"{a.axis_name} {axis_length(a)}" for a in self.axes))
+        report = self.report
+        if report.sum_over is not None and report.sum_over not in names:
+            raise ValueError(f"sweep.report.sum_over: {report.sum_over!r} is not an axis; allowed: {names}")
+        if report.profile_levels:
+            if report.sum_over is None:
+                raise ValueError("sweep.report.profile_levels needs sweep.report.sum_over")
+            axis = self.axes[names.index(report.sum_over)]
+            for level in report.profile_levels:
+                if level not in axis_levels(axis):
+                    raise ValueError(f"sweep.report.profile_levels: {level!r} is not swept; "
+                                     f"allowed: {axis_levels(axis)}")
+        return self
+
+
+def axis_length(axis: SweepAxis) -> int:
+    """Number of levels of ``axis``."""
+    return len(axis_levels(axis))
+
+
+def axis_levels(axis: SweepAxis) -> list[str]:
+    """Level names of ``axis`` (the days' ISO dates; ``<name>-<value>`` for values and ranges)."""
+    if axis.levels is not None:
+        return list(axis.levels)
+    if axis.days is not None:
+        return [first_weekday(axis.days.year, m).isoformat() for m in axis.days.months]
+    values = axis.values if axis.values is not None else axis.range.values()
+    return [safe_name(f"sweep axis {axis.axis_name!r} value", f"{axis.axis_name}-{v}") for v in values]
 
 
 class Scenario(_Model):
@@ -346,8 +492,8 @@ class Scenario(_Model):
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
     sweep: Sweep | None = Field(
-        None, description="run the scenario over representative days and penetrations "
-        "(`flexcosim run` then runs every point and writes the annual report)")
+        None, description="run the scenario over many points (`flexcosim run` then runs every "
+        "point and writes the sweep report; docs/sweeps.md)")
 
     def variant(self, name: str) -> "Scenario":
         """This scenario with the overrides of variant ``name`` applied (no variants or sweep left)."""

@@ -1,185 +1,182 @@
-"""Sweeps: one scenario over representative days, penetration levels and its variants.
+"""Sweeps: run every point of a scenario's ``sweep:`` section, resuming, and write the report.
 
-A scenario with a ``sweep:`` section (:class:`~scenarios.schema.Sweep`) stands for many
-runs. Each *point* is one (day, penetration, variant); it is an ordinary scenario run
-with :func:`flexcosim.cosim.run.run_scenario` into ``out/<point>/``. The point list is
-deterministic (days in the order of ``months``, then penetrations, then variants).
+A scenario with a ``sweep:`` section (:class:`~flexcosim.scenarios.schema.Sweep`) stands
+for many runs; its points (``flexcosim.scenarios.sweep_points``) each run with
+:func:`flexcosim.cosim.run.run_scenario` into ``out/<point>/`` on an executor
+(``flexcosim.scenarios.sweep_executors``: this process, a local process pool, Dask).
+Resume (``flexcosim.scenarios.sweep_state``): a point is reused only when its completion
+marker matches its resolved scenario and its files; failed points are skipped unless
+``retry_failed``; anything else is moved aside inside ``out`` and run again. Rules and
+recipes: ``docs/sweeps.md``.
 
-Resume: a point whose folder holds ``summary.json`` is done and skipped; a folder
-without it was interrupted and is rerun from scratch.
+Weighted totals (seed 004 section 5.3 when the summed axis is representative days: the
+day of month ``m`` stands for every weekday of ``m``): a point's energy or hours are
+multiplied by its weight (the product of its levels' weights, divided by the number of
+replications, so replications are averaged) and added up over the ``report.sum_over``
+axis. Sections are the levels of the other axes, columns the variants. The report in
+``out/``, computed over complete points only (``summary.json`` says which are not):
 
-Annual figures (seed 004 section 5.3): the day of month ``m`` stands for every weekday
-of ``m``, so a day's energy or hours are multiplied by the month's weekday count
-(computed from the calendar). The report in ``out/``:
-
-- ``summary.json`` -- per-point KPIs and the annual aggregates;
-- ``annual_energy.md`` / ``.csv`` -- annual net energy supplied to EVs per site and in
-  total, per penetration and variant, with the unmet energy (like seed 004 Table 2);
-- ``loading_histograms.png`` -- per transformer, hours per year at each loading level,
-  variants overlaid, one row per penetration (like seed 004 Fig. 7);
-- ``day_profiles.png`` -- transformer loading over the day of each ``profile_months``
-  day at the first penetration, variants overlaid, with the non-EV load (like Fig. 6).
+- ``summary.json`` -- per-point KPIs, the weighted totals (``annual``) and the ``status``
+  (points reused, run, failed with their errors, missing);
+- ``annual_energy.md`` / ``.csv`` -- weighted net energy supplied to EVs per site and in
+  total, per section and variant, with the unmet energy (like seed 004 Table 2);
+- ``loading_histograms.png`` -- per transformer, weighted hours at each loading level,
+  variants overlaid, one row per section (like seed 004 Fig. 7);
+- ``day_profiles.png`` -- transformer loading over the ``report.profile_levels`` points of
+  the first section, variants overlaid, with the non-EV load (like Fig. 6).
 """
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import json
-import shutil
-from dataclasses import dataclass
-from datetime import date, datetime
+import sys
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from flexcosim.cosim.results import read_timeseries, wide, write_json
-from flexcosim.cosim.run import run_scenario
-from flexcosim.scenarios.schema import Penetration, Scenario, parse_scenario
+from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario, safe_name
+from flexcosim.scenarios.sweep_executors import (
+    PointTask,
+    default_workers,
+    run_dask,
+    run_in_process,
+    run_local_pool,
+)
+from flexcosim.scenarios.sweep_points import SweepPoint, sweep_points
+from flexcosim.scenarios.sweep_state import (
+    failure,
+    move_aside,
+    point_folder,
+    point_state,
+    write_atomic,
+)
 
-#: Variant name of the single point per (day, penetration) when the scenario has no variants.
-BASE = "base"
+#: The sweep scenario as run, kept in ``out`` so ``flexcosim sweep report <out>`` needs nothing else.
+SWEEP_FILE = "sweep.yaml"
 
 
-@dataclass(frozen=True)
-class SweepPoint:
-    """One run of a sweep.
+def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
+              workers: int | None = None, executor: Literal["local", "dask"] = "local",
+              scheduler: str | None = None, retry_failed: bool = False,
+              timeout_s: float | None = None, only: list[int] | None = None,
+              report: bool = True, progress: bool = True) -> dict:
+    """Run the points of ``scenario.sweep`` into ``out/<point>`` (resuming) and write the report.
 
-    Attributes
+    Parameters
     ----------
-    name : folder name, ``<day>_<penetration>_<variant>``
-    month : month the day stands for (1-12)
-    day : the simulated day (first weekday of ``month``)
-    penetration : penetration level name
-    variant : variant name (``BASE`` when the scenario has none)
-    weekdays : weekdays (Mon-Fri) of the month, the day's weight in annual figures [-]
-    scenario : the point's scenario (no variants, no sweep)
+    workers : parallel points (default: every core this process may use); 1 runs them
+        in this process (``local``)
+    executor : ``local`` (process pool) or ``dask`` (``scheduler`` address, else a LocalCluster)
+    retry_failed : run only the points recorded as failed (with the current scenario)
+    timeout_s : wall time after which a point's process is killed and the point failed
+        (``local`` with more than one worker) [s]
+    only : indices of the points to consider (``--point K``); default all
+    report : write the report afterwards (a job array's tasks leave it to ``sweep report``)
+
+    Returns
+    -------
+    dict with ``annual`` (weighted totals, see the module docstring) and ``status``
+    (``reused``, ``ran``, ``failed`` {point: error}, ``missing`` [points]); only ``status``
+    when ``report`` is false.
     """
-
-    name: str
-    month: int
-    day: date
-    penetration: str
-    variant: str
-    weekdays: int
-    scenario: Scenario
-
-
-def first_weekday(year: int, month: int) -> date:
-    """The first Monday-to-Friday day of ``month``."""
-    day = date(year, month, 1)
-    while day.weekday() >= 5:
-        day = day.replace(day=day.day + 1)
-    return day
-
-
-def weekdays_in_month(year: int, month: int) -> int:
-    """Number of Monday-to-Friday days of ``month`` (e.g. 23 for January 2019)."""
-    weeks = calendar.Calendar().monthdayscalendar(year, month)
-    return sum(1 for week in weeks for wd, d in enumerate(week) if d and wd < 5)
-
-
-def sweep_points(scenario: Scenario) -> list[SweepPoint]:
-    """Every point of ``scenario.sweep``, days x penetrations x variants, in run order."""
-    sweep = scenario.sweep
-    if sweep is None:
-        raise ValueError(f"scenario {scenario.name!r} has no sweep section; add `sweep:` to sweep it")
-    variants = list(scenario.variants) or [BASE]
-    points = []
-    for month in sweep.months:
-        day = first_weekday(sweep.year, month)
-        for pen_name, pen in sweep.penetrations.items():
-            for variant in variants:
-                name = f"{day.isoformat()}_{pen_name}_{variant}"
-                points.append(SweepPoint(
-                    name, month, day, pen_name, variant, weekdays_in_month(sweep.year, month),
-                    point_scenario(scenario, variant, day, pen, name)))
-    return points
-
-
-def point_scenario(scenario: Scenario, variant: str, day: date, penetration: Penetration,
-                   name: str) -> Scenario:
-    """``scenario`` (its ``variant``) moved to ``day`` and scaled to ``penetration``.
-
-    The start keeps its clock time and takes the UTC offset of ``sweep.timezone`` on
-    ``day``; synthetic building peaks are scaled by the month's ``building_peak_factor``;
-    chargers and visitors by ``fleet_factor`` (rounded); ``site_strategy`` replaces every
-    site aggregator's strategy. The seed is ``seed * 100 + month``, so days draw
-    different visitors while the variants and penetrations of one day share the draws.
-    """
-    sweep = scenario.sweep
-    assert sweep is not None
-    base = scenario.variant(variant) if scenario.variants else scenario
-    data = base.model_dump(mode="json", exclude={"sweep"})
-    clock = scenario.start.timetz().replace(tzinfo=None)
-    data["start"] = datetime.combine(day, clock, ZoneInfo(sweep.timezone)).isoformat()
-    data["seed"] = scenario.seed * 100 + day.month
-    data["name"] = f"{scenario.name}/{name}"
-    factor = sweep.building_peak_factor.get(day.month, 1.0)
-    for group in data["buildings"]:
-        if "peak_kw" in group["profile"]:
-            group["profile"]["peak_kw"] *= factor
-    _scale_fleet(data, penetration.fleet_factor)
-    if penetration.site_strategy is not None:
-        for agent in data["agents"]:
-            if agent["role"] == "site_aggregator":
-                agent["strategy"] = penetration.site_strategy
-    return parse_scenario(data)
-
-
-def scale_fleet(scenario: Scenario, factor: float) -> Scenario:
-    """``scenario`` with the chargers of every site and the visitors of every group times ``factor``.
-
-    Counts are rounded (at least 1); e.g. 1.5 turns seed 004 Table 1 (50 %) into 75 %.
-    """
-    if factor <= 0:
-        raise ValueError(f"fleet factor {factor!r} is not allowed; need > 0")
-    data = scenario.model_dump(mode="json")
-    _scale_fleet(data, factor)
-    return parse_scenario(data)
-
-
-def _scale_fleet(data: dict, factor: float) -> None:
-    for site in data["sites"]:
-        site["chargers"] = max(1, round(site["chargers"] * factor))
-    for group in data["visitors"]:
-        group["count"] = max(1, round(group["count"] * factor))
-
-
-def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."),
-              progress: bool = True) -> dict:
-    """Run every point of ``scenario.sweep`` into ``out/<point>`` (resuming) and write the report.
-
-    Returns the annual aggregates (also in ``out/summary.json`` with the per-point KPIs).
-    """
-    from tqdm import tqdm
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     points = sweep_points(scenario)
-    bar = tqdm(points, desc=scenario.name, unit="run", disable=not progress)
-    for point in bar:
-        status = run_point(point, out / point.name, base_dir)
+    write_atomic(out / SWEEP_FILE, yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
+    chosen = points if only is None else [points[k] for k in only]
+    states = {p.name: point_state(point_folder(out, p.name), p.hash) for p in chosen}
+    wanted = "failed" if retry_failed else "pending"
+    todo = [p for p in chosen if states[p.name] == wanted]
+    for p in todo:
+        move_aside(out, point_folder(out, p.name))
+    tasks = [PointTask(p.index, p.name, p.scenario.model_dump(mode="json"), p.hash,
+                       str(point_folder(out, p.name)), str(Path(base_dir).resolve())) for p in todo]
+    ran, failed = _execute(tasks, workers or default_workers(), executor, scheduler, timeout_s,
+                           f"{scenario.name} ({len(chosen) - len(todo)} of {len(chosen)} done before)",
+                           progress)
+    reused = sum(1 for p in chosen if states[p.name] == "complete")
+    if progress:
+        print(f"{scenario.name}: {len(chosen)} points: {reused} reused, {ran} ran, "
+              f"{len(failed)} failed", file=sys.stderr)
+    if not report:
+        return {"status": {"reused": reused, "ran": ran, "failed": failed}}
+    return write_report(scenario, out, points, reused=reused, ran=ran)
+
+
+def _execute(tasks: list[PointTask], workers: int, executor: str, scheduler: str | None,
+             timeout_s: float | None, desc: str, progress: bool) -> tuple[int, dict[str, str]]:
+    """Run ``tasks`` with one progress bar over points; returns (points run, {failed point: error})."""
+    from tqdm import tqdm
+
+    failed: dict[str, str] = {}
+    if not tasks:
+        return 0, failed
+    workers = max(1, min(workers, len(tasks)))
+    bar = tqdm(total=len(tasks), desc=desc, unit="point", disable=not progress)
+    running = 0
+
+    def started(task: PointTask) -> None:
+        nonlocal running
+        running += 1
+        bar.set_postfix(running=min(running, workers), failed=len(failed), refresh=True)
+
+    if executor == "dask":
+        results = run_dask(tasks, workers, started, scheduler)
+    elif workers == 1:
+        results = run_in_process(tasks, started)
+    else:
+        results = run_local_pool(tasks, workers, started, timeout_s)
+    for task, outcome in results:
+        running -= 1
+        if not outcome.ok:
+            failed[task.name] = outcome.error
         if progress:
-            bar.write(f"{point.name}: {status}")
-    return write_report(scenario, points, out)
+            bar.write(f"{task.name}: " + (f"ran in {outcome.wall_s:.1f} s" if outcome.ok
+                                           else f"FAILED: {outcome.error}"))
+        bar.update(1)
+        bar.set_postfix(running=min(running, workers), failed=len(failed), refresh=False)
+    bar.close()
+    return len(tasks), failed
 
 
-def run_point(point: SweepPoint, folder: Path, base_dir: Path) -> str:
-    """Run one point unless ``folder`` already holds its ``summary.json``; returns what happened."""
-    if (folder / "summary.json").exists():
-        return "done before, skipped"
-    if folder.exists():
-        shutil.rmtree(folder)  # interrupted: its time series parts would mix with a new run's
-    summary = run_scenario(point.scenario, folder, base_dir, progress=False)
-    wall = json.loads((folder / "manifest.json").read_text())["wall_time_s"]
-    return f"ran in {wall:.1f} s, peak loading {summary['max_transformer_loading_pct']:.1f} %"
+def default_sweep_dir(scenario: Scenario, root: Path = Path("runs")) -> Path:
+    """``runs/<name>``: a fixed folder, so running the same command again resumes.
+
+    Raises
+    ------
+    ScenarioError
+        the scenario's name is not a plain folder name (it would leave ``root``).
+    """
+    try:
+        return root / safe_name("scenario name (the default sweep folder)", scenario.name)
+    except ValueError as exc:
+        raise ScenarioError(f"{exc}; or give --out") from None
 
 
-# --- annual report ----------------------------------------------------------------------
+def load_sweep(out: Path) -> Scenario:
+    """The sweep scenario a sweep folder was run with (its ``sweep.yaml``).
+
+    Raises
+    ------
+    ScenarioError
+        ``out`` is not a sweep folder.
+    """
+    path = Path(out) / SWEEP_FILE
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raise ScenarioError(f"sweep folder {str(out)!r}: no readable {SWEEP_FILE}; "
+                            "is it the --out of a sweep?") from None
+    return parse_scenario(data)
+
+
+# --- report -----------------------------------------------------------------------------
 
 
 def site_energy_kwh(ts: pd.DataFrame, step_s: int) -> dict[str, float]:
@@ -194,58 +191,89 @@ def site_energy_kwh(ts: pd.DataFrame, step_s: int) -> dict[str, float]:
             for site in losses.columns}
 
 
-def write_report(scenario: Scenario, points: list[SweepPoint], out: Path) -> dict:
-    """Per-point KPIs, annual aggregates, energy table and figures of a finished sweep."""
+def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None = None,
+                 reused: int | None = None, ran: int | None = None) -> dict:
+    """Per-point KPIs, weighted totals, energy table and figures over the complete points of ``out``.
+
+    Returns ``{"annual": weighted totals, "status": {...}}`` (also in ``out/summary.json``).
+    """
+    out = Path(out)
+    points = sweep_points(scenario) if points is None else points
+    states = {p.name: point_state(point_folder(out, p.name), p.hash) for p in points}
+    done = [p for p in points if states[p.name] == "complete"]
+    status = {
+        "points": len(points), "complete": len(done), "reused": reused, "ran": ran,
+        "failed": {p.name: failure(out / p.name).splitlines()[0]
+                   for p in points if states[p.name] == "failed"},
+        "missing": [p.name for p in points if states[p.name] == "pending"],
+    }
+    if len(done) < len(points):
+        status["note"] = f"aggregates over the {len(done)} complete points of {len(points)} only"
     per_point, loading = {}, {}
-    for p in points:
+    for p in done:
         summary = json.loads((out / p.name / "summary.json").read_text())
         ts = read_timeseries(out / p.name / "timeseries")
         loading[p.name] = wide(ts, "loading_pct", list(summary["transformers"]))
         per_point[p.name] = {
-            "day": p.day.isoformat(), "month": p.month, "weekdays": p.weekdays,
-            "penetration": p.penetration, "variant": p.variant,
+            **p.levels, "replication": p.replication, "weight": p.weight,
             "site_energy_kwh": site_energy_kwh(ts, p.scenario.step_s), **summary,
         }
-    annual = annual_figures(points, per_point)
-    write_json(out / "summary.json", {"points": per_point, "annual": annual})
+    annual = annual_figures(scenario, done, per_point)
+    write_json(out / "summary.json", {"points": per_point, "annual": annual, "status": status})
     table_md, table_csv = energy_tables(annual)
+    if "note" in status:
+        table_md = f"**Incomplete sweep: {status['note']}** (see summary.json status).\n\n" + table_md
     (out / "annual_energy.md").write_text(table_md)
     (out / "annual_energy.csv").write_text(table_csv)
-    plot_histograms(points, loading, out / "loading_histograms.png")
-    if scenario.sweep is not None and scenario.sweep.profile_months:
-        plot_day_profiles(scenario, points, loading, out, out / "day_profiles.png")
-    return annual
+    if done:
+        plot_histograms(scenario, done, loading, out / "loading_histograms.png")
+        if scenario.sweep.report.profile_levels:
+            plot_day_profiles(scenario, done, loading, out, out / "day_profiles.png")
+    return {"annual": annual, "status": status}
 
 
-def annual_figures(points: list[SweepPoint], per_point: dict[str, dict]) -> dict:
-    """``{penetration: {variant: figures}}``, each day weighted by its month's weekdays.
+def section(scenario: Scenario, point: SweepPoint) -> str:
+    """The report section of ``point``: its levels of every axis but ``sum_over`` (``all`` if none)."""
+    skip = {scenario.sweep.report.sum_over, "variant"}
+    return "_".join(level for axis, level in point.levels.items() if axis not in skip) or "all"
+
+
+def share(scenario: Scenario, point: SweepPoint) -> float:
+    """Weight of ``point`` in the weighted totals: its weight over the number of replications [-]."""
+    return point.weight / scenario.sweep.replications
+
+
+def annual_figures(scenario: Scenario, points: list[SweepPoint], per_point: dict[str, dict]) -> dict:
+    """``{section: {variant: figures}}``, each point weighted by :func:`share`.
 
     Figures: ``site_energy_mwh`` {site: MWh}, ``total_energy_mwh``, ``unmet_energy_mwh``,
-    ``transformers`` {name: {hours_over_100 [h/year], peak_loading_pct (over the days)}}.
+    ``transformers`` {name: {hours_over_100 [h, weighted], peak_loading_pct (over the points)}},
+    ``points`` (complete points added up) and ``weight`` (their summed weight [-]).
     """
     annual: dict[str, dict] = {}
     for p in points:
         k = per_point[p.name]
-        fig = annual.setdefault(p.penetration, {}).setdefault(p.variant, {
+        weight = share(scenario, p)
+        fig = annual.setdefault(section(scenario, p), {}).setdefault(p.variant, {
             "site_energy_mwh": {}, "total_energy_mwh": 0.0, "unmet_energy_mwh": 0.0,
-            "transformers": {}, "days": 0, "weekdays": 0})
+            "transformers": {}, "points": 0, "weight": 0.0})
         for site, kwh in k["site_energy_kwh"].items():
-            fig["site_energy_mwh"][site] = fig["site_energy_mwh"].get(site, 0.0) + kwh * p.weekdays / 1e3
-        fig["total_energy_mwh"] += sum(k["site_energy_kwh"].values()) * p.weekdays / 1e3
-        fig["unmet_energy_mwh"] += k["ev_energy_unmet_kwh"] * p.weekdays / 1e3
+            fig["site_energy_mwh"][site] = fig["site_energy_mwh"].get(site, 0.0) + kwh * weight / 1e3
+        fig["total_energy_mwh"] += sum(k["site_energy_kwh"].values()) * weight / 1e3
+        fig["unmet_energy_mwh"] += k["ev_energy_unmet_kwh"] * weight / 1e3
         for tx, t in k["transformers"].items():
             agg = fig["transformers"].setdefault(tx, {"hours_over_100": 0.0, "peak_loading_pct": 0.0})
-            agg["hours_over_100"] += t["hours_over_100"] * p.weekdays
+            agg["hours_over_100"] += t["hours_over_100"] * weight
             agg["peak_loading_pct"] = max(agg["peak_loading_pct"], t["peak_loading_pct"])
-        fig["days"] += 1
-        fig["weekdays"] += p.weekdays
+        fig["points"] += 1
+        fig["weight"] += weight
     return annual
 
 
 def energy_tables(annual: dict) -> tuple[str, str]:
-    """Annual net energy supplied to EVs per site and total, with unmet: (markdown, CSV)."""
+    """Weighted net energy supplied to EVs per site and total, with unmet: (markdown, CSV)."""
     md = []
-    rows = [("penetration", "site", "variant", "energy_mwh")]
+    rows = [("section", "site", "variant", "energy_mwh")]
     for pen, variants in annual.items():
         names = list(variants)
         sites = list(next(iter(variants.values()))["site_energy_mwh"])
@@ -273,13 +301,15 @@ def _pyplot():
     return plt
 
 
-def plot_histograms(points: list[SweepPoint], loading: dict[str, pd.DataFrame], path: Path) -> Path:
-    """Per transformer (columns) and penetration (rows): hours per year at each loading level.
+def plot_histograms(scenario: Scenario, points: list[SweepPoint], loading: dict[str, pd.DataFrame],
+                    path: Path) -> Path:
+    """Per transformer (columns) and section (rows): weighted hours at each loading level.
 
-    Each step counts ``step_s`` times its month's weekdays, so bars are hours per year.
+    Each step counts ``step_s`` times its point's :func:`share`: with days weighted by their
+    month's weekdays, bars are hours per year.
     """
     plt = _pyplot()
-    pens = list(dict.fromkeys(p.penetration for p in points))
+    pens = list(dict.fromkeys(section(scenario, p) for p in points))
     variants = list(dict.fromkeys(p.variant for p in points))
     transformers = list(loading[points[0].name].columns)
     top = max(float(frame.max().max()) for frame in loading.values())
@@ -290,17 +320,17 @@ def plot_histograms(points: list[SweepPoint], loading: dict[str, pd.DataFrame], 
         for c, tx in enumerate(transformers):
             ax = axes[r, c]
             for variant in variants:
-                chosen = [p for p in points if p.penetration == pen and p.variant == variant]
+                chosen = [p for p in points if section(scenario, p) == pen and p.variant == variant]
                 values = np.concatenate([loading[p.name][tx].to_numpy() for p in chosen])
                 weights = np.concatenate([
-                    np.full(len(loading[p.name]), p.weekdays * p.scenario.step_s / 3600.0)
+                    np.full(len(loading[p.name]), share(scenario, p) * p.scenario.step_s / 3600.0)
                     for p in chosen])
                 ax.hist(values, bins=bins, weights=weights, histtype="step", lw=1.5, label=variant)
             ax.axvline(100, color="k", ls="--", lw=1)
             ax.set_title(f"{tx} ({pen})", fontsize=9)
             ax.set_xlabel("loading [%]")
             if c == 0:
-                ax.set_ylabel("hours per year [h]")
+                ax.set_ylabel("hours per year [h]" if scenario.sweep.report.sum_over else "weighted hours [h]")
             ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -328,19 +358,22 @@ def non_ev_loading_pct(scenario: Scenario, ts: pd.DataFrame) -> pd.DataFrame:
 
 def plot_day_profiles(scenario: Scenario, points: list[SweepPoint], loading: dict[str, pd.DataFrame],
                       out: Path, path: Path) -> Path:
-    """Transformer loading over the ``profile_months`` days (columns) per transformer (rows).
+    """Transformer loading over the ``report.profile_levels`` points (columns) per transformer (rows).
 
-    First penetration; variants overlaid with the non-EV load (like seed 004 Fig. 6).
+    First section (first replication); variants overlaid with the non-EV load (like seed 004
+    Fig. 6). Levels without a complete point are left out.
     """
     plt = _pyplot()
-    sweep = scenario.sweep
-    assert sweep is not None
-    pen = next(iter(sweep.penetrations))
+    report = scenario.sweep.report
+    pen = section(scenario, points[0])
+    chosen_by_level = {level: [p for p in points if p.levels[report.sum_over] == level
+                               and section(scenario, p) == pen and p.replication == 0]
+                       for level in report.profile_levels}
+    chosen_by_level = {level: chosen for level, chosen in chosen_by_level.items() if chosen}
     transformers = list(loading[points[0].name].columns)
-    fig, axes = plt.subplots(len(transformers), len(sweep.profile_months), squeeze=False,
-                             sharex="col", figsize=(5.5 * len(sweep.profile_months), 2.6 * len(transformers)))
-    for c, month in enumerate(sweep.profile_months):
-        chosen = [p for p in points if p.month == month and p.penetration == pen]
+    fig, axes = plt.subplots(len(transformers), len(chosen_by_level), squeeze=False,
+                             sharex="col", figsize=(5.5 * len(chosen_by_level), 2.6 * len(transformers)))
+    for c, (level, chosen) in enumerate(chosen_by_level.items()):
         non_ev = non_ev_loading_pct(chosen[0].scenario, read_timeseries(out / chosen[0].name / "timeseries"))
         for r, tx in enumerate(transformers):
             ax = axes[r, c]
@@ -349,7 +382,7 @@ def plot_day_profiles(scenario: Scenario, points: list[SweepPoint], loading: dic
             for p in chosen:
                 ax.plot(loading[p.name].index / 3600.0, loading[p.name][tx], label=p.variant)
             ax.axhline(100, color="k", ls="--", lw=1)
-            ax.set_title(f"{tx}, {chosen[0].day.isoformat()} ({pen})", fontsize=9)
+            ax.set_title(f"{tx}, {level} ({pen})", fontsize=9)
             ax.set_ylabel("loading [%]")
             ax.legend(fontsize=7, loc="upper left")
         axes[-1, c].set_xlabel("hours since start of day [h]")
