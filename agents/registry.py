@@ -13,8 +13,10 @@ its one decision method. :meth:`Registry.create` resolves a strategy name in thi
 
 :class:`Guarded` calls the chosen strategy, checks the decision with the role's
 checker and, if the strategy raises, answers something invalid or exceeds its time
-limit, records a :class:`Fallback` (strategy name, reason and the observation it got),
-logs it and lets the role's safe built-in decide instead.
+limit, records a :class:`Fallback` (strategy name, reason with the ``file:line`` of an
+exception, and the observation it got) and lets the role's safe built-in decide instead.
+The first failure of an agent's strategy is logged as one line; later ones are only
+recorded, so a broken strategy does not flood the log.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import importlib.util
 import logging
 import sys
 import time
+import traceback
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -191,6 +194,7 @@ class Guarded(Generic[T]):
         self.name = strategy
         self.strategy = registry.create(strategy, base_dir)
         self.fallback = registry.create(fallback)
+        self.fallback_name = fallback
         self.method = registry.method
         self.check = check
         self.timeout_s = timeout_s
@@ -206,10 +210,18 @@ class Guarded(Generic[T]):
             if not problem and self.timeout_s is not None and elapsed_s > self.timeout_s:
                 problem = f"took {elapsed_s:.3f} s, limit {self.timeout_s} s"
         except Exception as exc:  # noqa: BLE001 - a user strategy must not end the run
-            problem = f"raised {type(exc).__name__}: {exc}"
+            problem = f"raised {type(exc).__name__}: {exc} (at {_origin(exc)})"
         if not problem:
             return decision
         self.fallbacks.append(Fallback(time_s, self.agent, self.name, problem, obs))
-        log.warning("%s: strategy %r failed at t=%d s (%s); input %r; fallback decides",
-                    self.agent, self.name, time_s, problem, obs)
+        if len(self.fallbacks) == 1:  # once per agent; the rest are counted in the record
+            log.warning("%s: strategy %r failed at t=%d s: %s; the fallback %r decides, and "
+                        "further failures are only counted (fallbacks.json)",
+                        self.agent, self.name, time_s, problem, self.fallback_name)
         return getattr(self.fallback, self.method)(obs)
+
+
+def _origin(exc: BaseException) -> str:
+    """``file:line`` where ``exc`` was raised (the innermost frame of its traceback)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown place"

@@ -14,6 +14,8 @@ human-readable ``message`` so that a simulation can report it and fall back.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -57,6 +59,26 @@ class SolveResult:
     def ok(self) -> bool:
         """True when an optimal (or time-limited but feasible) solution is available."""
         return self.x is not None
+
+
+def _banner_to_stderr() -> None:
+    """Create the process's first HiGHS instance with stdout pointed at stderr.
+
+    HiGHS prints its banner ("Running HiGHS ...") from C++ to file descriptor 1 when
+    the first instance is created, before any option can silence it; on stdout it
+    would break output meant for machines (``flexcosim run`` prints JSON there).
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_banner_to_stderr()
 
 
 def new_highs(time_limit_s: float | None = None, mip_rel_gap: float | None = None) -> highspy.Highs:

@@ -1,7 +1,8 @@
-"""``flexcosim`` command line: list, run and step scenarios.
+"""``flexcosim`` command line: list, describe, run and step scenarios.
 
 User errors (a bad scenario field, an unknown scenario) end with one line on
-stderr and exit status 2, never a traceback.
+stderr and exit status 2, never a traceback. Whatever is printed on stdout as JSON
+is strict JSON (no ``Infinity``/``NaN``); solver banners and warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -9,31 +10,56 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from flexcosim.scenarios.schema import ScenarioError
 
+#: Width of one ``flexcosim list`` line [characters].
+LIST_WIDTH = 100
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flexcosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"flexcosim {metadata.version('flexcosim')}")
+    scenario_args = argparse.ArgumentParser(add_help=False)
+    scenario_args.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    scenario_args.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        help="override a scenario field before validation, e.g. --set sites.0.chargers=4 "
+        "(dotted path, list items by index, value read as YAML; repeatable)")
+    scenario_args.add_argument("--seed", type=int, help="override the scenario's seed")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the shipped scenarios, one line each")
-    run = sub.add_parser("run", help="run a scenario into a run folder")
-    run.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    sub.add_parser("schema", help="print the JSON Schema of a scenario file (for editors)")
+    sub.add_parser("describe", parents=[scenario_args],
+                   help="show a scenario's grid, buses, sites, agents and what will run")
+    run = sub.add_parser("run", parents=[scenario_args], help="run a scenario into a run folder")
     run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
-    step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    step = sub.add_parser("step", parents=[scenario_args],
+                          help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
+    step.add_argument("--variant", help="step this variant of the scenario")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        if args.command == "schema":
+            return _schema()
+        from flexcosim.scenarios.catalog import load_scenario
+
+        scenario, base_dir = load_scenario(args.scenario, args.overrides, args.seed)
+        if args.command == "describe":
+            from flexcosim.cosim.describe import describe_scenario
+
+            print(describe_scenario(scenario))
+            return 0
         if args.command == "step":
             from flexcosim.cosim.stepper import step
 
-            return step(args.scenario, args.out)
-        return _run(args)
+            return step(scenario, base_dir, args.out, args.variant)
+        return _run(args, scenario, base_dir)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
         return 2
@@ -45,15 +71,21 @@ def _list() -> int:
     items = shipped()
     width = max(len(n) for n in items)
     for name, path in items.items():
-        print(f"{name:<{width}}  {describe(path)}")
+        print(f"{name:<{width}}  {describe(path, LIST_WIDTH - width - 2)}")
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from flexcosim.cosim.run import default_run_dir, run_scenario
-    from flexcosim.scenarios.catalog import load_scenario
+def _schema() -> int:
+    from flexcosim.scenarios.schema import Scenario
 
-    scenario, base_dir = load_scenario(args.scenario)
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
+
+
+def _run(args: argparse.Namespace, scenario, base_dir: Path) -> int:
+    from flexcosim.cosim.results import to_json
+    from flexcosim.cosim.run import default_run_dir, run_scenario
+
     if scenario.sweep is not None:
         from flexcosim.scenarios.sweep import run_sweep
 
@@ -61,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
         out = args.out or Path("runs") / scenario.name
         summary = run_sweep(scenario, out, base_dir, progress=not args.no_progress)
         print(f"sweep folder: {out}")
-        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(to_json(summary))
         return 0
     out = args.out or default_run_dir(scenario)
     if scenario.variants:
@@ -71,7 +103,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         summary = run_scenario(scenario, out, base_dir, progress=not args.no_progress)
     print(f"run folder: {out}")
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    print(to_json(summary))
     return 0
 
 

@@ -120,7 +120,24 @@ def _site_energy(ts: pd.DataFrame, site: str, h: float) -> dict[str, float]:
 
 
 def write_json(path: Path, data: Mapping) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    Path(path).write_text(to_json(data) + "\n")
+
+
+def to_json(data: object) -> str:
+    """Strict JSON (RFC 8259): ``inf``/``nan`` become ``null``, other objects their ``str``."""
+    return json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False, default=str)
+
+
+def _strict(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_strict(v) for v in value]
+    return value
 
 
 def save_figure(fig, path: Path) -> Path:
