@@ -4,8 +4,10 @@ Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled 
 ``manifest.json`` (package versions, seed, git revision, timing), ``timeseries/``
 (tidy Parquet parts written during the run), ``summary.json``, ``fallbacks.json``
 (every step where an agent's strategy failed and the fallback decided),
-``platform_decisions.csv`` (every request the DSO platform handled, if there is one) and
-PNG plots.
+``platform_decisions.csv`` (every request the DSO platform handled, if there is one),
+``evs.csv`` (per EV: sessions, requested, delivered and missing energy, costs with a
+tariff; :mod:`flexcosim.cosim.user_kpis`) and PNG plots. KPIs leave out the scenario's
+``warmup_s``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from flexcosim.cosim.results import (
     summarise,
     write_json,
 )
+from flexcosim.cosim.user_kpis import ev_sessions, ev_table, user_kpis
 from flexcosim.cosim.world import Assembly, assemble, build_world
 from flexcosim.scenarios.schema import Scenario
 
@@ -79,7 +82,12 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
 
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
-    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites))
+    kpi_ts = ts[ts.time_s >= scenario.warmup_s]  # the warm-up is simulated, not counted
+    summary = summarise(kpi_ts, scenario.step_s, transformers, list(assembly.sites))
+    sessions = ev_sessions(kpi_ts, assembly)
+    evs = ev_table(kpi_ts, assembly, sessions)
+    evs.to_csv(out / "evs.csv")
+    summary.update(user_kpis(kpi_ts, assembly, sessions, evs), warmup_s=scenario.warmup_s)
     summary["agent_fallbacks"] = len(fallbacks)
     if assembly.platform is not None:
         decisions = pd.DataFrame([dataclasses.asdict(d) for d in assembly.platform.decisions])
