@@ -1,4 +1,4 @@
-"""Run outputs: tidy time series written while the run goes, summary KPIs and plots.
+"""Run outputs: tidy time series written while the run goes, and summary KPIs.
 
 The time series is a Parquet dataset (a folder of part files, one per flush) with
 columns ``time_s`` (int64, s since start), ``entity``, ``quantity`` and ``value``
@@ -138,48 +138,3 @@ def _strict(value: object) -> object:
     if isinstance(value, list | tuple | set | frozenset):
         return [_strict(v) for v in value]
     return value
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Write a matplotlib figure with time on the x axis as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Timestamp) -> list[Path]:
-    """PNG plots: transformer loading over time, voltage band and the worst bus."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def clock(index: pd.Index) -> pd.DatetimeIndex:
-        return start + pd.to_timedelta(index, unit="s")
-
-    paths = []
-    loading = wide(ts, "loading_pct", transformers)
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for tx in transformers:
-        ax.plot(clock(loading.index), loading[tx], label=tx)
-    ax.axhline(100, color="k", ls="--", lw=1, label="rating")
-    ax.set_ylabel("transformer loading [%]")
-    ax.legend(loc="upper left")
-    paths.append(save_figure(fig, out / "transformer_loading.png"))
-
-    vm = wide(ts, "vm_pu")
-    worst = vm.min().idxmin()
-    fig, ax = plt.subplots(figsize=(9, 4))
-    t = clock(vm.index)
-    ax.fill_between(t, vm.min(axis=1), vm.max(axis=1), alpha=0.3, label="all buses (min-max)")
-    ax.plot(t, vm[worst], color="C3", label=f"worst bus {worst}")
-    for limit in (0.9, 1.1):
-        ax.axhline(limit, color="k", ls="--", lw=1)
-    ax.set_ylabel("voltage [p.u.]")
-    ax.legend(loc="lower left")
-    paths.append(save_figure(fig, out / "voltage_band.png"))
-    return paths

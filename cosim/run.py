@@ -6,8 +6,8 @@ Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled 
 (every step where an agent's strategy failed and the fallback decided),
 ``platform_decisions.csv`` (every request the DSO platform handled, if there is one),
 ``evs.csv`` (per EV: sessions, requested, delivered and missing energy, costs with a
-tariff; :mod:`flexcosim.cosim.user_kpis`) and PNG plots. KPIs leave out the scenario's
-``warmup_s``.
+tariff; :mod:`flexcosim.cosim.user_kpis`), PNG plots and ``report.html`` with the plots
+and the KPI table (:mod:`flexcosim.cosim.plots`). KPIs leave out the scenario's ``warmup_s``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from flexcosim.cosim.results import (
-    TimeseriesWriter,
-    plot_run,
-    read_timeseries,
-    summarise,
-    write_json,
-)
+from flexcosim.cosim.plots import RunView, plot_run, write_report
+from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, summarise, write_json
 from flexcosim.cosim.user_kpis import ev_sessions, ev_table, user_kpis
 from flexcosim.cosim.world import Assembly, assemble, build_world
 from flexcosim.scenarios.schema import Scenario
@@ -98,8 +93,20 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
             "fallbacks": int((~decisions.strategy.isin(["ChargingSiteSelection", "RandomShare"])).sum()),
         } if len(decisions) else {"requests": 0}
     write_json(out / "summary.json", summary)
-    plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
+    view = run_view(assembly)
+    write_report(out, view, summary, plot_run(ts, evs, view, out))
     return summary
+
+
+def run_view(assembly: Assembly) -> RunView:
+    """What the plots show of ``assembly`` besides the time series."""
+    s = assembly.scenario
+    n = s.duration_s // s.step_s
+    sites = {}
+    for name, (_, model) in assembly.sites.items():
+        sites[name] = (len(model.chargers), max((c.rated_kw for c in model.chargers), default=0.0))
+    return RunView(s.name, pd.Timestamp(s.start), list(assembly.grid.transformers), sites,
+                   {site: book.capacity_kw(0, n) for site, book in assembly.books.items()})
 
 
 def manifest(scenario: Scenario, wall_s: float) -> dict:
