@@ -68,7 +68,7 @@ class RewardWeights:
     """Weights of the reward's terms (see the module docstring); units make them comparable."""
 
     cost: float = 1.0  # per currency unit
-    unmet_kwh: float = 1.0  # per kWh short of target
+    unmet_kwh: float = 10.0  # per kWh short of target: serving drivers comes first
     overload_pct_h: float = 0.01  # per % h of transformer loading above 100 %
     undervoltage_pu_h: float = 100.0  # per p.u. h below 0.9 p.u.
 

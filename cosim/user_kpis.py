@@ -9,7 +9,8 @@ Read from a run's tidy time series (``flexcosim.cosim.results``) and its assembl
   Requested energy is ``max(0, E_target - E_plug)`` at plug-in; the energy the EV holds
   at the end is ``E_plug + sum_k P_batt,k dt`` (a parked EV does not drive), so the
   energy still missing at the session's end is ``max(0, E_target - E_end)``, and the
-  share of the request delivered is ``1 - missing / requested`` summed over sessions;
+  share of the request delivered is ``1 - missing / requested`` summed over sessions
+  (clipped to [0, 1]: with V2G an EV may leave with less than it came with);
 * **waiting**: EV-hours spent parked at a site while every charger was taken.
 
 Only steps at or after ``warmup_s`` count (the series are cut before these functions
@@ -164,10 +165,13 @@ def _cost(power_kw: pd.Series, tariff: TariffSeries, start: pd.Timestamp, step_s
 
 
 def _share(requested: float | pd.Series, missing: float | pd.Series):
-    """``1 - missing / requested``; 1 where nothing was requested."""
+    """``1 - missing / requested`` in [0, 1]; 1 where nothing was requested.
+
+    0 also when V2G left an EV with less than it arrived with (missing > requested).
+    """
     requested = np.asarray(requested, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(requested > 0, 1.0 - np.asarray(missing) / requested, 1.0)
+        share = np.where(requested > 0, np.clip(1.0 - np.asarray(missing) / requested, 0.0, 1.0), 1.0)
     return float(share) if share.ndim == 0 else share
 
 

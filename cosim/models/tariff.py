@@ -10,8 +10,9 @@ meter's step-average power ``P_k`` [kW, + import, - export] over steps of ``dt``
 
 with ``c_k`` the import price, ``e_k`` the export price [currency/kWh] and ``d`` the
 demand charge [currency/kW per month]. This is the bill structure SpiceEV and EV2Gym
-use (energy + monthly peak); the seeds price energy only (seed 004 eq. 3.1 minimises
-the cost of imported minus exported energy), so the demand charge is ours.
+use (energy + monthly peak). The energy terms are seed 004 eq. 3.30 (the behind-the-meter
+EMS's cost objective: import at its tariff minus export at the feed-in tariff); the
+seeds price no demand, so the demand charge is ours.
 """
 
 from __future__ import annotations
