@@ -14,8 +14,10 @@ its one decision method. :meth:`Registry.create` resolves a strategy name in thi
 :class:`Guarded` calls the chosen strategy, checks the decision with the role's
 checker and, if the strategy raises (any exception, ``SystemExit`` included; only
 ``KeyboardInterrupt`` ends the run), answers something invalid or exceeds its time
-limit, records a :class:`Fallback` (strategy name, reason and the observation it got),
-logs it and lets the role's safe built-in decide instead. Should that fallback fail
+limit, records a :class:`Fallback` (strategy name, reason with the ``file:line`` of an
+exception, and the observation it got) and lets the role's safe built-in decide
+instead. The first failure of an agent's strategy is logged as one line; later ones are
+only recorded, so a broken strategy does not flood the log. Should that fallback fail
 too, the registry's *last resort* decides (a rule that reads nothing and so cannot
 fail, e.g. the site aggregator's "charge nothing this step"), again recorded.
 
@@ -33,6 +35,7 @@ import inspect
 import logging
 import sys
 import time
+import traceback
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -240,8 +243,10 @@ class Guarded(Generic[T]):
         if not problem:
             return decision
         self.fallbacks.append(Fallback(time_s, self.agent, self.name, problem, obs))
-        log.warning("%s: strategy %r failed at t=%d s (%s); input %r; fallback decides",
-                    self.agent, self.name, time_s, problem, obs)
+        if len(self.fallbacks) == 1:  # once per agent; the rest are counted in the record
+            log.warning("%s: strategy %r failed at t=%d s: %s; the fallback %r decides, and "
+                        "further failures are only counted (fallbacks.json)",
+                        self.agent, self.name, time_s, problem, self.fallback_name)
         decision, problem = self._try(self.fallback, obs, None)
         if not problem or self.last_resort is None:
             if problem:  # no last resort: the fallback's failure ends the run, named
@@ -264,5 +269,11 @@ class Guarded(Generic[T]):
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - a strategy must not end the run, not even by exit
-            return None, f"raised {type(exc).__name__}: {exc}"
+            return None, f"raised {type(exc).__name__}: {exc} (at {_origin(exc)})"
         return (None, problem) if problem else (decision, "")
+
+
+def _origin(exc: BaseException) -> str:
+    """``file:line`` where ``exc`` was raised (the innermost frame of its traceback)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown place"

@@ -49,6 +49,8 @@ class SiteObservation:
         [kW], empty if the site has no limit (transformer rating minus building load)
     price_forecast_per_kwh : (n,) the site's own price signal over the same steps
         [currency/kWh], empty if it has none
+    tariff_forecast_per_kwh : (n,) the price the site's meter pays for energy over the
+        same steps [currency/kWh], empty if the scenario gives the site no tariff
     """
 
     site: str
@@ -61,6 +63,7 @@ class SiteObservation:
     capacity_kw: float = math.inf
     capacity_forecast_kw: tuple[float, ...] = ()
     price_forecast_per_kwh: tuple[float, ...] = ()
+    tariff_forecast_per_kwh: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,14 @@ class Scheduled:
         if not obs.evs:
             self._plan = {}
             return
-        n = max(len(obs.capacity_forecast_kw), 1)
-        limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,), dtype=float)
-        price = np.asarray(obs.price_forecast_per_kwh or (1.0,) * n, dtype=float)
         evs = obs.evs
+        n = max(len(obs.capacity_forecast_kw), len(obs.tariff_forecast_per_kwh), 1)
+        limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,) * n, dtype=float)
+        # no site limit: the chargers' total rating binds, so the model stays finite
+        limit = np.minimum(limit, obs.charger_kw * len(evs))
+        # the site's own price signal if it has one, else what its meter pays
+        price = np.asarray(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh or (1.0,) * n,
+                           dtype=float)
         departure = np.array([
             n if ev.departure_s is None else max(1, -(-(ev.departure_s - obs.time_s) // obs.step_s))
             for ev in evs

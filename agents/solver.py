@@ -14,6 +14,8 @@ human-readable ``message`` so that a simulation can report it and fall back.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -57,6 +59,30 @@ class SolveResult:
     def ok(self) -> bool:
         """True when an optimal (or time-limited but feasible) solution is available."""
         return self.x is not None
+
+
+def _discard_banner() -> None:
+    """Create the process's first HiGHS instance with stdout pointed at ``os.devnull``.
+
+    HiGHS prints its banner ("Running HiGHS ...") from C++ to file descriptor 1 when
+    the first instance is created, before any option can silence it; on stdout it
+    would break output meant for machines (``flexcosim run`` prints JSON there), and on
+    stderr it would bury the one-line messages users read there. The version it names
+    is in every run's ``manifest.json`` (package ``highspy``).
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+_discard_banner()
 
 
 def new_highs(time_limit_s: float | None = None, mip_rel_gap: float | None = None) -> highspy.Highs:

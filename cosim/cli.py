@@ -1,8 +1,10 @@
-"""``flexcosim`` command line: list, run and step scenarios.
+"""``flexcosim`` command line: list, describe, run and step scenarios.
 
 User errors (a bad scenario field, an unknown scenario, an unusable run folder) end
 with one line on stderr and exit status 2, never a traceback. Ctrl-C during a run
 keeps what was simulated, marks the folder ``interrupted`` and exits with 130.
+Whatever is printed on stdout as JSON is strict JSON (no ``Infinity``/``NaN``); solver
+banners and warnings go to stderr.
 """
 
 from __future__ import annotations
@@ -10,30 +12,45 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from flexcosim.scenarios.schema import ScenarioError
 
+#: Width of one ``flexcosim list`` line [characters].
+LIST_WIDTH = 100
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flexcosim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"flexcosim {metadata.version('flexcosim')}")
+    scenario_args = argparse.ArgumentParser(add_help=False)
+    scenario_args.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    scenario_args.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+        help="override a scenario field before validation, e.g. --set sites.0.chargers=4 "
+        "(dotted path, list items by index, value read as YAML; repeatable)")
+    scenario_args.add_argument("--seed", type=int, help="override the scenario's seed")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the shipped scenarios, one line each")
+    sub.add_parser("schema", help="print the JSON Schema of a scenario file (for editors)")
+    sub.add_parser("describe", parents=[scenario_args],
+                   help="show a scenario's grid, buses, sites, agents and what will run")
     run = sub.add_parser(
-        "run", help="run a scenario into a run folder",
+        "run", parents=[scenario_args], help="run a scenario into a run folder",
         description="Run a scenario into a run folder. A scenario file may name a strategy as "
         "'file.py:Class' or 'module:Class': that code is imported and run, so run only "
         "scenario files you trust.")
-    run.add_argument("scenario", help="shipped scenario name or path to a YAML file")
     run.add_argument("--out", type=Path, help="run folder (default: runs/<name>-<timestamp>); "
                      "must be new or empty unless --overwrite")
     run.add_argument("--overwrite", action="store_true",
                      help="reuse a non-empty --out: remove the files a run writes there (and "
                      "nothing else) first")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
-    step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
+    step = sub.add_parser("step", parents=[scenario_args],
+                          help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
+    step.add_argument("--variant", help="step this variant of the scenario")
     verify = sub.add_parser("verify", help="check the hash chain of a run's agreements.jsonl")
     verify.add_argument("run_folder", type=Path, help="run folder (searched recursively)")
     _add_sweep_parser(sub)
@@ -41,15 +58,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
-        if args.command == "step":
-            from flexcosim.cosim.stepper import step
-
-            return step(args.scenario, args.out)
+        if args.command == "schema":
+            return _schema()
         if args.command == "verify":
             return _verify(args.run_folder)
         if args.command == "sweep":
             return _sweep(args)
-        return _run(args)
+        from flexcosim.scenarios.catalog import load_scenario
+
+        scenario, base_dir = load_scenario(args.scenario, args.overrides, args.seed)
+        if args.command == "describe":
+            from flexcosim.cosim.describe import describe_scenario
+
+            print(describe_scenario(scenario))
+            return 0
+        if args.command == "step":
+            from flexcosim.cosim.stepper import step
+
+            return step(scenario, base_dir, args.out, args.variant)
+        return _run(args, scenario, base_dir)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
         return 2
@@ -70,23 +97,28 @@ def _list() -> int:
     items = shipped()
     width = max(len(n) for n in items)
     for name, path in items.items():
-        print(f"{name:<{width}}  {describe(path)}")
+        print(f"{name:<{width}}  {describe(path, LIST_WIDTH - width - 2)}")
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from flexcosim.cosim.results import json_safe
-    from flexcosim.cosim.run import default_run_dir, run_scenario
-    from flexcosim.scenarios.catalog import load_scenario
+def _schema() -> int:
+    from flexcosim.scenarios.schema import Scenario
 
-    scenario, base_dir = load_scenario(args.scenario)
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
+
+
+def _run(args: argparse.Namespace, scenario, base_dir: Path) -> int:
+    from flexcosim.cosim.results import to_json
+    from flexcosim.cosim.run import default_run_dir, run_scenario
+
     if scenario.sweep is not None:
         from flexcosim.scenarios.sweep import default_sweep_dir, run_sweep
 
         out = args.out or default_sweep_dir(scenario)
         summary = run_sweep(scenario, out, base_dir, progress=not args.no_progress)
         print(f"sweep folder: {out}")
-        print(json.dumps(summary, indent=2, sort_keys=True))
+        print(to_json(summary))
         return 1 if summary["status"]["failed"] or summary["status"]["missing"] else 0
     out = args.out or default_run_dir(scenario)
     if scenario.variants:
@@ -100,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
                                overwrite=args.overwrite)
         flags = summary["flags"]
     print(f"run folder: {out}")
-    print(json.dumps(json_safe(summary), indent=2, sort_keys=True))
+    print(to_json(summary))
     for flag in flags:
         print(f"flexcosim: warning: {flag}", file=sys.stderr)
     return 0
@@ -149,6 +181,7 @@ def _add_sweep_parser(sub: argparse._SubParsersAction) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     """``flexcosim sweep list|run|report``; exit 1 when points failed or are missing."""
+    from flexcosim.cosim.results import to_json
     from flexcosim.scenarios.catalog import load_scenario
     from flexcosim.scenarios.sweep import default_sweep_dir, load_sweep, run_sweep, write_report
     from flexcosim.scenarios.sweep_points import sweep_points
@@ -178,7 +211,7 @@ def _sweep(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ScenarioError(f"--out {str(out)!r}: {exc.strerror or exc}") from None
         print(f"sweep folder: {out}")
-    print(json.dumps(result, indent=2, sort_keys=True))
+    print(to_json(result))
     status = result["status"]
     return 1 if status["failed"] or status.get("missing") else 0
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from flexcosim.cosim.results import read_timeseries, save_figure, wide, write_json
+from flexcosim.cosim.plots import finish_figure, pyplot
+from flexcosim.cosim.results import read_timeseries, wide, write_json
 from flexcosim.cosim.run import claim_folder, run_scenario
 from flexcosim.scenarios.schema import Scenario
 
@@ -32,7 +33,7 @@ def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),
                                            overwrite)
         write_json(out / "summary.json", summaries)
         (out / "kpis.md").write_text(kpi_table(summaries))
-        plot_compare(out, list(summaries), pd.Timestamp(scenario.start))
+        plot_compare(out, list(summaries), pd.Timestamp(scenario.start), scenario.name)
     return summaries
 
 
@@ -53,12 +54,9 @@ def kpi_table(summaries: dict[str, dict]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def plot_compare(out: Path, variants: list[str], start: pd.Timestamp) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_compare(out: Path, variants: list[str], start: pd.Timestamp, title: str) -> Path:
+    """Every variant's loading per transformer, one row per transformer [%]."""
+    plt = pyplot()
     series = {v: wide(read_timeseries(out / v / "timeseries"), "loading_pct") for v in variants}
     transformers = [c for c in series[variants[0]].columns if c in _transformers(out / variants[0])]
     fig, axes = plt.subplots(len(transformers), 1, figsize=(9, 2.6 * len(transformers)),
@@ -67,10 +65,10 @@ def plot_compare(out: Path, variants: list[str], start: pd.Timestamp) -> Path:
         for v in variants:
             loading = series[v][tx]
             ax.plot(start + pd.to_timedelta(loading.index, unit="s"), loading, label=v)
-        ax.axhline(100, color="k", ls="--", lw=1)
+        ax.axhline(100, color="k", ls="--", lw=1, label="rating (100 %)")
         ax.set_ylabel(f"{tx}\nloading [%]")
-        ax.legend(loc="upper left")
-    return save_figure(fig, out / "transformer_loading_compare.png")
+    return finish_figure(fig, axes[:, 0], f"{title}: transformer loading per variant", start,
+                         out / "transformer_loading_compare.png")
 
 
 def _transformers(variant_dir: Path) -> list[str]:

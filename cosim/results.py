@@ -1,4 +1,4 @@
-"""Run outputs: tidy time series written while the run goes, summary KPIs and plots.
+"""Run outputs: tidy time series written while the run goes, and summary KPIs.
 
 The time series is a Parquet dataset (a folder of part files, one per flush) with
 columns ``time_s`` (int64, s since start), ``entity``, ``quantity`` and ``value``
@@ -92,12 +92,13 @@ def wide(ts: pd.DataFrame, quantity: str, entities: list[str] | None = None) -> 
 
 
 def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
-              sites: list[str] = (), until_s: int | None = None) -> dict:
+              sites: list[str] = (), until_s: int | None = None, from_s: int = 0) -> dict:
     """KPIs of one run.
 
     Grid KPIs (voltages, loading) are over the steps whose power flow converged;
-    energy KPIs over every recorded step. ``until_s`` [s since start] is how far the
-    run got; steps missing before it are counted as not recorded.
+    energy KPIs over every recorded step. ``ts`` holds the steps from ``from_s`` (the end
+    of the warm-up) on; ``until_s`` [s since start] is how far the run got; steps missing
+    between the two are counted as not recorded.
 
     Returns
     -------
@@ -130,7 +131,7 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
     }
     vmin = vm.min()
     recorded = int(ts.time_s.nunique())
-    expected = recorded if until_s is None else until_s // step_s
+    expected = recorded if until_s is None else max(until_s - from_s, 0) // step_s
     steps = {"expected": expected, "recorded": recorded,
              "power_flow_converged": int(good.size), "power_flow_not_converged": int(bad.size),
              "first_not_converged_s": int(bad.min()) if bad.size else None}
@@ -178,61 +179,21 @@ def _site_energy(ts: pd.DataFrame, site: str, h: float) -> dict[str, float]:
 
 
 def write_json(path: Path, data: Mapping) -> None:
-    """Write ``data`` as JSON; NaN and infinities become ``null`` (JSON has no such numbers)."""
-    Path(path).write_text(json.dumps(json_safe(data), indent=2, sort_keys=True, default=str) + "\n")
+    Path(path).write_text(to_json(data) + "\n")
 
 
-def json_safe(data: object) -> object:
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    if isinstance(data, Mapping):
-        return {k: json_safe(v) for k, v in data.items()}
-    if isinstance(data, (list, tuple)):
-        return [json_safe(v) for v in data]
-    return data
+def to_json(data: object) -> str:
+    """Strict JSON (RFC 8259): ``inf``/``nan`` become ``null``, other objects their ``str``."""
+    return json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False, default=str)
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Write a matplotlib figure with time on the x axis as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_run(ts: pd.DataFrame, out: Path, transformers: list[str], start: pd.Timestamp) -> list[Path]:
-    """PNG plots: transformer loading over time, voltage band and the worst bus."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def clock(index: pd.Index) -> pd.DatetimeIndex:
-        return start + pd.to_timedelta(index, unit="s")
-
-    paths = []
-    loading = wide(ts, "loading_pct", transformers).reindex(columns=transformers)
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for tx in transformers:
-        ax.plot(clock(loading.index), loading[tx], label=tx)
-    ax.axhline(100, color="k", ls="--", lw=1, label="rating")
-    ax.set_ylabel("transformer loading [%]")
-    ax.legend(loc="upper left")
-    paths.append(save_figure(fig, out / "transformer_loading.png"))
-
-    vm = wide(ts, "vm_pu")
-    fig, ax = plt.subplots(figsize=(9, 4))
-    t = clock(vm.index)
-    ax.fill_between(t, vm.min(axis=1), vm.max(axis=1), alpha=0.3, label="all buses (min-max)")
-    if vm.notna().any().any():  # no converged step: no worst bus to show
-        worst = vm.min().idxmin()
-        ax.plot(t, vm[worst], color="C3", label=f"worst bus {worst}")
-    for limit in (0.9, 1.1):
-        ax.axhline(limit, color="k", ls="--", lw=1)
-    ax.set_ylabel("voltage [p.u.]")
-    ax.legend(loc="lower left")
-    paths.append(save_figure(fig, out / "voltage_band.png"))
-    return paths
+def _strict(value: object) -> object:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_strict(v) for v in value]
+    return value

@@ -5,7 +5,10 @@ Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled 
 ``timeseries/`` (tidy Parquet parts written during the run), ``summary.json``,
 ``fallbacks.json`` (every step where an agent's strategy failed and the fallback
 decided), ``platform_decisions.csv`` (every request the DSO platform handled, if there
-is one), ``events_injected.csv`` (events injected while stepping, if any) and PNG plots.
+is one), ``events_injected.csv`` (events injected while stepping, if any), ``evs.csv``
+(per EV: sessions, requested, delivered and missing energy, costs with a tariff;
+:mod:`flexcosim.cosim.user_kpis`), PNG plots and ``report.html`` with the plots and the
+KPI table (:mod:`flexcosim.cosim.plots`). KPIs leave out the scenario's ``warmup_s``.
 
 What a run folder guarantees (``docs/reliability.md``):
 
@@ -39,13 +42,9 @@ import mosaik
 import pandas as pd
 import yaml
 
-from flexcosim.cosim.results import (
-    TimeseriesWriter,
-    plot_run,
-    read_timeseries,
-    summarise,
-    write_json,
-)
+from flexcosim.cosim.plots import RUN_PLOTS, RunView, plot_run, write_report
+from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, summarise, write_json
+from flexcosim.cosim.user_kpis import ev_sessions, ev_table, user_kpis
 from flexcosim.cosim.world import Assembly, assemble, build_world
 from flexcosim.scenarios.schema import Scenario, ScenarioError
 
@@ -55,8 +54,7 @@ PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "high
 
 #: What a run writes into its folder; ``overwrite`` removes these and nothing else.
 RUN_OUTPUTS = ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
-               "platform_decisions.csv", "events_injected.csv", "transformer_loading.png",
-               "voltage_band.png", "timeseries")
+               "platform_decisions.csv", "events_injected.csv", "evs.csv", "timeseries", *RUN_PLOTS)
 
 #: Lock file of a run in progress: ``{"pid": ..., "host": ...}``.
 LOCK = ".flexcosim.lock"
@@ -238,8 +236,13 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
 
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
-    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites),
-                        until_s=until_s)
+    kpi_ts = ts[ts.time_s >= scenario.warmup_s]  # the warm-up is simulated, not counted
+    summary = summarise(kpi_ts, scenario.step_s, transformers, list(assembly.sites),
+                        until_s=until_s, from_s=scenario.warmup_s)
+    sessions = ev_sessions(kpi_ts, assembly)
+    evs = ev_table(kpi_ts, assembly, sessions)
+    evs.to_csv(out / "evs.csv")
+    summary.update(user_kpis(kpi_ts, assembly, sessions, evs), warmup_s=scenario.warmup_s)
     summary["agent_fallbacks"] = len(fallbacks)
     summary["status"] = status
     if assembly.platform is not None:
@@ -251,7 +254,8 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
             "fallbacks": int((~decisions.strategy.isin(["ChargingSiteSelection", "RandomShare"])).sum()),
         } if len(decisions) else {"requests": 0}
     write_json(out / "summary.json", summary)
-    plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
+    view = run_view(assembly)
+    write_report(out, view, summary, plot_run(ts, evs, view, out))
     write_manifest(out, scenario, wall_s, until_s, status, events_injected=list(events),
                    flags=summary["flags"])
     return summary
@@ -264,6 +268,17 @@ def write_manifest(out: Path, scenario: Scenario, wall_s: float, until_s: int, s
     write_json(tmp, {**manifest(scenario, wall_s), "simulated_until_s": until_s,
                      "status": status, **extra})
     os.replace(tmp, out / "manifest.json")
+
+
+def run_view(assembly: Assembly) -> RunView:
+    """What the plots show of ``assembly`` besides the time series."""
+    s = assembly.scenario
+    n = s.duration_s // s.step_s
+    sites = {}
+    for name, (_, model) in assembly.sites.items():
+        sites[name] = (len(model.chargers), max((c.rated_kw for c in model.chargers), default=0.0))
+    return RunView(s.name, pd.Timestamp(s.start), list(assembly.grid.transformers), sites,
+                   {site: book.capacity_kw(0, n) for site, book in assembly.books.items()})
 
 
 def manifest(scenario: Scenario, wall_s: float) -> dict:

@@ -54,6 +54,7 @@ from flexcosim.cosim.models.ev import EVFleet, VehicleModel
 from flexcosim.cosim.models.grid import PowerFlowGrid
 from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
+from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
@@ -63,6 +64,7 @@ from flexcosim.scenarios.schema import (
     Scenario,
     ScenarioError,
     SyntheticHouseholdProfile,
+    Tariff,
 )
 
 SIM_CONFIG = {
@@ -101,6 +103,7 @@ class Assembly:
     departures_s: dict[str, int]  # EV -> departure announced by its driver
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
+    tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
 
     @property
     def targets_kwh(self) -> dict[str, float]:
@@ -165,14 +168,17 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                                 s.step_s, n_steps, rng_for(s.seed, "pv", name), g.cloudiness)
             pv[name] = (bus, series, g.export_limit_kw)
 
+    tariff = _tariff(s.tariff, s, base_dir, "tariff")
     sites, plants, sites_of_group = {}, {}, {}
     for gi, g in enumerate(s.sites):
         _check_buses(grid, f"sites.{gi}.buses", g.buses)
         spec = ChargerSpec(rated_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
         sites_of_group[g.name] = [name for name, _ in entity_names(g.name, g.buses)]
+        site_tariff = _tariff(g.tariff, s, base_dir, f"sites.{gi}.tariff") or tariff
         for name, bus in entity_names(g.name, g.buses):
             sites[name] = (bus, ChargingSite(name, [spec] * g.chargers))
-            plants[name] = SitePlant(charger_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g)
+            plants[name] = SitePlant(charger_kw=g.rated_kw, efficiency=g.efficiency, v2g=g.v2g,
+                                     tariff=site_tariff)
 
     books = {}
     for gi, g in enumerate(s.sites):
@@ -233,7 +239,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso)
+                    platform, dso, tariff)
 
 
 #: role -> (default strategy, default fallback)
@@ -267,6 +273,15 @@ def _guarded(agent: str, registry, spec: AgentSpec | None, check, base_dir: Path
         raise ScenarioError(f"scenario field 'agents' ({spec.role if spec else role}): {exc}") from None
 
 
+def _tariff(spec: Tariff | None, s: Scenario, base_dir: Path, field: str) -> TariffSeries | None:
+    if spec is None:
+        return None
+    try:
+        return tariff_series(spec, pd.Timestamp(s.start), s.step_s, s.duration_s // s.step_s, base_dir)
+    except (OSError, ValueError) as exc:
+        raise ScenarioError(f"scenario field {field + '.energy.path'!r}: {exc}") from None
+
+
 def _seconds_of_day(start: pd.Timestamp) -> int:
     return int((start - start.normalize()).total_seconds())
 
@@ -295,6 +310,8 @@ def _fleet(g, s: Scenario, home_sites: list[str]):
     chain = MarkovChain.commuter(slot_s=g.mobility.slot_s, **g.mobility.knobs)
     home = chain.states.index("residential")
     soc0 = rng.uniform(g.soc0_min, g.soc0_max, size=g.count)
+    if g.soc0_at_home == "target":  # every EV starts at home, charged before the run began
+        soc0 = np.maximum(soc0, g.target_soc)
     fleet = EVFleet(ids, [vehicle] * g.count, soc0, chain, np.full(g.count, home),
                     speed_kmh=g.speed_kmh, rng=rng)
     site_of_place = [{"residential": home_sites[k % len(home_sites)]} for k in range(g.count)]
@@ -408,7 +425,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(dso, recorder, "limit_kw")
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
-        world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")
+        world.connect(site, recorder, "p_kw", "battery_kw", "ev_grid_kw", "connected", "waiting",
+                      "losses_kw")
     for name, building in buildings.items():
         world.connect(building, buses[a.buildings[name][0]], "p_kw", "q_kvar")
         world.connect(building, recorder, "p_kw", "q_kvar")

@@ -9,6 +9,7 @@ before it is built).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -27,8 +28,12 @@ def shipped() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SHIPPED.glob("*.yaml"))}
 
 
-def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
+def load_scenario(name_or_path: str | Path, overrides: Sequence[str] = (),
+                  seed: int | None = None) -> tuple[Scenario, Path]:
     """Load and validate a scenario; returns it with the folder its relative paths refer to.
+
+    ``overrides`` (``path=value``) and ``seed`` change the file's data before it is
+    validated (:func:`flexcosim.scenarios.overrides.apply_overrides`).
 
     Raises
     ------
@@ -62,6 +67,10 @@ def load_scenario(name_or_path: str | Path) -> tuple[Scenario, Path]:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise ScenarioError(f"{where}{line}: not valid YAML") from None
+    if (overrides or seed is not None) and isinstance(data, dict):
+        from flexcosim.scenarios.overrides import apply_overrides
+
+        data = apply_overrides(data, overrides, seed)
     return parse_scenario(data), path.parent
 
 
@@ -95,7 +104,11 @@ def _check_size(root: yaml.Node | None, where: str) -> None:
         size(root, 0)
 
 
-def describe(path: Path) -> str:
-    """First line of a shipped scenario's description."""
+def describe(path: Path, width: int | None = None) -> str:
+    """First line of a shipped scenario's description, cut at a word to ``width`` characters."""
     data = yaml.safe_load(path.read_text()) or {}
-    return str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+    text = str(data.get("description") or "").strip()
+    line = text.splitlines()[0] if text else ""
+    if width is None or len(line) <= width:
+        return line
+    return line[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."

@@ -113,6 +113,55 @@ Profile = Annotated[
 ]
 
 
+# --- tariffs --------------------------------------------------------------------------
+
+
+class FlatPrice(_Model):
+    """One energy price at all times."""
+
+    kind: Literal["flat"]
+    price_per_kwh: float = Field(ge=0, description="energy price [currency/kWh]")
+
+
+class TimeOfUsePeriod(_Model):
+    """A price that holds from ``start`` until the next period's start (wrapping at midnight)."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                       description="clock time HH:MM in the UTC offset of the scenario's `start`")
+    price_per_kwh: float = Field(ge=0, description="energy price [currency/kWh]")
+
+
+class TimeOfUsePrice(_Model):
+    """Energy prices by clock time, the same every day."""
+
+    kind: Literal["time_of_use"]
+    periods: list[TimeOfUsePeriod] = Field(min_length=1, description="periods in any order")
+
+
+class CsvPrice(_Model):
+    """A price series from a CSV file, read like a CSV load profile (first row = midnight of the start day)."""
+
+    kind: Literal["csv"]
+    path: str = Field(description="CSV file; relative paths are relative to the scenario file")
+    column: str | None = Field(None, description="column holding the price [currency/kWh] "
+                               "(default: the only numeric one)")
+
+
+EnergyPrice = Annotated[FlatPrice | TimeOfUsePrice | CsvPrice, Field(discriminator="kind")]
+
+
+class Tariff(_Model):
+    """What a meter pays: energy price, demand charge, and what exported (V2G) energy earns."""
+
+    energy: EnergyPrice
+    demand_charge_per_kw: float = Field(
+        0.0, ge=0, description="charge per kW of the highest step-average import of each calendar "
+        "month (a run touching a month pays that month's charge in full) [currency/kW]")
+    export_per_kwh: float | None = Field(
+        None, ge=0, description="paid for exported energy (V2G); default: the energy price "
+        "at that time [currency/kWh]")
+
+
 # --- components -----------------------------------------------------------------------
 
 
@@ -157,6 +206,7 @@ class SiteGroup(_Model):
     rated_kw: float = Field(gt=0, le=MAX_CHARGER_KW, description="charger rating [kW]")
     efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
     v2g: bool = Field(False, description="chargers can discharge EVs")
+    tariff: Tariff | None = Field(None, description="the sites' tariff (default: the scenario's)")
 
 
 class VehicleSpec(_Model):
@@ -204,9 +254,15 @@ class FleetGroup(_Model):
     count: int = Field(gt=0, le=MAX_COUNT, description="number of EVs [-]")
     home_sites: str = Field(description="name of the site group where the EVs charge at home")
     vehicle: VehicleSpec
-    soc0_min: float = Field(0.2, ge=0, le=1, description="initial SOC drawn uniformly from [soc0_min, soc0_max] [-]")
+    soc0_min: float = Field(0.2, ge=0, le=1, description="initial SOC drawn uniformly from "
+                            "[soc0_min, soc0_max], capped below by target_soc unless "
+                            "soc0_at_home is `drawn` [-]")
     soc0_max: float = Field(0.6, ge=0, le=1, description="see soc0_min [-]")
     target_soc: float = Field(1.0, gt=0, le=1, description="SOC the driver wants at departure [-]")
+    soc0_at_home: Literal["target", "drawn"] = Field(
+        "target", description="EVs start the run at home: `target` = they charged before the "
+        "run and start at target_soc (no start-up burst); `drawn` = they start at the drawn "
+        "soc0 and all begin charging in the first step")
     speed_kmh: float = Field(30.0, gt=0, le=200, description="average driving speed [km/h]")
     mobility: Mobility
 
@@ -270,10 +326,6 @@ SAFE_FALLBACKS = {
     "its": ("static_routes",),
     "dso_grid": ("none",),
 }
-
-#: Site strategies that schedule under the site's transformer headroom, so need one.
-NEEDS_TRANSFORMER = ("optimal", "optimal_soft", "llf")
-
 
 class Location(_Model):
     """Where the scenario is, for solar position (PV)."""
@@ -479,6 +531,8 @@ class Scenario(_Model):
     duration_s: int = Field(gt=0, le=MAX_DURATION_S, description="simulated time span [s]")
     step_s: int = Field(gt=0, le=MAX_STEP_S, description="time step of every simulator [s]")
     seed: int = Field(ge=0, lt=2**63, description="seed of every random draw in the run")
+    warmup_s: int = Field(0, ge=0, description="the KPIs (summary, costs, per-EV table) leave "
+                          "out the first warmup_s seconds; default 0: every step counts [s]")
     location: Location = Field(description="site of the study (solar position)")
     grid: GridSpec = Field(description="the network")
     buildings: list[BuildingGroup] = Field(default_factory=list, description="non-EV loads")
@@ -488,6 +542,9 @@ class Scenario(_Model):
     visitors: list[VisitorGroup] = Field(default_factory=list,
                                          description="EVs routed by the DSO platform")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
+    tariff: Tariff | None = Field(
+        None, description="tariff of the grid connection (transformers) and of every site "
+        "without its own; no tariff, no cost KPIs")
     variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
@@ -511,6 +568,9 @@ class Scenario(_Model):
         if self.duration_s // self.step_s > MAX_STEPS:
             raise ValueError(f"duration_s {self.duration_s} / step_s {self.step_s} = "
                              f"{self.duration_s // self.step_s} steps; allowed: at most {MAX_STEPS}")
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s {self.warmup_s} leaves nothing of duration_s {self.duration_s}; "
+                             "need warmup_s < duration_s")
         self._unique_names()
         site_groups = {s.name for s in self.sites}
         for i, f in enumerate(self.fleet):
@@ -531,13 +591,6 @@ class Scenario(_Model):
                 raise ValueError(
                     f"agents.{i}.sites: {a.sites!r} is not a site group; allowed: {sorted(site_groups)}"
                 )
-            if a.role == "site_aggregator" and a.strategy in NEEDS_TRANSFORMER:
-                gi, group = next((k, g) for k, g in enumerate(self.sites) if g.name == a.sites)
-                if group.transformer is None:
-                    raise ValueError(
-                        f"agents.{i}.strategy: {a.strategy!r} schedules under the site's transformer "
-                        f"headroom, but sites.{gi} ({group.name!r}) has no transformer; set "
-                        f"sites.{gi}.transformer or use uncontrolled or equal_share")
         return self
 
     def _unique_names(self) -> None:

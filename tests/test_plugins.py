@@ -177,7 +177,8 @@ def test_a_crashing_user_strategy_does_not_end_the_run(tmp_path):
     assert summary["agent_fallbacks"] == len(fallbacks) > 0
     first = fallbacks[0]
     assert first["strategy"] == "crash.py:CrashAfterSix"
-    assert first["reason"] == "raised RuntimeError: no idea what to do"
+    assert first["reason"].startswith("raised RuntimeError: no idea what to do (at ")
+    assert first["reason"].endswith("crash.py:8)")  # the file and line of the raise
     assert first["time_s"] >= 18 * 3600 and first["observation"]["evs"]
     # the run went on to the end of the day with the fallback charging the EVs
     assert summary["ev_energy_delivered_kwh"] > 1.0

@@ -153,7 +153,8 @@ def test_a_strategy_calling_sys_exit_is_a_strategy_failure(tmp_path):
     assert summary["status"] == "complete"
     assert summary["agent_fallbacks"] == 6 * HOURS * 4  # six sites, every step
     reasons = json.loads((tmp_path / "run" / "fallbacks.json").read_text())["fallbacks"]
-    assert reasons[0]["reason"] == "raised SystemExit: 3"
+    assert reasons[0]["reason"].startswith("raised SystemExit: 3 (at ")
+    assert reasons[0]["reason"].endswith("quitter.py:7)")  # where the strategy called exit
 
 
 @pytest.mark.parametrize("target", ["sys:exit", "os:system", "json:dumps"])

@@ -62,18 +62,22 @@ def test_only_safe_builtins_may_be_fallbacks(fallback):
     assert repr(fallback) in message and "allowed: equal_share" in message
 
 
-# --- item 9: scheduling built-ins need a transformer ------------------------------------
+# --- item 9: the scheduling built-ins work on a site without a transformer ---------------
 
 
+@pytest.mark.mosaik
 @pytest.mark.parametrize("strategy", ["optimal", "optimal_soft", "llf"])
-def test_scheduler_without_transformer_is_refused_before_the_run(strategy):
-    message = refused(edited(LV, lambda d: d["agents"][0].update(strategy=strategy)))
-    assert "agents.0.strategy" in message and "no transformer" in message
+def test_scheduler_without_transformer_schedules_without_fallbacks(strategy, tmp_path):
+    from flexcosim.cosim.run import run_scenario
 
+    def edit(d):
+        d.update(duration_s=4 * 3600, variants={})
+        d["agents"][0].update(strategy=strategy)
+        d["fleet"][0].update(soc0_at_home="drawn")  # every EV has something to charge at t = 0
 
-def test_scheduler_with_transformer_is_accepted():
-    parse_scenario(edited(LV, lambda d: (d["agents"][0].update(strategy="optimal"),
-                                         d["sites"][0].update(transformer="tx"))))
+    summary = run_scenario(parse_scenario(edited(LV, edit)), tmp_path / "run", progress=False)
+    assert summary["agent_fallbacks"] == 0  # before the fix: a fallback at every step
+    assert summary["status"] == "complete"
 
 
 # --- item 11: duplicate names -------------------------------------------------------------

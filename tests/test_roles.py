@@ -80,7 +80,8 @@ def test_dso_sensitivity_heuristic_turns_down_the_sites_that_matter(tmp_path):
     scenario, base = load_scenario("lv-feeder-20bus")
     data = scenario.model_dump(mode="json")
     data.update(start="2019-01-16T15:00:00+01:00", duration_s=6 * 3600)
-    data["fleet"][0].update(soc0_min=0.3, soc0_max=0.5)  # EVs at home that need charging
+    # EVs at home that need charging from the first step
+    data["fleet"][0].update(soc0_min=0.3, soc0_max=0.5, soc0_at_home="drawn")
     data["agents"] = [{"role": "site_aggregator", "sites": "home", "strategy": "equal_share"},
                       {"role": "dso_grid", "strategy": "sensitivity"}]
     summary = run_scenario(parse_scenario(data), tmp_path / "run", base, progress=False)

@@ -28,6 +28,7 @@ from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
 from flexcosim.cosim.models.ev import TripStart
+from flexcosim.cosim.models.tariff import TariffSeries
 
 META = meta({
     "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),
@@ -43,6 +44,7 @@ class SitePlant:
     charger_kw: float
     efficiency: float
     v2g: bool
+    tariff: TariffSeries | None = None  # the site meter's prices over the whole run
 
 
 class AgentSim(SteppedAdapter):
@@ -108,6 +110,9 @@ class AgentSim(SteppedAdapter):
                     "price_forecast_per_kwh":
                         tuple(book.prices(time, n).charge_price_per_kwh.tolist()),
                 }
+            if plant.tariff is not None:
+                k = time // self.step_s
+                forecast["tariff_forecast_per_kwh"] = tuple(plant.tariff.import_per_kwh[k:k + n].tolist())
             obs = SiteObservation(
                 site=agent.site, time_s=time, step_s=self.step_s, evs=evs,
                 charger_kw=plant.charger_kw, efficiency=plant.efficiency, v2g=plant.v2g,

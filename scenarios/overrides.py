@@ -1,0 +1,80 @@
+"""Command-line overrides of scenario fields: ``--set path=value`` and ``--seed``.
+
+An override edits the raw scenario data before validation, so an overridden value is
+checked exactly like one written in the file. ``path`` is dotted, list items by their
+index (``sites.0.chargers=4``, ``agents.0.strategy=optimal``); ``value`` is read as
+YAML (``4``, ``0.5``, ``true``, ``null``, ``[bus_4, bus_8]``, ``{kind: csv, path: x.csv}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from flexcosim.scenarios.schema import ScenarioError
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``path=value`` into the path's parts and the YAML-read value.
+
+    Raises
+    ------
+    ScenarioError
+        no ``=``, an empty path or a value that is not YAML.
+    """
+    path, sep, raw = text.partition("=")
+    path = path.strip()
+    if not sep or not path or any(not part for part in path.split(".")):
+        raise ScenarioError(f"--set {text!r}: need path=value, e.g. sites.0.chargers=4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ScenarioError(f"--set {path}: value {raw!r} is not valid YAML") from None
+    return path.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], seed: int | None = None) -> dict[str, Any]:
+    """A copy of raw scenario ``data`` with each ``path=value`` (then ``seed``) applied.
+
+    A path may create a new key in an existing mapping (validation then says whether
+    the field exists); it may not index past the end of a list or into a scalar.
+
+    Raises
+    ------
+    ScenarioError
+        one line naming the ``--set`` path and what is wrong with it.
+    """
+    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy of plain YAML data
+    for text in overrides:
+        parts, value = parse_override(text)
+        _assign(data, parts, value)
+    if seed is not None:
+        _assign(data, ["seed"], seed)
+    return data
+
+
+def _assign(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    node: Any = data
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ScenarioError(f"--set {'.'.join(parts)}: {here!r} is not an item of a list "
+                                    f"of {len(node)}; allowed indices: 0..{len(node) - 1}")
+            key: Any = int(part)
+        elif isinstance(node, dict):
+            key = part
+            if not last and key not in node:
+                raise ScenarioError(f"--set {'.'.join(parts)}: {here!r} is not in the scenario; "
+                                    f"present here: {', '.join(map(str, node)) or 'nothing'}")
+        else:
+            parent = ".".join(parts[:depth])
+            raise ScenarioError(f"--set {'.'.join(parts)}: {parent!r} is a value "
+                                f"({node!r}), it has no field {part!r}")
+        if last:
+            node[key] = value
+        else:
+            node = node[key]

@@ -1,0 +1,95 @@
+"""The Gymnasium environment: gymnasium's own checker, reproducible seeded episodes, the action acts."""
+
+import time
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium", reason="the gym extra: pip install 'flexcosim[gym]'")
+
+from flexcosim.cosim.gym import ChargingEnv, EnvConfig, RewardWeights  # noqa: E402
+
+pytestmark = pytest.mark.mosaik
+
+#: 3 h of the LV feeder from 17:00, EVs coming home to charge, a time-of-use tariff
+EVENING = ("start=2019-01-16T17:00:00+01:00", "duration_s=10800", "fleet.0.soc0_at_home=drawn",
+           "fleet.0.soc0_min=0.3", "fleet.0.soc0_max=0.6",
+           'tariff={energy: {kind: time_of_use, periods: [{start: "07:00", price_per_kwh: 0.30}, '
+           '{start: "19:00", price_per_kwh: 0.10}]}}')
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = ChargingEnv(EnvConfig(overrides=EVENING))
+    yield env
+    env.close()
+
+
+def test_passes_gymnasiums_env_checker(env):
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(env, skip_render_check=True)
+
+
+def episode(env, seed, policy):
+    obs, _ = env.reset(seed=seed)
+    observations, rewards, done = [obs], [], False
+    while not done:
+        obs, reward, done, _, _ = env.step(policy(obs))
+        observations.append(obs)
+        rewards.append(reward)
+    return np.array(observations), np.array(rewards)
+
+
+def test_a_seeded_episode_is_reproducible_and_another_seed_differs(env):
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(0, 1, (12, len(env.sites))).astype(np.float32)
+    k = iter(range(12))
+    first = episode(env, 5, lambda obs: actions[next(k)])
+    k = iter(range(12))
+    again = episode(env, 5, lambda obs: actions[next(k)])
+    assert len(first[1]) == 12  # 3 h in 15-min steps
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    k = iter(range(12))
+    other = episode(env, 6, lambda obs: actions[next(k)])
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_reset_reuses_the_built_models(env):
+    env.reset(seed=9)  # builds the models of seed 9 once
+    t0 = time.perf_counter()
+    env.reset(seed=9)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_the_limit_acts_and_the_reward_counts_its_terms(env):
+    full = episode(env, 5, lambda obs: np.ones(len(env.sites), dtype=np.float32))
+    none = episode(env, 5, lambda obs: np.zeros(len(env.sites), dtype=np.float32))
+    power = [i for i, n in enumerate(env.feature_names) if n.endswith("power_share")]
+    assert full[0][:, power].max() > 0.5 and none[0][:, power].max() == 0.0
+    # the evening peak with every EV charging pulls feeder-end voltages below 0.9 p.u.
+    env.reset(seed=5)
+    _, reward, _, _, terms = env.step(np.ones(len(env.sites), dtype=np.float32))
+    weights = RewardWeights()
+    assert terms["cost"] > 0 and terms["undervoltage_pu_h"] > 0
+    assert reward == pytest.approx(-(weights.cost * terms["cost"] + weights.unmet_kwh * terms["unmet_kwh"]
+                                     + weights.overload_pct_h * terms["overload_pct_h"]
+                                     + weights.undervoltage_pu_h * terms["undervoltage_pu_h"]))
+
+
+def test_reward_weights_are_the_users():
+    money_only = ChargingEnv(EnvConfig(overrides=EVENING, reward=RewardWeights(1.0, 1.0, 0.0, 0.0)))
+    try:
+        full = episode(money_only, 5, lambda obs: np.ones(len(money_only.sites), dtype=np.float32))
+        none = episode(money_only, 5, lambda obs: np.zeros(len(money_only.sites), dtype=np.float32))
+    finally:
+        money_only.close()
+    # no charging costs nothing but leaves the EVs short, which costs more
+    assert none[1].sum() < full[1].sum() < 0
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ValueError, match="EnvConfig.observation"):
+        ChargingEnv(EnvConfig(observation=("weather",)))
+    assert RewardWeights().unmet_kwh > 0
