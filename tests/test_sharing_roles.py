@@ -143,3 +143,20 @@ def test_compensation_rule():
     assert CompensationRule(share=0.5).compensation(1.0, 3.0, 0.0) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="share = 1.0; allowed: 0 <= share < 1"):
         CompensationRule(share=1.0)
+
+
+def test_two_requests_at_once_share_one_surplus_without_overselling():
+    # p has δ⁺ 30 kW; c1 and c2 each miss 20 kW and ask p at the same time
+    units = {"p": forecast(70.0), "c1": forecast(90.0, [22.0, 8.0]),
+             "c2": forecast(90.0, [22.0, 8.0])}
+    coordinator = FTMCoordinator({u: 250.0 for u in units}, 300.0, 3600)
+    eas = {u: EnergyAggregator(u, list(units)) for u in units}
+    for u, f in units.items():
+        eas[u].observe(f)
+    run_period(coordinator, eas, 0)
+    out = {u: eas[u].outcomes()[0] for u in units}
+    assert out["p"].sold_kw == pytest.approx(30.0)
+    assert sorted(o.bought_kw for u, o in out.items() if u != "p") == pytest.approx([10.0, 20.0])
+    assert sorted(o.status for u, o in out.items() if u != "p") == ["covered", "short"]
+    assert sum(coordinator.limits_kw.values()) == pytest.approx(300.0)
+    assert {u: o.capacity_kw for u, o in out.items()} == pytest.approx(coordinator.limits_kw)
