@@ -256,8 +256,11 @@ class EnergyAggregator:
             case RejectOffer():
                 period.reserved_kw.pop(msg.request_id, None)
                 return []
-            case AcceptOffer():
-                return []  # the capacity stays reserved until the coordinator decides
+            case AcceptOffer(agreement=a) if a.agreement_id in period.reserved_kw:
+                # what was taken stays reserved until the coordinator decides
+                period.reserved_kw[a.agreement_id] = min(period.reserved_kw[a.agreement_id],
+                                                         a.amount_kw)
+                return []
             case Approval(agreement=a) | Rejection(agreement=a) if a.period_start_s == period.start_s:
                 return self._on_decision(period, msg, a, now_s)
         return []
