@@ -207,3 +207,23 @@ def test_an_lp_that_fails_is_recorded_and_the_unit_keeps_its_capacity():
     assert "infeasible: primal infeasible" in a.reason
     # b hears from no surplus peer and stays short with its own Φ
     assert (b.status, b.capacity_kw) == ("short", pytest.approx(100.0))
+
+
+def test_a_provider_made_short_by_an_arrival_keeps_its_commitment_and_reports_it():
+    coordinator, eas = two_units()
+    run_period(coordinator, eas, 0)
+    # a holds 55 kW after selling 45; its first EV got 7.5 of its 11 kWh in the first half
+    # hour. At 30 min a second EV arrives needing 11 kWh by the period end: over
+    # [1800, 3600) p̄ = 40 + (3.5 + 11) kWh / 0.5 h = 69 kW, 14 kW above what a holds.
+    rest = UnitForecast(
+        fixed_load_kw=[40.0], import_price_per_kwh=[0.3], dt_s=1800, unmet_value_per_kwh=1.0,
+        evs=StorageUnits(capacity_kwh=[60.0, 60.0], energy_kwh=[17.5, 10.0],
+                         max_charge_kw=[22.0, 22.0], max_discharge_kw=[0.0, 0.0],
+                         final_energy_kwh=[21.0, 21.0], connected=[[True], [True]]))
+    assert eas["a"].update(rest, 1800) == pytest.approx(14.0)
+    a = eas["a"].outcomes()[0]
+    assert a.shortfall_kw == pytest.approx(14.0) and a.capacity_kw == pytest.approx(55.0)
+    assert coordinator.limits_kw["a"] == pytest.approx(55.0)
+    assert "rose to 69 kW, 14 kW above the 55 kW held; commitments kept" in a.reason
+    # at b one EV fewer than planned (a departure): the demand falls, no shortfall
+    assert eas["b"].update(unit(90.0, [22.0]), 1800) == 0.0

@@ -120,6 +120,9 @@ class PeriodOutcome:
     status : "balanced", "surplus", "covered", "short" (peers asked, deficit left),
         "deadline" (negotiation cut off), "no_forecast", "bad_forecast", "lp_failed"
     reason : details for the failure statuses and the last refusal seen
+    shortfall_kw : largest excess of a demand recomputed within the period (after an
+        arrival, see :meth:`EnergyAggregator.update`) over the capacity the unit holds [kW];
+        the unit kept its commitments
     """
 
     unit: str
@@ -135,6 +138,7 @@ class PeriodOutcome:
     received: float
     status: str
     reason: str
+    shortfall_kw: float = 0.0
 
 
 @dataclass
@@ -161,6 +165,7 @@ class _Period:
     received: float = 0.0
     closed: bool = False
     n_requests: int = 0
+    shortfall_kw: float = 0.0
 
     @property
     def capacity_kw(self) -> float:
@@ -217,6 +222,41 @@ class EnergyAggregator:
         """The unit's forecast for the next period (from its plant and EMS), or ``None``."""
         self.forecast = forecast
 
+    def update(self, forecast: UnitForecast, now_s: int) -> float:
+        """An event within the current period changed the unit's forecast for its rest.
+
+        Seed 004 4.2.1.4 names the provider's risk: EVs arriving after it gave capacity
+        away can leave it short. The aggregator recomputes ``p̄`` over ``forecast`` (which
+        covers ``[now_s, k + T^R)``), keeps every commitment, and records how far the new
+        demand exceeds the capacity it holds; it renegotiates from the next period on.
+
+        Returns
+        -------
+        float
+            the shortfall now [kW] (0 when the capacity suffices or no demand can be
+            computed, the latter noted in the outcome's reason)
+        """
+        period = self._now
+        if period is None:
+            return 0.0
+        try:
+            result = self._demand(forecast.capacity_demand_problem())
+        except ValueError as exc:
+            period.reason = f"demand update at {now_s} s failed ({exc})"
+            return 0.0
+        if not result.ok:
+            period.reason = (f"demand update at {now_s} s failed "
+                             f"(LP {result.status}: {result.reason})")
+            return 0.0
+        shortfall = max(result.peak_kw - period.capacity_kw, 0.0)
+        if shortfall > TOL_KW:
+            period.shortfall_kw = max(period.shortfall_kw, shortfall)
+            period.reason = (f"at {now_s} s the demand rose to {result.peak_kw:.6g} kW, "
+                             f"{shortfall:.6g} kW above the {period.capacity_kw:.6g} kW held; "
+                             f"commitments kept")
+            return shortfall
+        return 0.0
+
     def capacity_kw(self, period_start_s: int) -> float:
         """The unit's limit for a period [kW]; ``nan`` for a period it was never given."""
         period = self._periods.get(period_start_s)
@@ -227,7 +267,7 @@ class EnergyAggregator:
         return [
             PeriodOutcome(self.unit, p.start_s, p.allocation_kw, p.demand_kw, p.surplus_kw,
                           p.deficit_kw, p.bought_kw, p.sold_kw, p.capacity_kw, p.paid,
-                          p.received, p.status, p.reason)
+                          p.received, p.status, p.reason, p.shortfall_kw)
             for p in self._periods.values()
         ]
 
