@@ -15,10 +15,14 @@ from flexcosim.agents.sharing.grid_check import SharedGrid
 from flexcosim.agents.sharing.incentives import CompensationRule
 from flexcosim.agents.sharing.local import run_period
 from flexcosim.agents.sharing.messages import (
+    AcceptOffer,
     Approval,
+    CapacityAllocation,
     CapacityOffer,
     CapacityRequest,
+    CapacityStatus,
     Rejection,
+    RejectOffer,
     Settlement,
     ValidationRequest,
     Wakeup,
@@ -227,3 +231,22 @@ def test_a_provider_made_short_by_an_arrival_keeps_its_commitment_and_reports_it
     assert "rose to 69 kW, 14 kW above the 55 kW held; commitments kept" in a.reason
     # at b one EV fewer than planned (a departure): the demand falls, no shortfall
     assert eas["b"].update(unit(90.0, [22.0]), 1800) == 0.0
+
+
+def test_a_consumer_whose_agreement_the_provider_refuses_moves_on():
+    b = two_units()[1]["b"]
+    b.handle(CapacityAllocation(sender="coordinator", receiver="b", time_s=0, period_start_s=0,
+                                period_s=3600, capacity_kw=100.0, service_fee=0.1), 0)
+    b.handle(CapacityStatus(sender="a", receiver="b", time_s=0, period_start_s=0,
+                            demand_kw=51.0, surplus_kw=49.0, deficit_kw=0.0), 0)
+    request, = b.handle(Wakeup(sender="b", receiver="b", time_s=0, at_s=1, period_start_s=0,
+                               purpose="collect"), 1)
+    accept, = b.handle(CapacityOffer(sender="a", receiver="b", time_s=1,
+                                     request_id=request.request_id, period_start_s=0,
+                                     amount_kw=45.0, loss=0.7), 1)
+    assert isinstance(accept, AcceptOffer) and accept.agreement.compensation == pytest.approx(0.7)
+    assert b.handle(RejectOffer(sender="a", receiver="b", time_s=1, period_start_s=0,
+                                request_id=request.request_id, reason="not my offer"), 1) == []
+    out = b.outcomes()[0]
+    assert (out.status, out.capacity_kw, out.paid) == ("short", pytest.approx(100.0), 0.0)
+    assert out.reason == "a refused the agreement: not my offer"
