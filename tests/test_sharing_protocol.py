@@ -15,10 +15,14 @@ from flexcosim.agents.sharing.grid_check import SharedGrid
 from flexcosim.agents.sharing.incentives import CompensationRule
 from flexcosim.agents.sharing.local import run_period
 from flexcosim.agents.sharing.messages import (
+    AcceptOffer,
     Approval,
+    CapacityAllocation,
     CapacityOffer,
     CapacityRequest,
+    CapacityStatus,
     Rejection,
+    RejectOffer,
     Settlement,
     ValidationRequest,
     Wakeup,
@@ -207,3 +211,42 @@ def test_an_lp_that_fails_is_recorded_and_the_unit_keeps_its_capacity():
     assert "infeasible: primal infeasible" in a.reason
     # b hears from no surplus peer and stays short with its own Φ
     assert (b.status, b.capacity_kw) == ("short", pytest.approx(100.0))
+
+
+def test_a_provider_made_short_by_an_arrival_keeps_its_commitment_and_reports_it():
+    coordinator, eas = two_units()
+    run_period(coordinator, eas, 0)
+    # a holds 55 kW after selling 45; its first EV got 7.5 of its 11 kWh in the first half
+    # hour. At 30 min a second EV arrives needing 11 kWh by the period end: over
+    # [1800, 3600) p̄ = 40 + (3.5 + 11) kWh / 0.5 h = 69 kW, 14 kW above what a holds.
+    rest = UnitForecast(
+        fixed_load_kw=[40.0], import_price_per_kwh=[0.3], dt_s=1800, unmet_value_per_kwh=1.0,
+        evs=StorageUnits(capacity_kwh=[60.0, 60.0], energy_kwh=[17.5, 10.0],
+                         max_charge_kw=[22.0, 22.0], max_discharge_kw=[0.0, 0.0],
+                         final_energy_kwh=[21.0, 21.0], connected=[[True], [True]]))
+    assert eas["a"].update(rest, 1800) == pytest.approx(14.0)
+    a = eas["a"].outcomes()[0]
+    assert a.shortfall_kw == pytest.approx(14.0) and a.capacity_kw == pytest.approx(55.0)
+    assert coordinator.limits_kw["a"] == pytest.approx(55.0)
+    assert "rose to 69 kW, 14 kW above the 55 kW held; commitments kept" in a.reason
+    # at b one EV fewer than planned (a departure): the demand falls, no shortfall
+    assert eas["b"].update(unit(90.0, [22.0]), 1800) == 0.0
+
+
+def test_a_consumer_whose_agreement_the_provider_refuses_moves_on():
+    b = two_units()[1]["b"]
+    b.handle(CapacityAllocation(sender="coordinator", receiver="b", time_s=0, period_start_s=0,
+                                period_s=3600, capacity_kw=100.0, service_fee=0.1), 0)
+    b.handle(CapacityStatus(sender="a", receiver="b", time_s=0, period_start_s=0,
+                            demand_kw=51.0, surplus_kw=49.0, deficit_kw=0.0), 0)
+    request, = b.handle(Wakeup(sender="b", receiver="b", time_s=0, at_s=1, period_start_s=0,
+                               purpose="collect"), 1)
+    accept, = b.handle(CapacityOffer(sender="a", receiver="b", time_s=1,
+                                     request_id=request.request_id, period_start_s=0,
+                                     amount_kw=45.0, loss=0.7), 1)
+    assert isinstance(accept, AcceptOffer) and accept.agreement.compensation == pytest.approx(0.7)
+    assert b.handle(RejectOffer(sender="a", receiver="b", time_s=1, period_start_s=0,
+                                request_id=request.request_id, reason="not my offer"), 1) == []
+    out = b.outcomes()[0]
+    assert (out.status, out.capacity_kw, out.paid) == ("short", pytest.approx(100.0), 0.0)
+    assert out.reason == "a refused the agreement: not my offer"

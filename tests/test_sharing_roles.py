@@ -1,6 +1,8 @@
 """Capacity-sharing roles one at a time: the coordinator's splits and checks, the partner
 order, the compensation rule, and a unit without EVs."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,10 +16,13 @@ from flexcosim.agents.sharing.coordinator import (
 from flexcosim.agents.sharing.incentives import CompensationRule
 from flexcosim.agents.sharing.local import run_period
 from flexcosim.agents.sharing.messages import (
+    AcceptOffer,
     Agreement,
     Approval,
+    CapacityAllocation,
     CapacityRequest,
     Rejection,
+    RejectOffer,
     ValidationRequest,
 )
 from flexcosim.agents.sharing.unit import UnitForecast
@@ -143,3 +148,56 @@ def test_compensation_rule():
     assert CompensationRule(share=0.5).compensation(1.0, 3.0, 0.0) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="share = 1.0; allowed: 0 <= share < 1"):
         CompensationRule(share=1.0)
+
+
+def test_two_requests_at_once_share_one_surplus_without_overselling():
+    # p has δ⁺ 30 kW; c1 and c2 each miss 20 kW and ask p at the same time
+    units = {"p": forecast(70.0), "c1": forecast(90.0, [22.0, 8.0]),
+             "c2": forecast(90.0, [22.0, 8.0])}
+    coordinator = FTMCoordinator({u: 250.0 for u in units}, 300.0, 3600)
+    eas = {u: EnergyAggregator(u, list(units)) for u in units}
+    for u, f in units.items():
+        eas[u].observe(f)
+    run_period(coordinator, eas, 0)
+    out = {u: eas[u].outcomes()[0] for u in units}
+    assert out["p"].sold_kw == pytest.approx(30.0)
+    assert sorted(o.bought_kw for u, o in out.items() if u != "p") == pytest.approx([10.0, 20.0])
+    assert sorted(o.status for u, o in out.items() if u != "p") == ["covered", "short"]
+    assert sum(coordinator.limits_kw.values()) == pytest.approx(300.0)
+    assert {u: o.capacity_kw for u, o in out.items()} == pytest.approx(coordinator.limits_kw)
+
+
+def provider_with_an_offer():
+    """A provider with δ⁺ = 30 kW that has offered 15 kW (at its re-plan cost 0) on request "r"."""
+    provider = EnergyAggregator("p", ["p", "c"])
+    provider.observe(forecast(70.0))
+    provider.handle(CapacityAllocation(sender="coordinator", receiver="p", time_s=0,
+                                       period_start_s=0, period_s=3600, capacity_kw=100.0,
+                                       service_fee=0.1), 0)
+    offer, = provider.handle(CapacityRequest(sender="c", receiver="p", time_s=1,
+                                             request_id="r", period_start_s=0,
+                                             amount_kw=15.0), 1)
+    assert (offer.amount_kw, offer.loss) == pytest.approx((15.0, 0.0))
+    return provider
+
+
+MATCHING = agreement(agreement_id="r", provider="p", consumer="c", amount_kw=15.0,
+                     period_s=3600)
+
+
+def test_the_provider_sends_a_matching_agreement_to_the_coordinator():
+    out = provider_with_an_offer().handle(
+        AcceptOffer(sender="c", receiver="p", time_s=1, agreement=MATCHING), 1)
+    assert [(type(m), m.receiver) for m in out] == [(ValidationRequest, "coordinator")]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"amount_kw": 25.0}, "amount 25 kW > the 15 kW offered"),
+    ({"compensation": -1.0}, "compensation -1 < the offer's price 0"),
+    ({"agreement_id": "other"}, "no open offer of mine with this id"),
+])
+def test_the_provider_refuses_an_agreement_that_is_not_its_offer(change, reason):
+    out = provider_with_an_offer().handle(
+        AcceptOffer(sender="c", receiver="p", time_s=1, agreement=replace(MATCHING, **change)), 1)
+    assert [(type(m), m.receiver) for m in out] == [(RejectOffer, "c")]
+    assert out[0].reason == reason

@@ -9,11 +9,12 @@ announces its surplus ``δ⁺ = Φ - p̄`` or deficit ``δ⁻ = p̄ - Φ`` to it
   peers with its partner-order strategy (:data:`PARTNER_ORDERS`, default
   ``"largest_surplus"``) and asks them one after the other for what is still missing;
   it accepts an offer when it is better off after paying the provider's price and the DSO
-  fee (:class:`~flexcosim.agents.sharing.incentives.CompensationRule`), sends the agreement
-  to the coordinator and, once it is approved or rejected, asks the next peer;
+  fee (:class:`~flexcosim.agents.sharing.incentives.CompensationRule`) and, once the
+  agreement is approved or rejected (or the provider refuses it), asks the next peer;
 * with a surplus, answers each request with an offer of up to its free surplus, priced
   at its re-plan cost, and holds the offered capacity until the offer is declined or the
-  agreement is decided.
+  agreement is decided; an accepted agreement that matches its offer it sends to the
+  coordinator for validation, one that does not it refuses.
 
 A deadline ``deadline_s`` after ``Φ_c(k)`` arrives ends the negotiation: no more
 requests or offers, the unit keeps what was approved. Bad input never raises: a missing
@@ -120,6 +121,9 @@ class PeriodOutcome:
     status : "balanced", "surplus", "covered", "short" (peers asked, deficit left),
         "deadline" (negotiation cut off), "no_forecast", "bad_forecast", "lp_failed"
     reason : details for the failure statuses and the last refusal seen
+    shortfall_kw : largest excess of a demand recomputed within the period (after an
+        arrival, see :meth:`EnergyAggregator.update`) over the capacity the unit holds [kW];
+        the unit kept its commitments
     """
 
     unit: str
@@ -135,6 +139,7 @@ class PeriodOutcome:
     received: float
     status: str
     reason: str
+    shortfall_kw: float = 0.0
 
 
 @dataclass
@@ -155,12 +160,14 @@ class _Period:
     asked: str | None = None  # request id awaiting an offer
     validating: Agreement | None = None  # as consumer
     reserved_kw: dict[str, float] = field(default_factory=dict)  # as provider, by request id
+    offer_loss: dict[str, float] = field(default_factory=dict)  # price of each open offer
     bought_kw: float = 0.0
     sold_kw: float = 0.0
     paid: float = 0.0
     received: float = 0.0
     closed: bool = False
     n_requests: int = 0
+    shortfall_kw: float = 0.0
 
     @property
     def capacity_kw(self) -> float:
@@ -217,6 +224,41 @@ class EnergyAggregator:
         """The unit's forecast for the next period (from its plant and EMS), or ``None``."""
         self.forecast = forecast
 
+    def update(self, forecast: UnitForecast, now_s: int) -> float:
+        """An event within the current period changed the unit's forecast for its rest.
+
+        Seed 004 4.2.1.4 names the provider's risk: EVs arriving after it gave capacity
+        away can leave it short. The aggregator recomputes ``p̄`` over ``forecast`` (which
+        covers ``[now_s, k + T^R)``), keeps every commitment, and records how far the new
+        demand exceeds the capacity it holds; it renegotiates from the next period on.
+
+        Returns
+        -------
+        float
+            the shortfall now [kW] (0 when the capacity suffices or no demand can be
+            computed, the latter noted in the outcome's reason)
+        """
+        period = self._now
+        if period is None:
+            return 0.0
+        try:
+            result = self._demand(forecast.capacity_demand_problem())
+        except ValueError as exc:
+            period.reason = f"demand update at {now_s} s failed ({exc})"
+            return 0.0
+        if not result.ok:
+            period.reason = (f"demand update at {now_s} s failed "
+                             f"(LP {result.status}: {result.reason})")
+            return 0.0
+        shortfall = max(result.peak_kw - period.capacity_kw, 0.0)
+        if shortfall > TOL_KW:
+            period.shortfall_kw = max(period.shortfall_kw, shortfall)
+            period.reason = (f"at {now_s} s the demand rose to {result.peak_kw:.6g} kW, "
+                             f"{shortfall:.6g} kW above the {period.capacity_kw:.6g} kW held; "
+                             f"commitments kept")
+            return shortfall
+        return 0.0
+
     def capacity_kw(self, period_start_s: int) -> float:
         """The unit's limit for a period [kW]; ``nan`` for a period it was never given."""
         period = self._periods.get(period_start_s)
@@ -227,7 +269,7 @@ class EnergyAggregator:
         return [
             PeriodOutcome(self.unit, p.start_s, p.allocation_kw, p.demand_kw, p.surplus_kw,
                           p.deficit_kw, p.bought_kw, p.sold_kw, p.capacity_kw, p.paid,
-                          p.received, p.status, p.reason)
+                          p.received, p.status, p.reason, p.shortfall_kw)
             for p in self._periods.values()
         ]
 
@@ -254,10 +296,9 @@ class EnergyAggregator:
             case CapacityOffer():
                 return self._on_offer(period, msg, now_s)
             case RejectOffer():
-                period.reserved_kw.pop(msg.request_id, None)
-                return []
-            case AcceptOffer():
-                return []  # the capacity stays reserved until the coordinator decides
+                return self._on_reject(period, msg, now_s)
+            case AcceptOffer(agreement=a):
+                return self._on_accept(period, a, now_s)
             case Approval(agreement=a) | Rejection(agreement=a) if a.period_start_s == period.start_s:
                 return self._on_decision(period, msg, a, now_s)
         return []
@@ -359,8 +400,17 @@ class EnergyAggregator:
             period_s=period.period_s, provider=offer.sender, consumer=self.unit,
             amount_kw=amount, compensation=pay, service_fee=period.service_fee)
         period.validating = agreement
-        return [self._send(AcceptOffer, offer.sender, now, agreement=agreement),
-                self._send(ValidationRequest, self.coordinator, now, agreement=agreement)]
+        return [self._send(AcceptOffer, offer.sender, now, agreement=agreement)]
+
+    def _on_reject(self, period: _Period, msg: RejectOffer, now: int) -> list[Message]:
+        """As consumer: the provider refused the agreement; as provider: an offer declined."""
+        if period.validating is not None and period.validating.agreement_id == msg.request_id:
+            period.validating = None
+            period.reason = f"{msg.sender} refused the agreement: {msg.reason}"
+            return self._ask_next(period, now)
+        period.reserved_kw.pop(msg.request_id, None)
+        period.offer_loss.pop(msg.request_id, None)
+        return []
 
     # -- surplus side -------------------------------------------------------------------
 
@@ -378,9 +428,33 @@ class EnergyAggregator:
                 amount, loss, reason = 0.0, 0.0, "cannot price the offer (no schedule)"
         if amount > 0.0:
             period.reserved_kw[req.request_id] = amount
+            period.offer_loss[req.request_id] = loss
         return [self._send(CapacityOffer, req.sender, now, request_id=req.request_id,
                            period_start_s=period.start_s, amount_kw=amount, loss=loss,
                            reason=reason)]
+
+    def _on_accept(self, period: _Period, a: Agreement, now: int) -> list[Message]:
+        """Check the accepted agreement against the offer, then send it for validation.
+
+        The provider, not the consumer, sends it to the coordinator, so an agreement the
+        coordinator sees carries both parties' consent.
+        """
+        offered = period.reserved_kw.get(a.agreement_id)
+        price = max(period.offer_loss.get(a.agreement_id, 0.0), 0.0)
+        if period.closed:
+            problem = "negotiation deadline passed"
+        elif offered is None or a.provider != self.unit:
+            problem = "no open offer of mine with this id"
+        elif a.amount_kw > offered + TOL_KW:
+            problem = f"amount {a.amount_kw:.6g} kW > the {offered:.6g} kW offered"
+        elif a.compensation < price - 1e-9:
+            problem = f"compensation {a.compensation:.6g} < the offer's price {price:.6g}"
+        else:
+            period.reserved_kw[a.agreement_id] = a.amount_kw  # held until the decision
+            return [self._send(ValidationRequest, self.coordinator, now, agreement=a)]
+        period.reserved_kw.pop(a.agreement_id, None)
+        return [self._send(RejectOffer, a.consumer, now, request_id=a.agreement_id,
+                           period_start_s=period.start_s, reason=problem)]
 
     # -- both sides ---------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ One sharing period ``[k, k + T^R)`` runs::
     deficit EA  --CapacityRequest-->            surplus EA
     surplus EA  --CapacityOffer-->              deficit EA
     deficit EA  --AcceptOffer / RejectOffer-->  surplus EA
-    deficit EA  --ValidationRequest-->          coordinator
+    surplus EA  --ValidationRequest-->          coordinator  (or RejectOffer back if the
+                                                               agreement is not its offer)
     coordinator --Approval / Rejection-->       both EAs
     coordinator --Settlement-->                 payer (consumer), per payment
 
@@ -116,14 +117,15 @@ class Agreement:
 
 @dataclass(frozen=True, kw_only=True)
 class AcceptOffer(Message):
-    """The deficit aggregator takes the offer; the agreement goes to validation."""
+    """The deficit aggregator takes the offer; the provider checks it and sends it on."""
 
     agreement: Agreement
 
 
 @dataclass(frozen=True, kw_only=True)
 class RejectOffer(Message):
-    """The deficit aggregator turns the offer down (it would not be better off)."""
+    """An offer turned down by the deficit aggregator (it would not be better off), or an
+    accepted agreement refused by the provider (it does not match the offer)."""
 
     request_id: str
     period_start_s: int
@@ -132,7 +134,7 @@ class RejectOffer(Message):
 
 @dataclass(frozen=True, kw_only=True)
 class ValidationRequest(Message):
-    """An agreement sent to the coordinator for the grid check (4.2.1.1)."""
+    """An agreement both parties consented to, sent by the provider for the grid check (4.2.1.1)."""
 
     agreement: Agreement
 
