@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_scenario(scenario))
             return 0
         if args.command == "step":
+            scenario = _one_scenario(scenario, args.variant)
             from flexcosim.cosim.stepper import step
 
-            return step(scenario, base_dir, args.out, args.variant)
+            return step(scenario, base_dir, args.out)
         return _run(args, scenario, base_dir)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
@@ -73,6 +74,28 @@ def _list() -> int:
     for name, path in items.items():
         print(f"{name:<{width}}  {describe(path, LIST_WIDTH - width - 2)}")
     return 0
+
+
+def _one_scenario(scenario, variant: str | None):
+    """The scenario ``step`` runs: the ``variant`` if given; a sweep is refused.
+
+    Raises
+    ------
+    ScenarioError
+        an unknown variant, or a sweep (a sweep is many runs; step one of its scenarios).
+    """
+    if variant is not None:
+        if variant not in scenario.variants:
+            raise ScenarioError(f"--variant {variant!r} is not a variant of {scenario.name!r}; "
+                                f"allowed: {', '.join(scenario.variants) or 'none (it has no variants)'}")
+        return scenario.variant(variant)
+    if scenario.sweep is not None:
+        raise ScenarioError(f"scenario {scenario.name!r} is a sweep, which runs many scenarios; "
+                            "step one day of it with --set sweep=null (and --set start=...)")
+    if scenario.variants:
+        print(f"flexcosim: stepping the base scenario; variants ({', '.join(scenario.variants)}) "
+              "are chosen with --variant", file=sys.stderr)
+    return scenario
 
 
 def _schema() -> int:

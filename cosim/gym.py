@@ -231,17 +231,18 @@ class ChargingEnv(gym.Env):
         return names
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = [], []
+        bounds = []
         for name in self.feature_names:
-            if name.startswith("time.") and name != "time.episode_done":
-                low.append(-1.0), high.append(1.0)
+            if name in ("time.sin_day", "time.cos_day"):
+                bounds.append((-1.0, 1.0))
             elif name == "time.episode_done":
-                low.append(0.0), high.append(1.0)
+                bounds.append((0.0, 1.0))
             elif name.endswith("power_share"):
-                low.append(-1.0), high.append(1.0)  # V2G sites discharge
+                bounds.append((-1.0, 1.0))  # V2G sites discharge
             else:  # shares of chargers or rating, prices, voltage, loading: far below this
-                low.append(0.0), high.append(UNBOUNDED)
-        return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+                bounds.append((0.0, UNBOUNDED))
+        low, high = np.array(bounds, dtype=np.float32).T
+        return low, high
 
     def _observe(self) -> np.ndarray:
         s = self.session
