@@ -15,8 +15,10 @@ its one decision method. :meth:`Registry.create` resolves a strategy name in thi
 checker and, if the strategy raises, answers something invalid or exceeds its time
 limit, records a :class:`Fallback` (strategy name, reason with the ``file:line`` of an
 exception, and the observation it got) and lets the role's safe built-in decide instead.
-The first failure of an agent's strategy is logged as one line; later ones are only
-recorded, so a broken strategy does not flood the log.
+The first failure of an agent's strategy is logged as one line (the record carries the
+strategy's name as ``record.strategy``, so a handler can keep one line per strategy, as
+the command line does); later ones are only recorded, so a broken strategy does not
+flood the log.
 """
 
 from __future__ import annotations
@@ -217,7 +219,8 @@ class Guarded(Generic[T]):
         if len(self.fallbacks) == 1:  # once per agent; the rest are counted in the record
             log.warning("%s: strategy %r failed at t=%d s: %s; the fallback %r decides, and "
                         "further failures are only counted (fallbacks.json)",
-                        self.agent, self.name, time_s, problem, self.fallback_name)
+                        self.agent, self.name, time_s, problem, self.fallback_name,
+                        extra={"strategy": self.name})
         return getattr(self.fallback, self.method)(obs)
 
 

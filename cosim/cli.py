@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
     step.add_argument("--variant", help="step this variant of the scenario")
     args = parser.parse_args(argv)
+    once = OncePerStrategy()
+    strategies_log = logging.getLogger("flexcosim.strategies")
+    strategies_log.addFilter(once)
     try:
         if args.command == "list":
             return _list()
@@ -64,6 +68,26 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        strategies_log.removeFilter(once)
+
+
+class OncePerStrategy(logging.Filter):
+    """Lets the first failure report of each strategy through (the rest are counted in
+    ``fallbacks.json``), so ten sites with one broken strategy print one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        strategy = getattr(record, "strategy", None)
+        if strategy is None:
+            return True
+        if strategy in self.reported:
+            return False
+        self.reported.add(strategy)
+        return True
 
 
 def _list() -> int:
