@@ -8,12 +8,18 @@
 One episode is one run of the scenario, one environment step one simulation step
 (``step_s``), driven through :class:`flexcosim.cosim.session.Session`.
 
-Action (``action="site_limits"``)
-    one number in [0, 1] per charging site: the share of the site's chargers' total
-    rating the site may draw in the next step (injected as a
+Action, one number per charging site
+    ``action="site_limits"``: in [0, 1], the share of the site's chargers' total rating
+    the site may draw in the next step (injected as a
     :class:`~flexcosim.cosim.session.CapacityLimit`). The site's strategy shares it out
     among its EVs, so the default ``site_strategy`` is ``equal_share``, which respects
     a limit (``uncontrolled`` ignores it).
+    ``action="site_setpoints"``: in [-1, 1], the site's power at the meter as a share of
+    the chargers' total rating; the env's :class:`SetpointFollower` replaces the sites'
+    strategies and shares it out: charging as ``equal_share`` under that cap, a
+    negative set-point (V2G sites only, else 0) discharged by every EV in proportion to
+    its discharge limit. The chargers clip to EV and SOC limits, so the site may draw
+    less than the set-point.
 Observation (``observation`` picks and orders the groups; ``feature_names`` names each entry)
     ``sites``: per site the last step's meter power / chargers' rating, plugged EVs /
     chargers, waiting EVs / chargers, energy the plugged EVs still need / (rating x 1 h);
@@ -41,7 +47,7 @@ import copy
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,12 +59,14 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("flexcosim.cosim.gym needs gymnasium: pip install 'flexcosim[gym]'") from exc
 
+from flexcosim.agents.site import EqualShare, SiteObservation, SiteSetpoints
 from flexcosim.cosim.session import CapacityLimit, Session
 from flexcosim.cosim.world import Assembly, assemble
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
 GROUPS = ("sites", "time", "prices", "grid")
+ACTIONS = ("site_limits", "site_setpoints")
 #: Upper bound of observation entries that have no natural one (a finite box suits RL libraries).
 UNBOUNDED = 1e3
 
@@ -86,7 +94,7 @@ class EnvConfig:
     observation : observation groups, in order (subset of ``sites``, ``time``,
         ``prices``, ``grid``)
     forecast_steps : steps of price forecast per site in the ``prices`` group
-    action : what the action sets; ``site_limits`` (see the module docstring)
+    action : what the action sets: ``site_limits`` or ``site_setpoints`` (module docstring)
     reward : weights of the reward's terms
     """
 
@@ -95,8 +103,32 @@ class EnvConfig:
     site_strategy: str | None = "equal_share"
     observation: tuple[str, ...] = GROUPS
     forecast_steps: int = 4
-    action: Literal["site_limits"] = "site_limits"
+    action: Literal["site_limits", "site_setpoints"] = "site_limits"
     reward: RewardWeights = field(default_factory=RewardWeights)
+
+
+class SetpointFollower:
+    """A site strategy that meets a set-point at the meter [kW] (the ``site_setpoints`` action).
+
+    Charging (``setpoint_kw >= 0``): ``equal_share`` with the set-point as the site's
+    capacity (never above the capacity the site observes). Discharging (V2G sites):
+    every EV gives ``|setpoint| * d_i / sum_j d_j``, ``d_i`` its grid-side discharge limit
+    ``min(charger rating, max discharge * efficiency)`` [kW], at most ``d_i``.
+    """
+
+    def __init__(self) -> None:
+        self.setpoint_kw = 0.0
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        if self.setpoint_kw >= 0 or not obs.v2g:
+            cap = min(obs.capacity_kw, max(self.setpoint_kw, 0.0))
+            return EqualShare().decide(replace(obs, capacity_kw=cap))
+        limit = {ev.ev: min(obs.charger_kw, ev.max_discharge_kw * obs.efficiency) for ev in obs.evs}
+        total = sum(limit.values())
+        if total <= 0:
+            return SiteSetpoints({ev.ev: 0.0 for ev in obs.evs})
+        scale = min(1.0, -self.setpoint_kw / total)
+        return SiteSetpoints({ev: -kw * scale for ev, kw in limit.items()})
 
 
 class ChargingEnv(gym.Env):
@@ -110,8 +142,8 @@ class ChargingEnv(gym.Env):
         if unknown or not self.config.observation:
             raise ValueError(f"EnvConfig.observation = {self.config.observation!r}; allowed: "
                              f"a non-empty subset of {GROUPS}")
-        if self.config.action != "site_limits":
-            raise ValueError(f"EnvConfig.action = {self.config.action!r}; allowed: 'site_limits'")
+        if self.config.action not in ACTIONS:
+            raise ValueError(f"EnvConfig.action = {self.config.action!r}; allowed: {', '.join(ACTIONS)}")
         scenario, self._base_dir = load_scenario(self.config.scenario, self.config.overrides)
         data = scenario.model_dump(mode="json")
         if self.config.site_strategy is not None:
@@ -130,7 +162,9 @@ class ChargingEnv(gym.Env):
         self.feature_names = self._feature_names()
         low, high = self._bounds()
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self.action_space = spaces.Box(0.0, 1.0, (len(self.sites),), dtype=np.float32)
+        low = 0.0 if self.config.action == "site_limits" else -1.0
+        self.action_space = spaces.Box(low, 1.0, (len(self.sites),), dtype=np.float32)
+        self._followers: dict[str, SetpointFollower] = {}
         self._folder = Path(tempfile.mkdtemp(prefix="flexcosim-gym-"))
         self.session: Session | None = None
 
@@ -149,18 +183,26 @@ class ChargingEnv(gym.Env):
         episode_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
         self._close_session()
         shutil.rmtree(self._folder / "episode", ignore_errors=True)
-        self.session = Session(self._assembly(episode_seed), self._folder / "episode")
+        assembly = self._assembly(episode_seed)
+        if self.config.action == "site_setpoints":
+            self._followers = {}
+            for agent in assembly.agents.values():
+                agent.guarded.strategy = self._followers.setdefault(agent.site, SetpointFollower())
+        self.session = Session(assembly, self._folder / "episode")
         self._parked = self._parked_energy()
         return self._observe(), {"seed": episode_seed}
 
     def step(self, action):
         if self.session is None or self.session.finished:
             raise RuntimeError("call reset() before step() (the episode has ended)")
-        share = np.clip(np.asarray(action, dtype=float).reshape(-1), 0.0, 1.0)
+        share = np.clip(np.asarray(action, dtype=float).reshape(-1), self.action_space.low, 1.0)
         if share.shape != (len(self.sites),):
             raise ValueError(f"action shape {share.shape}; need ({len(self.sites)},), one share per site")
         for site, s, rating in zip(self.sites, share, self._rating_kw):
-            self.session.inject(CapacityLimit(site, float(s * rating)))
+            if self.config.action == "site_limits":
+                self.session.inject(CapacityLimit(site, float(s * rating)))
+            else:
+                self._followers[site].setpoint_kw = float(s * rating)
         k = self.session.time_s // self.scenario.step_s
         self.session.advance(1)
         terms = self._terms(k)

@@ -93,3 +93,23 @@ def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="EnvConfig.observation"):
         ChargingEnv(EnvConfig(observation=("weather",)))
     assert RewardWeights().unmet_kwh > 0
+
+
+def test_site_setpoints_charge_and_discharge_v2g_sites():
+    from pathlib import Path
+
+    from gymnasium.utils.env_checker import check_env
+
+    v2g = Path(__file__).resolve().parents[1] / "examples" / "v2g.yaml"
+    env = ChargingEnv(EnvConfig(str(v2g), overrides=("duration_s=3600",), action="site_setpoints",
+                                observation=("sites", "prices")))
+    try:
+        check_env(env, skip_render_check=True)
+        power = [i for i, n in enumerate(env.feature_names) if n.endswith("power_share")]
+        env.reset(seed=3)
+        obs, *_ = env.step(np.full(len(env.sites), -1.0, dtype=np.float32))
+        assert (obs[power] < -0.5).all()  # every wallbox discharges near its 3.7 kW
+        obs, *_ = env.step(np.full(len(env.sites), 0.5, dtype=np.float32))
+        assert (obs[power] > 0).all() and (obs[power] <= 0.5 + 1e-6).all()
+    finally:
+        env.close()
