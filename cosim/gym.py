@@ -14,6 +14,10 @@ Action, one number per charging site
     :class:`~flexcosim.cosim.session.CapacityLimit`). The site's strategy shares it out
     among its EVs, so the default ``site_strategy`` is ``equal_share``, which respects
     a limit (``uncontrolled`` ignores it).
+    ``action="allocation"`` (scenarios with visitors and a DSO platform): in [0, 1], a
+    score per site the platform routes to; every request in the next step goes to the
+    offering site with the highest score (:class:`ScoredAllocation` replaces the
+    platform's allocation strategy; no site offering, the platform's fallback decides).
     ``action="site_setpoints"``: in [-1, 1], the site's power at the meter as a share of
     the chargers' total rating; the env's :class:`SetpointFollower` replaces the sites'
     strategies and shares it out: charging as ``equal_share`` under that cap, a
@@ -66,7 +70,7 @@ from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
 GROUPS = ("sites", "time", "prices", "grid")
-ACTIONS = ("site_limits", "site_setpoints")
+ACTIONS = ("site_limits", "site_setpoints", "allocation")
 #: Upper bound of observation entries that have no natural one (a finite box suits RL libraries).
 UNBOUNDED = 1e3
 
@@ -94,7 +98,8 @@ class EnvConfig:
     observation : observation groups, in order (subset of ``sites``, ``time``,
         ``prices``, ``grid``)
     forecast_steps : steps of price forecast per site in the ``prices`` group
-    action : what the action sets: ``site_limits`` or ``site_setpoints`` (module docstring)
+    action : what the action sets: ``site_limits``, ``site_setpoints`` or ``allocation``
+        (module docstring)
     reward : weights of the reward's terms
     """
 
@@ -103,7 +108,7 @@ class EnvConfig:
     site_strategy: str | None = "equal_share"
     observation: tuple[str, ...] = GROUPS
     forecast_steps: int = 4
-    action: Literal["site_limits", "site_setpoints"] = "site_limits"
+    action: Literal["site_limits", "site_setpoints", "allocation"] = "site_limits"
     reward: RewardWeights = field(default_factory=RewardWeights)
 
 
@@ -129,6 +134,18 @@ class SetpointFollower:
             return SiteSetpoints({ev.ev: 0.0 for ev in obs.evs})
         scale = min(1.0, -self.setpoint_kw / total)
         return SiteSetpoints({ev: -kw * scale for ev, kw in limit.items()})
+
+
+class ScoredAllocation:
+    """The platform's allocation for the ``allocation`` action: the offering site with the
+    highest score (ties: the first offer), no reference schedule."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+
+    def choose(self, request, offers, step_s):
+        best = max(offers, key=lambda offer: self.scores.get(offer.site, 0.0))
+        return best.site, np.zeros(0), ""
 
 
 class ChargingEnv(gym.Env):
@@ -162,9 +179,16 @@ class ChargingEnv(gym.Env):
         self.feature_names = self._feature_names()
         low, high = self._bounds()
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        low = 0.0 if self.config.action == "site_limits" else -1.0
-        self.action_space = spaces.Box(low, 1.0, (len(self.sites),), dtype=np.float32)
+        self.targets = self.sites  # what one action entry is for
+        if self.config.action == "allocation":
+            if first.platform is None:
+                raise ValueError(f"EnvConfig.action = 'allocation': scenario {self.scenario.name!r} "
+                                 "has no DSO platform (no visitors)")
+            self.targets = list(first.platform.routes)
+        low = -1.0 if self.config.action == "site_setpoints" else 0.0
+        self.action_space = spaces.Box(low, 1.0, (len(self.targets),), dtype=np.float32)
         self._followers: dict[str, SetpointFollower] = {}
+        self._allocation = ScoredAllocation()
         self._folder = Path(tempfile.mkdtemp(prefix="flexcosim-gym-"))
         self.session: Session | None = None
 
@@ -188,6 +212,9 @@ class ChargingEnv(gym.Env):
             self._followers = {}
             for agent in assembly.agents.values():
                 agent.guarded.strategy = self._followers.setdefault(agent.site, SetpointFollower())
+        elif self.config.action == "allocation":
+            self._allocation = ScoredAllocation()
+            assembly.platform.allocation = self._allocation
         self.session = Session(assembly, self._folder / "episode")
         self._parked = self._parked_energy()
         return self._observe(), {"seed": episode_seed}
@@ -195,13 +222,17 @@ class ChargingEnv(gym.Env):
     def step(self, action):
         if self.session is None or self.session.finished:
             raise RuntimeError("call reset() before step() (the episode has ended)")
-        share = np.clip(np.asarray(action, dtype=float).reshape(-1), self.action_space.low, 1.0)
-        if share.shape != (len(self.sites),):
-            raise ValueError(f"action shape {share.shape}; need ({len(self.sites)},), one share per site")
+        share = np.asarray(action, dtype=float).reshape(-1)
+        if share.shape != (len(self.targets),):
+            raise ValueError(f"action shape {share.shape}; need ({len(self.targets)},), one per site "
+                             f"of {self.targets}")
+        share = np.clip(share, self.action_space.low, 1.0)
+        if self.config.action == "allocation":
+            self._allocation.scores = dict(zip(self.targets, share.tolist()))
         for site, s, rating in zip(self.sites, share, self._rating_kw):
             if self.config.action == "site_limits":
                 self.session.inject(CapacityLimit(site, float(s * rating)))
-            else:
+            elif self.config.action == "site_setpoints":
                 self._followers[site].setpoint_kw = float(s * rating)
         k = self.session.time_s // self.scenario.step_s
         self.session.advance(1)

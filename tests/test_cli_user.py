@@ -141,3 +141,10 @@ def test_a_failing_strategy_is_reported_once_with_its_file_and_line(tmp_path, ca
     fallbacks = strict_json((tmp_path / "run" / "fallbacks.json").read_text())["fallbacks"]
     assert len(fallbacks) > len(reports)  # every later failure is counted
     assert strict_json(out.split("\n", 1)[1])["agent_fallbacks"] == len(fallbacks)
+
+
+def test_overrides_keep_the_order_of_mappings():
+    plain, _ = load_scenario("ucd-campus")
+    changed, _ = load_scenario("ucd-campus", ["seed=5"])
+    assert list(changed.visitors[0].routes) == list(plain.visitors[0].routes)
+    assert list(changed.variants) == list(plain.variants)

@@ -113,3 +113,21 @@ def test_site_setpoints_charge_and_discharge_v2g_sites():
         assert (obs[power] > 0).all() and (obs[power] <= 0.5 + 1e-6).all()
     finally:
         env.close()
+
+
+def test_allocation_sends_the_requests_where_the_policy_scores_highest():
+    env = ChargingEnv(EnvConfig("ucd-campus", overrides=("visitors.0.count=30", "duration_s=43200"),
+                                site_strategy=None, action="allocation", observation=("sites", "time")))
+    try:
+        assert env.targets == ["vet_college", "richview", "civil_engineering"]
+        richview = np.array([0.1, 0.9, 0.2], dtype=np.float32)
+        env.reset(seed=4)
+        done = False
+        while not done:
+            _, _, done, _, _ = env.step(richview)
+        sent = env.session.platform()
+        assert len(sent) == 30
+        # every request goes to richview while it has a free charger for the stay (66 chargers)
+        assert (sent.site == "richview").all()
+    finally:
+        env.close()
