@@ -30,6 +30,9 @@ Observation (``observation`` picks and orders the groups; ``feature_names`` name
     ``time``: sin and cos of the clock time of day, share of the episode done;
     ``prices``: per site the tariff's import price for the next ``forecast_steps``
     steps [currency/kWh] (0 without a tariff);
+    ``headroom``: per site the forecast transformer headroom for EVs (rating minus
+    building load) for the next ``forecast_steps`` steps / chargers' rating (sites
+    behind no transformer: 1, the chargers bind);
     ``grid``: lowest bus voltage [p.u.] and highest transformer loading / 100 of the last
     power flow (1.0 and 0.0 before the first).
 Reward, for the step just simulated (``RewardWeights``)
@@ -69,7 +72,7 @@ from flexcosim.cosim.world import Assembly, assemble
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
-GROUPS = ("sites", "time", "prices", "grid")
+GROUPS = ("sites", "time", "prices", "headroom", "grid")
 ACTIONS = ("site_limits", "site_setpoints", "allocation")
 #: Upper bound of observation entries that have no natural one (a finite box suits RL libraries).
 UNBOUNDED = 1e3
@@ -96,7 +99,7 @@ class EnvConfig:
     site_strategy : replaces the strategy of every site aggregator (``None`` keeps the
         scenario's); it shares out the limit the action sets
     observation : observation groups, in order (subset of ``sites``, ``time``,
-        ``prices``, ``grid``)
+        ``prices``, ``headroom``, ``grid``)
     forecast_steps : steps of price forecast per site in the ``prices`` group
     action : what the action sets: ``site_limits``, ``site_setpoints`` or ``allocation``
         (module docstring)
@@ -297,8 +300,9 @@ class ChargingEnv(gym.Env):
                           for q in ("power_share", "plugged_share", "waiting_share", "needed_h")]
             elif group == "time":
                 names += ["time.sin_day", "time.cos_day", "time.episode_done"]
-            elif group == "prices":
-                names += [f"{site}.price_{j}" for site in self.sites for j in range(self.config.forecast_steps)]
+            elif group in ("prices", "headroom"):
+                what = "price" if group == "prices" else "headroom"
+                names += [f"{site}.{what}_{j}" for site in self.sites for j in range(self.config.forecast_steps)]
             else:
                 names += ["grid.min_vm_pu", "grid.max_transformer_loading"]
         return names
@@ -330,6 +334,8 @@ class ChargingEnv(gym.Env):
                 parts += [math.sin(clock), math.cos(clock), s.time_s / self.scenario.duration_s]
             elif group == "prices":
                 parts += self._prices()
+            elif group == "headroom":
+                parts += self._headroom()
             else:
                 grid = s.grid()
                 vm = grid.vm_pu[grid.kind == "bus"]
@@ -354,14 +360,26 @@ class ChargingEnv(gym.Env):
                     float(waiting.get(site, 0)) / chargers, needed[site] / rating]
         return out
 
+    def _ahead(self, series: np.ndarray) -> list[float]:
+        """The next ``forecast_steps`` values of a per-step series from now (the last repeated)."""
+        k = min(self.session.time_s // self.scenario.step_s, len(series) - 1)
+        ahead = series[k:k + self.config.forecast_steps]
+        return np.pad(ahead, (0, self.config.forecast_steps - len(ahead)), mode="edge").tolist()
+
     def _prices(self) -> list[float]:
-        k = min(self.session.time_s // self.scenario.step_s, self.scenario.duration_s // self.scenario.step_s - 1)
         out = []
         for site in self.sites:
             tariff = self.session.assembly.plants[site].tariff
-            if tariff is None:
-                out += [0.0] * self.config.forecast_steps
+            out += self._ahead(tariff.import_per_kwh) if tariff is not None else [0.0] * self.config.forecast_steps
+        return out
+
+    def _headroom(self) -> list[float]:
+        out = []
+        for site, rating in zip(self.sites, self._rating_kw):
+            book = self.session.assembly.books.get(site)
+            if book is None:
+                out += [1.0] * self.config.forecast_steps
                 continue
-            ahead = tariff.import_per_kwh[k:k + self.config.forecast_steps]
-            out += np.pad(ahead, (0, self.config.forecast_steps - len(ahead)), mode="edge").tolist()
+            capacity = book.capacity_kw(0, self.scenario.duration_s // self.scenario.step_s)
+            out += np.minimum(np.asarray(self._ahead(capacity)) / rating, UNBOUNDED).tolist()
         return out

@@ -117,9 +117,14 @@ def test_site_setpoints_charge_and_discharge_v2g_sites():
 
 def test_allocation_sends_the_requests_where_the_policy_scores_highest():
     env = ChargingEnv(EnvConfig("ucd-campus", overrides=("visitors.0.count=30", "duration_s=43200"),
-                                site_strategy=None, action="allocation", observation=("sites", "time")))
+                                site_strategy=None, action="allocation",
+                                observation=("sites", "time", "headroom")))
     try:
         assert env.targets == ["vet_college", "richview", "civil_engineering"]
+        headroom = [i for i, n in enumerate(env.feature_names) if n == "richview.headroom_0"]
+        obs, _ = env.reset(seed=4)
+        # 200 kVA transformer minus the night building load, over 66 chargers of 11 kW
+        assert 0.1 < obs[headroom[0]] < 200 / (66 * 11)
         richview = np.array([0.1, 0.9, 0.2], dtype=np.float32)
         env.reset(seed=4)
         done = False
