@@ -16,10 +16,12 @@ checker and, if the strategy raises (any exception, ``SystemExit`` included; onl
 ``KeyboardInterrupt`` ends the run), answers something invalid or exceeds its time
 limit, records a :class:`Fallback` (strategy name, reason with the ``file:line`` of an
 exception, and the observation it got) and lets the role's safe built-in decide
-instead. The first failure of an agent's strategy is logged as one line; later ones are
-only recorded, so a broken strategy does not flood the log. Should that fallback fail
-too, the registry's *last resort* decides (a rule that reads nothing and so cannot
-fail, e.g. the site aggregator's "charge nothing this step"), again recorded.
+instead. The first failure of an agent's strategy is logged as one line (the record
+carries the strategy's name as ``record.strategy``, so a handler can keep one line per
+strategy, as the command line does); later ones are only recorded, so a broken strategy
+does not flood the log. Should that fallback fail too, the registry's *last resort*
+decides (a rule that reads nothing and so cannot fail, e.g. the site aggregator's
+"charge nothing this step"), again recorded.
 
 A target given as ``file.py:Class`` or ``module:Class`` is imported and so runs code:
 a scenario file that names one executes it. Only classes with the role's decision
@@ -246,7 +248,8 @@ class Guarded(Generic[T]):
         if len(self.fallbacks) == 1:  # once per agent; the rest are counted in the record
             log.warning("%s: strategy %r failed at t=%d s: %s; the fallback %r decides, and "
                         "further failures are only counted (fallbacks.json)",
-                        self.agent, self.name, time_s, problem, self.fallback_name)
+                        self.agent, self.name, time_s, problem, self.fallback_name,
+                        extra={"strategy": self.name})
         decision, problem = self._try(self.fallback, obs, None)
         if not problem or self.last_resort is None:
             if problem:  # no last resort: the fallback's failure ends the run, named

@@ -56,7 +56,7 @@ def site_strategies() -> None:
     for n in (6, 50, 242):
         obs = site_observation(n, rng)
         for name in SITE_STRATEGIES.names():
-            med, top = timed(lambda: SITE_STRATEGIES.create(name).decide(obs), 5)
+            med, top = timed(lambda name=name, obs=obs: SITE_STRATEGIES.create(name).decide(obs), 5)
             print(f"| {name} | {n} | {med:.2f} | {top:.2f} |")
 
 
@@ -65,7 +65,7 @@ def pricing() -> None:
     print("\n| site pricing | median [ms] | max [ms] |\n|---|---|---|")
     for name in PRICING.names():
         rule = PRICING.create(name)
-        med, top = timed(lambda: rule.offer(forecast), 50)
+        med, top = timed(lambda rule=rule: rule.offer(forecast), 50)
         print(f"| {name} | {med:.3f} | {top:.3f} |")
 
 
@@ -76,15 +76,15 @@ def dso_strategies() -> None:
     print("\n| DSO grid strategy | decisions | median [ms] | max [ms] |\n|---|---|---|---|")
     for name in GRID_COORDINATION.names():
         factory = GRID_COORDINATION[name]
-        times: list[float] = []
-
         class Timed(factory):  # the built-in with its decision timed
+            times: list[float] = []
+
             def decide(self, obs):
                 t0 = time.perf_counter()
                 try:
                     return super().decide(obs)
                 finally:
-                    times.append((time.perf_counter() - t0) * 1e3)
+                    Timed.times.append((time.perf_counter() - t0) * 1e3)
 
         GRID_COORDINATION.register(f"timed_{name}")(Timed)
         scenario, base = load_scenario("lv-feeder-20bus", [
@@ -96,6 +96,7 @@ def dso_strategies() -> None:
 
         with tempfile.TemporaryDirectory() as out:
             run_scenario(scenario, out, base, progress=False)
+        times = Timed.times
         print(f"| {name} | {len(times)} | {statistics.median(times):.2f} | {max(times):.2f} |")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("run_folder", type=Path, help="run folder (searched recursively)")
     _add_sweep_parser(sub)
     args = parser.parse_args(argv)
+    once = OncePerStrategy()
+    strategies_log = logging.getLogger("flexcosim.strategies")
+    strategies_log.addFilter(once)
     try:
         if args.command == "list":
             return _list()
@@ -73,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_scenario(scenario))
             return 0
         if args.command == "step":
+            scenario = _one_scenario(scenario, args.variant)
             from flexcosim.cosim.stepper import step
 
-            return step(scenario, base_dir, args.out, args.variant)
+            return step(scenario, base_dir, args.out)
         return _run(args, scenario, base_dir)
     except ScenarioError as exc:
         print(f"flexcosim: error: {exc}", file=sys.stderr)
@@ -89,6 +94,26 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("flexcosim: interrupted", file=sys.stderr)
         return 130
+    finally:
+        strategies_log.removeFilter(once)
+
+
+class OncePerStrategy(logging.Filter):
+    """Lets the first failure report of each strategy through (the rest are counted in
+    ``fallbacks.json``), so ten sites with one broken strategy print one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        strategy = getattr(record, "strategy", None)
+        if strategy is None:
+            return True
+        if strategy in self.reported:
+            return False
+        self.reported.add(strategy)
+        return True
 
 
 def _list() -> int:
@@ -99,6 +124,28 @@ def _list() -> int:
     for name, path in items.items():
         print(f"{name:<{width}}  {describe(path, LIST_WIDTH - width - 2)}")
     return 0
+
+
+def _one_scenario(scenario, variant: str | None):
+    """The scenario ``step`` runs: the ``variant`` if given; a sweep is refused.
+
+    Raises
+    ------
+    ScenarioError
+        an unknown variant, or a sweep (a sweep is many runs; step one of its scenarios).
+    """
+    if variant is not None:
+        if variant not in scenario.variants:
+            raise ScenarioError(f"--variant {variant!r} is not a variant of {scenario.name!r}; "
+                                f"allowed: {', '.join(scenario.variants) or 'none (it has no variants)'}")
+        return scenario.variant(variant)
+    if scenario.sweep is not None:
+        raise ScenarioError(f"scenario {scenario.name!r} is a sweep, which runs many scenarios; "
+                            "step one day of it with --set sweep=null (and --set start=...)")
+    if scenario.variants:
+        print(f"flexcosim: stepping the base scenario; variants ({', '.join(scenario.variants)}) "
+              "are chosen with --variant", file=sys.stderr)
+    return scenario
 
 
 def _schema() -> int:

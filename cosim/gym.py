@@ -8,18 +8,31 @@
 One episode is one run of the scenario, one environment step one simulation step
 (``step_s``), driven through :class:`flexcosim.cosim.session.Session`.
 
-Action (``action="site_limits"``)
-    one number in [0, 1] per charging site: the share of the site's chargers' total
-    rating the site may draw in the next step (injected as a
+Action, one number per charging site
+    ``action="site_limits"``: in [0, 1], the share of the site's chargers' total rating
+    the site may draw in the next step (injected as a
     :class:`~flexcosim.cosim.session.CapacityLimit`). The site's strategy shares it out
     among its EVs, so the default ``site_strategy`` is ``equal_share``, which respects
     a limit (``uncontrolled`` ignores it).
+    ``action="allocation"`` (scenarios with visitors and a DSO platform): in [0, 1], a
+    score per site the platform routes to; every request in the next step goes to the
+    offering site with the highest score (:class:`ScoredAllocation` replaces the
+    platform's allocation strategy; no site offering, the platform's fallback decides).
+    ``action="site_setpoints"``: in [-1, 1], the site's power at the meter as a share of
+    the chargers' total rating; the env's :class:`SetpointFollower` replaces the sites'
+    strategies and shares it out: charging as ``equal_share`` under that cap, a
+    negative set-point (V2G sites only, else 0) discharged by every EV in proportion to
+    its discharge limit. The chargers clip to EV and SOC limits, so the site may draw
+    less than the set-point.
 Observation (``observation`` picks and orders the groups; ``feature_names`` names each entry)
     ``sites``: per site the last step's meter power / chargers' rating, plugged EVs /
     chargers, waiting EVs / chargers, energy the plugged EVs still need / (rating x 1 h);
     ``time``: sin and cos of the clock time of day, share of the episode done;
     ``prices``: per site the tariff's import price for the next ``forecast_steps``
     steps [currency/kWh] (0 without a tariff);
+    ``headroom``: per site the forecast transformer headroom for EVs (rating minus
+    building load) for the next ``forecast_steps`` steps / chargers' rating (sites
+    behind no transformer: 1, the chargers bind);
     ``grid``: lowest bus voltage [p.u.] and highest transformer loading / 100 of the last
     power flow (1.0 and 0.0 before the first).
 Reward, for the step just simulated (``RewardWeights``)
@@ -41,7 +54,7 @@ import copy
 import math
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,12 +66,14 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError("flexcosim.cosim.gym needs gymnasium: pip install 'flexcosim[gym]'") from exc
 
+from flexcosim.agents.site import EqualShare, SiteObservation, SiteSetpoints
 from flexcosim.cosim.session import CapacityLimit, Session
 from flexcosim.cosim.world import Assembly, assemble
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
-GROUPS = ("sites", "time", "prices", "grid")
+GROUPS = ("sites", "time", "prices", "headroom", "grid")
+ACTIONS = ("site_limits", "site_setpoints", "allocation")
 #: Upper bound of observation entries that have no natural one (a finite box suits RL libraries).
 UNBOUNDED = 1e3
 
@@ -84,9 +99,10 @@ class EnvConfig:
     site_strategy : replaces the strategy of every site aggregator (``None`` keeps the
         scenario's); it shares out the limit the action sets
     observation : observation groups, in order (subset of ``sites``, ``time``,
-        ``prices``, ``grid``)
+        ``prices``, ``headroom``, ``grid``)
     forecast_steps : steps of price forecast per site in the ``prices`` group
-    action : what the action sets; ``site_limits`` (see the module docstring)
+    action : what the action sets: ``site_limits``, ``site_setpoints`` or ``allocation``
+        (module docstring)
     reward : weights of the reward's terms
     """
 
@@ -95,8 +111,44 @@ class EnvConfig:
     site_strategy: str | None = "equal_share"
     observation: tuple[str, ...] = GROUPS
     forecast_steps: int = 4
-    action: Literal["site_limits"] = "site_limits"
+    action: Literal["site_limits", "site_setpoints", "allocation"] = "site_limits"
     reward: RewardWeights = field(default_factory=RewardWeights)
+
+
+class SetpointFollower:
+    """A site strategy that meets a set-point at the meter [kW] (the ``site_setpoints`` action).
+
+    Charging (``setpoint_kw >= 0``): ``equal_share`` with the set-point as the site's
+    capacity (never above the capacity the site observes). Discharging (V2G sites):
+    every EV gives ``|setpoint| * d_i / sum_j d_j``, ``d_i`` its grid-side discharge limit
+    ``min(charger rating, max discharge * efficiency)`` [kW], at most ``d_i``.
+    """
+
+    def __init__(self) -> None:
+        self.setpoint_kw = 0.0
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        if self.setpoint_kw >= 0 or not obs.v2g:
+            cap = min(obs.capacity_kw, max(self.setpoint_kw, 0.0))
+            return EqualShare().decide(replace(obs, capacity_kw=cap))
+        limit = {ev.ev: min(obs.charger_kw, ev.max_discharge_kw * obs.efficiency) for ev in obs.evs}
+        total = sum(limit.values())
+        if total <= 0:
+            return SiteSetpoints({ev.ev: 0.0 for ev in obs.evs})
+        scale = min(1.0, -self.setpoint_kw / total)
+        return SiteSetpoints({ev: -kw * scale for ev, kw in limit.items()})
+
+
+class ScoredAllocation:
+    """The platform's allocation for the ``allocation`` action: the offering site with the
+    highest score (ties: the first offer), no reference schedule."""
+
+    def __init__(self) -> None:
+        self.scores: dict[str, float] = {}
+
+    def choose(self, request, offers, step_s):
+        best = max(offers, key=lambda offer: self.scores.get(offer.site, 0.0))
+        return best.site, np.zeros(0), ""
 
 
 class ChargingEnv(gym.Env):
@@ -110,8 +162,8 @@ class ChargingEnv(gym.Env):
         if unknown or not self.config.observation:
             raise ValueError(f"EnvConfig.observation = {self.config.observation!r}; allowed: "
                              f"a non-empty subset of {GROUPS}")
-        if self.config.action != "site_limits":
-            raise ValueError(f"EnvConfig.action = {self.config.action!r}; allowed: 'site_limits'")
+        if self.config.action not in ACTIONS:
+            raise ValueError(f"EnvConfig.action = {self.config.action!r}; allowed: {', '.join(ACTIONS)}")
         scenario, self._base_dir = load_scenario(self.config.scenario, self.config.overrides)
         data = scenario.model_dump(mode="json")
         if self.config.site_strategy is not None:
@@ -130,7 +182,16 @@ class ChargingEnv(gym.Env):
         self.feature_names = self._feature_names()
         low, high = self._bounds()
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self.action_space = spaces.Box(0.0, 1.0, (len(self.sites),), dtype=np.float32)
+        self.targets = self.sites  # what one action entry is for
+        if self.config.action == "allocation":
+            if first.platform is None:
+                raise ValueError(f"EnvConfig.action = 'allocation': scenario {self.scenario.name!r} "
+                                 "has no DSO platform (no visitors)")
+            self.targets = list(first.platform.routes)
+        low = -1.0 if self.config.action == "site_setpoints" else 0.0
+        self.action_space = spaces.Box(low, 1.0, (len(self.targets),), dtype=np.float32)
+        self._followers: dict[str, SetpointFollower] = {}
+        self._allocation = ScoredAllocation()
         self._folder = Path(tempfile.mkdtemp(prefix="flexcosim-gym-"))
         self.session: Session | None = None
 
@@ -149,18 +210,33 @@ class ChargingEnv(gym.Env):
         episode_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
         self._close_session()
         shutil.rmtree(self._folder / "episode", ignore_errors=True)
-        self.session = Session(self._assembly(episode_seed), self._folder / "episode")
+        assembly = self._assembly(episode_seed)
+        if self.config.action == "site_setpoints":
+            self._followers = {}
+            for agent in assembly.agents.values():
+                agent.guarded.strategy = self._followers.setdefault(agent.site, SetpointFollower())
+        elif self.config.action == "allocation":
+            self._allocation = ScoredAllocation()
+            assembly.platform.allocation = self._allocation
+        self.session = Session(assembly, self._folder / "episode")
         self._parked = self._parked_energy()
         return self._observe(), {"seed": episode_seed}
 
     def step(self, action):
         if self.session is None or self.session.finished:
             raise RuntimeError("call reset() before step() (the episode has ended)")
-        share = np.clip(np.asarray(action, dtype=float).reshape(-1), 0.0, 1.0)
-        if share.shape != (len(self.sites),):
-            raise ValueError(f"action shape {share.shape}; need ({len(self.sites)},), one share per site")
+        share = np.asarray(action, dtype=float).reshape(-1)
+        if share.shape != (len(self.targets),):
+            raise ValueError(f"action shape {share.shape}; need ({len(self.targets)},), one per site "
+                             f"of {self.targets}")
+        share = np.clip(share, self.action_space.low, 1.0)
+        if self.config.action == "allocation":
+            self._allocation.scores = dict(zip(self.targets, share.tolist()))
         for site, s, rating in zip(self.sites, share, self._rating_kw):
-            self.session.inject(CapacityLimit(site, float(s * rating)))
+            if self.config.action == "site_limits":
+                self.session.inject(CapacityLimit(site, float(s * rating)))
+            elif self.config.action == "site_setpoints":
+                self._followers[site].setpoint_kw = float(s * rating)
         k = self.session.time_s // self.scenario.step_s
         self.session.advance(1)
         terms = self._terms(k)
@@ -224,24 +300,26 @@ class ChargingEnv(gym.Env):
                           for q in ("power_share", "plugged_share", "waiting_share", "needed_h")]
             elif group == "time":
                 names += ["time.sin_day", "time.cos_day", "time.episode_done"]
-            elif group == "prices":
-                names += [f"{site}.price_{j}" for site in self.sites for j in range(self.config.forecast_steps)]
+            elif group in ("prices", "headroom"):
+                what = "price" if group == "prices" else "headroom"
+                names += [f"{site}.{what}_{j}" for site in self.sites for j in range(self.config.forecast_steps)]
             else:
                 names += ["grid.min_vm_pu", "grid.max_transformer_loading"]
         return names
 
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = [], []
+        bounds = []
         for name in self.feature_names:
-            if name.startswith("time.") and name != "time.episode_done":
-                low.append(-1.0), high.append(1.0)
+            if name in ("time.sin_day", "time.cos_day"):
+                bounds.append((-1.0, 1.0))
             elif name == "time.episode_done":
-                low.append(0.0), high.append(1.0)
+                bounds.append((0.0, 1.0))
             elif name.endswith("power_share"):
-                low.append(-1.0), high.append(1.0)  # V2G sites discharge
+                bounds.append((-1.0, 1.0))  # V2G sites discharge
             else:  # shares of chargers or rating, prices, voltage, loading: far below this
-                low.append(0.0), high.append(UNBOUNDED)
-        return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+                bounds.append((0.0, UNBOUNDED))
+        low, high = np.array(bounds, dtype=np.float32).T
+        return low, high
 
     def _observe(self) -> np.ndarray:
         s = self.session
@@ -256,6 +334,8 @@ class ChargingEnv(gym.Env):
                 parts += [math.sin(clock), math.cos(clock), s.time_s / self.scenario.duration_s]
             elif group == "prices":
                 parts += self._prices()
+            elif group == "headroom":
+                parts += self._headroom()
             else:
                 grid = s.grid()
                 vm = grid.vm_pu[grid.kind == "bus"]
@@ -280,14 +360,26 @@ class ChargingEnv(gym.Env):
                     float(waiting.get(site, 0)) / chargers, needed[site] / rating]
         return out
 
+    def _ahead(self, series: np.ndarray) -> list[float]:
+        """The next ``forecast_steps`` values of a per-step series from now (the last repeated)."""
+        k = min(self.session.time_s // self.scenario.step_s, len(series) - 1)
+        ahead = series[k:k + self.config.forecast_steps]
+        return np.pad(ahead, (0, self.config.forecast_steps - len(ahead)), mode="edge").tolist()
+
     def _prices(self) -> list[float]:
-        k = min(self.session.time_s // self.scenario.step_s, self.scenario.duration_s // self.scenario.step_s - 1)
         out = []
         for site in self.sites:
             tariff = self.session.assembly.plants[site].tariff
-            if tariff is None:
-                out += [0.0] * self.config.forecast_steps
+            out += self._ahead(tariff.import_per_kwh) if tariff is not None else [0.0] * self.config.forecast_steps
+        return out
+
+    def _headroom(self) -> list[float]:
+        out = []
+        for site, rating in zip(self.sites, self._rating_kw):
+            book = self.session.assembly.books.get(site)
+            if book is None:
+                out += [1.0] * self.config.forecast_steps
                 continue
-            ahead = tariff.import_per_kwh[k:k + self.config.forecast_steps]
-            out += np.pad(ahead, (0, self.config.forecast_steps - len(ahead)), mode="edge").tolist()
+            capacity = book.capacity_kw(0, self.scenario.duration_s // self.scenario.step_s)
+            out += np.minimum(np.asarray(self._ahead(capacity)) / rating, UNBOUNDED).tolist()
         return out

@@ -20,14 +20,13 @@ or while simulating returns to the prompt (the simulation pauses before its next
 from __future__ import annotations
 
 import cmd
-import sys
 from pathlib import Path
 
 import pandas as pd
 
 from flexcosim.cosim.session import CapacityLimit, ChargerOutage, PlatformOutage, Session
 from flexcosim.cosim.world import assemble
-from flexcosim.scenarios.schema import Scenario, ScenarioError
+from flexcosim.scenarios.schema import Scenario
 
 TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions", "platform")
 
@@ -147,28 +146,11 @@ class Stepper(cmd.Cmd):
     do_EOF = do_quit
 
 
-def step(scenario: Scenario, base_dir: Path, out: Path | None = None,
-         variant: str | None = None) -> int:
-    """Open ``scenario`` (its ``variant`` if given) and run the prompt until ``quit``.
+def step(scenario: Scenario, base_dir: Path, out: Path | None = None) -> int:
+    """Open ``scenario`` (files relative to ``base_dir``) and run the prompt until ``quit``.
 
     Returns the exit status.
-
-    Raises
-    ------
-    ScenarioError
-        an unknown variant, or a sweep (a sweep is many runs; step one of its scenarios).
     """
-    if variant is not None:
-        if variant not in scenario.variants:
-            raise ScenarioError(f"--variant {variant!r} is not a variant of {scenario.name!r}; "
-                                f"allowed: {', '.join(scenario.variants) or 'none (it has no variants)'}")
-        scenario = scenario.variant(variant)
-    elif scenario.sweep is not None:
-        raise ScenarioError(f"scenario {scenario.name!r} is a sweep, which runs many scenarios; "
-                            "step one day of it with --set sweep=null (and --set start=...)")
-    elif scenario.variants:
-        print(f"flexcosim: stepping the base scenario; variants ({', '.join(scenario.variants)}) "
-              "are chosen with --variant", file=sys.stderr)
     with Session(assemble(scenario, base_dir), out) as session:
         Stepper(session).cmdloop()
     return 0

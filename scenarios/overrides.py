@@ -8,6 +8,7 @@ YAML (``4``, ``0.5``, ``true``, ``null``, ``[bus_4, bus_8]``, ``{kind: csv, path
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], seed: int | 
     ScenarioError
         one line naming the ``--set`` path and what is wrong with it.
     """
-    data = yaml.safe_load(yaml.safe_dump(data))  # deep copy of plain YAML data
+    data = copy.deepcopy(data)
     for text in overrides:
         parts, value = parse_override(text)
         _assign(data, parts, value)

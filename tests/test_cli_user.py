@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from flexcosim.cosim.cli import LIST_WIDTH
+from flexcosim.cosim.cli import LIST_WIDTH, main
 from flexcosim.scenarios.catalog import load_scenario, shipped
 from flexcosim.scenarios.overrides import apply_overrides
 from flexcosim.scenarios.schema import ScenarioError
@@ -29,13 +29,15 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=reject)
 
 
-def test_version():
-    result = flexcosim("--version")
-    assert result.returncode == 0 and result.stdout.startswith("flexcosim 0.")
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("flexcosim 0.")
 
 
-def test_list_lines_are_short():
-    lines = flexcosim("list").stdout.splitlines()
+def test_list_lines_are_short(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert lines and max(map(len, lines)) <= LIST_WIDTH
 
 
@@ -60,12 +62,11 @@ def test_set_errors_name_the_path(override, message):
     assert message in str(err.value)
 
 
-def test_set_error_on_the_command_line_is_one_line():
-    result = flexcosim("describe", "lv-feeder-20bus", "--set", "sites.0.rated_kw=fast")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == ("flexcosim: error: scenario field 'sites.0.rated_kw': value 'fast' "
-                                     "is not allowed: input should be a valid number, unable to parse "
-                                     "string as a number")
+def test_set_error_on_the_command_line_is_one_line(capsys):
+    assert main(["describe", "lv-feeder-20bus", "--set", "sites.0.rated_kw=fast"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "flexcosim: error: scenario field 'sites.0.rated_kw': value 'fast' is not allowed: "
+        "input should be a valid number, unable to parse string as a number")
 
 
 def test_overrides_do_not_touch_the_input():
@@ -74,27 +75,37 @@ def test_overrides_do_not_touch_the_input():
     assert data["sites"][0]["chargers"] == 1 and changed["sites"][0]["chargers"] == 2
 
 
-def test_describe_lists_buses_sites_strategies_and_what_runs():
-    result = flexcosim("describe", "ucd-campus")
-    assert result.returncode == 0
-    out = result.stdout
-    assert "vet_college_lv" in out  # a bus name
-    assert "strategy css" in out and "strategy optimal_soft" in out
-    assert "will run  2 variants, each into its own folder: baseline, optimised" in out
+def test_describe_lists_buses_sites_strategies_and_what_runs(capsys):
+    assert main(["describe", "lv-feeder-20bus", "--set", "variants={a: {}, b: {seed: 4}}"]) == 0
+    out = capsys.readouterr().out
+    assert "buses     bus_0, bus_1, bus_2," in out and "bus_20" in out
+    assert "sites     home: 6 site(s) x 1 charger(s) of 3.7 kW: home_bus_4, home_bus_8" in out
+    assert "agent     site_aggregator for home: strategy uncontrolled, fallback equal_share" in out
+    assert "will run  2 variants, each into its own folder: a, b" in out
 
 
-def test_schema_is_a_json_schema_of_the_scenario():
-    schema = strict_json(flexcosim("schema").stdout)
+def test_schema_is_a_json_schema_of_the_scenario(capsys):
+    assert main(["schema"]) == 0
+    schema = strict_json(capsys.readouterr().out)
     assert schema["title"] == "Scenario" and "additionalProperties" in schema
     assert set(schema["required"]) >= {"name", "start", "duration_s", "step_s", "seed", "grid"}
 
 
-def test_step_rejects_an_unknown_variant_and_a_sweep():
-    result = flexcosim("step", "ucd-campus", "--variant", "nope")
-    assert result.returncode == 2
-    assert "--variant 'nope' is not a variant of 'ucd-campus'; allowed: baseline, optimised" in result.stderr
-    result = flexcosim("step", "ucd-campus-annual")
-    assert result.returncode == 2 and "is a sweep" in result.stderr
+def test_step_rejects_an_unknown_variant_and_a_sweep(capsys):
+    assert main(["step", "ucd-campus", "--variant", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--variant 'nope' is not a variant of 'ucd-campus'; allowed: baseline, optimised" in err
+    assert main(["step", "ucd-campus-annual"]) == 2
+    assert "is a sweep" in capsys.readouterr().err
+
+
+def test_step_picks_the_variant():
+    from flexcosim.cosim.cli import _one_scenario
+
+    scenario, _ = load_scenario("ucd-campus")
+    chosen = _one_scenario(scenario, "baseline")
+    assert chosen.name == "ucd-campus/baseline" and not chosen.variants
+    assert chosen.agents[-1].strategy == "random_share"
 
 
 @pytest.mark.mosaik
@@ -117,16 +128,23 @@ class Crash:
 
 
 @pytest.mark.mosaik
-def test_a_failing_strategy_is_reported_once_per_agent_with_its_file_and_line(tmp_path):
+def test_a_failing_strategy_is_reported_once_with_its_file_and_line(tmp_path, capsys, caplog):
     (tmp_path / "crash.py").write_text(CRASH)
     data = yaml.safe_load(shipped()["lv-feeder-20bus"].read_text())
     data["agents"][0]["strategy"] = "crash.py:Crash"
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
-    result = flexcosim("run", str(tmp_path / "s.yaml"), *SHORT, "--out", str(tmp_path / "run"))
-    assert result.returncode == 0, result.stderr
-    reports = [line for line in result.stderr.splitlines() if "crash.py:Crash" in line]
-    assert len(reports) == 6  # one per site aggregator, not one per step
-    assert all(f"{tmp_path / 'crash.py'}:4" in line for line in reports)
+    assert main(["run", str(tmp_path / "s.yaml"), *SHORT, "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    reports = [r.getMessage() for r in caplog.records if r.name == "flexcosim.strategies"]
+    assert len(reports) == 1  # six site aggregators fail every step with it: one line
+    assert f"{tmp_path / 'crash.py'}:4" in reports[0]
     fallbacks = strict_json((tmp_path / "run" / "fallbacks.json").read_text())["fallbacks"]
     assert len(fallbacks) > len(reports)  # every later failure is counted
-    assert strict_json(result.stdout.split("\n", 1)[1])["agent_fallbacks"] == len(fallbacks)
+    assert strict_json(out.split("\n", 1)[1])["agent_fallbacks"] == len(fallbacks)
+
+
+def test_overrides_keep_the_order_of_mappings():
+    plain, _ = load_scenario("ucd-campus")
+    changed, _ = load_scenario("ucd-campus", ["seed=5"])
+    assert list(changed.visitors[0].routes) == list(plain.visitors[0].routes)
+    assert list(changed.variants) == list(plain.variants)

@@ -93,3 +93,46 @@ def test_bad_config_names_the_field():
     with pytest.raises(ValueError, match="EnvConfig.observation"):
         ChargingEnv(EnvConfig(observation=("weather",)))
     assert RewardWeights().unmet_kwh > 0
+
+
+def test_site_setpoints_charge_and_discharge_v2g_sites():
+    from pathlib import Path
+
+    from gymnasium.utils.env_checker import check_env
+
+    v2g = Path(__file__).resolve().parents[1] / "examples" / "v2g.yaml"
+    env = ChargingEnv(EnvConfig(str(v2g), overrides=("duration_s=3600",), action="site_setpoints",
+                                observation=("sites", "prices")))
+    try:
+        check_env(env, skip_render_check=True)
+        power = [i for i, n in enumerate(env.feature_names) if n.endswith("power_share")]
+        env.reset(seed=3)
+        obs, *_ = env.step(np.full(len(env.sites), -1.0, dtype=np.float32))
+        assert (obs[power] < -0.5).all()  # every wallbox discharges near its 3.7 kW
+        obs, *_ = env.step(np.full(len(env.sites), 0.5, dtype=np.float32))
+        assert (obs[power] > 0).all() and (obs[power] <= 0.5 + 1e-6).all()
+    finally:
+        env.close()
+
+
+def test_allocation_sends_the_requests_where_the_policy_scores_highest():
+    env = ChargingEnv(EnvConfig("ucd-campus", overrides=("visitors.0.count=30", "duration_s=43200"),
+                                site_strategy=None, action="allocation",
+                                observation=("sites", "time", "headroom")))
+    try:
+        assert env.targets == ["vet_college", "richview", "civil_engineering"]
+        headroom = [i for i, n in enumerate(env.feature_names) if n == "richview.headroom_0"]
+        obs, _ = env.reset(seed=4)
+        # 200 kVA transformer minus the night building load, over 66 chargers of 11 kW
+        assert 0.1 < obs[headroom[0]] < 200 / (66 * 11)
+        richview = np.array([0.1, 0.9, 0.2], dtype=np.float32)
+        env.reset(seed=4)
+        done = False
+        while not done:
+            _, _, done, _, _ = env.step(richview)
+        sent = env.session.platform()
+        assert len(sent) == 30
+        # every request goes to richview while it has a free charger for the stay (66 chargers)
+        assert (sent.site == "richview").all()
+    finally:
+        env.close()

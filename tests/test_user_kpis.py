@@ -55,3 +55,11 @@ def test_the_warmup_is_simulated_but_not_counted(tmp_path):
     assert summary["ev_energy_delivered_kwh"] == pytest.approx(6 * rest)
     assert summary["ev_energy_requested_kwh"] == pytest.approx(6 * rest)
     assert summary["costs"]["evs"]["energy_cost"] == pytest.approx(6 * rest / 0.93 * 0.4)
+
+
+def test_the_v2g_example_is_a_valid_scenario_with_a_v1g_variant():
+    from pathlib import Path
+
+    scenario, _ = load_scenario(Path(__file__).resolve().parents[1] / "examples" / "v2g.yaml")
+    assert scenario.sites[0].v2g and not scenario.variant("v1g").sites[0].v2g
+    assert scenario.tariff is not None and scenario.fleet[0].vehicle.max_discharge_kw > 0
