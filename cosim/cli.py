@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="reuse a non-empty --out: remove the files a run writes there (and "
                      "nothing else) first")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check = sub.add_parser("check", help="check the invariants of a run folder (exit 1 if one breaks)")
+    check.add_argument("folder", type=Path, help="run folder written by `flexcosim run`")
     step = sub.add_parser("step", help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("scenario", help="shipped scenario name or path to a YAML file")
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "check":
+            from flexcosim.cosim.check import report
+
+            status, text = report(args.folder)
+            print(text)
+            return status
         if args.command == "step":
             from flexcosim.cosim.stepper import step
 
