@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -278,7 +279,7 @@ class Location(_Model):
 class Penetration(_Model):
     """One EV penetration level of a sweep: the base fleet scaled, optionally other site strategies."""
 
-    fleet_factor: float = Field(gt=0, description="scales the chargers of every site and the "
+    fleet_factor: float = Field(gt=0, le=100, description="scales the chargers of every site and the "
                                 "visitors of every group, rounded to whole numbers [-]")
     site_strategy: str | None = Field(
         None, description="replaces the strategy of every site_aggregator (e.g. `optimal`: "
@@ -313,8 +314,13 @@ class Sweep(_Model):
             if m not in self.months:
                 raise ValueError(f"sweep.profile_months: month {m} is not swept; allowed: {self.months}")
         for m, factor in self.building_peak_factor.items():
-            if factor <= 0:
-                raise ValueError(f"sweep.building_peak_factor: {factor} for month {m} is not allowed; need > 0")
+            if not 0 < factor <= 100:
+                raise ValueError(f"sweep.building_peak_factor: {factor} for month {m} is not allowed; "
+                                 "need > 0 and <= 100")
+        for field in ("months", "profile_months"):
+            dup = [m for m, n in Counter(getattr(self, field)).items() if n > 1]
+            if dup:
+                raise ValueError(f"sweep.{field}: month {dup[0]} is listed twice; each month once")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -353,6 +359,14 @@ class Scenario(_Model):
         """This scenario with the overrides of variant ``name`` applied (no variants or sweep left)."""
         data = self.model_dump(mode="json", exclude={"variants", "sweep"})
         return parse_scenario({**data, **self.variants[name], "name": f"{self.name}/{name}"})
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _iso_start(cls, value: Any) -> Any:
+        if not isinstance(value, (str, datetime)):  # pydantic would read a number as Unix time
+            raise ValueError(f"{value!r} is not allowed; need ISO 8601 with UTC offset, "
+                             "e.g. 2019-01-16T00:00:00+01:00")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
