@@ -242,3 +242,11 @@ def test_run_help_says_that_strategy_targets_run_code(capsys):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "imported and run" in text and "--overwrite" in text
+
+
+def test_a_scenario_error_found_while_building_leaves_no_folder(tmp_path):
+    data = lv_data()
+    data["sites"][0]["buses"] = ["no_such_bus"]
+    with pytest.raises(ScenarioError, match="no_such_bus"):
+        run_scenario(parse_scenario(data), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
