@@ -251,10 +251,10 @@ class Guarded(Generic[T]):
                         self.agent, self.name, time_s, problem, self.fallback_name,
                         extra={"strategy": self.name})
         decision, problem = self._try(self.fallback, obs, None)
-        if not problem or self.last_resort is None:
-            if problem:  # no last resort: the fallback's failure ends the run, named
-                raise RuntimeError(f"{self.agent}: fallback failed too at t={time_s} s: {problem}")
+        if not problem:
             return decision
+        if self.last_resort is None:  # the role has no decision that cannot fail
+            raise RuntimeError(f"{self.agent}: fallback failed too at t={time_s} s: {problem}")
         self.fallbacks.append(Fallback(time_s, self.agent, self.fallback_name, problem, obs))
         log.warning("%s: fallback failed at t=%d s (%s); last resort decides",
                     self.agent, time_s, problem)

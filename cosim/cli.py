@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="reuse a non-empty --out: remove the files a run writes there (and "
                      "nothing else) first")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check = sub.add_parser("check", help="check the invariants of a run folder (exit 1 if one breaks)")
+    check.add_argument("folder", type=Path, help="run folder written by `flexcosim run`")
     step = sub.add_parser("step", parents=[scenario_args],
                           help="step a scenario interactively (advance, show, inject, save)")
     step.add_argument("--out", type=Path, help="run folder the stepped results go to")
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if args.command == "schema":
             return _schema()
+        if args.command == "check":
+            from flexcosim.cosim.check import report
+
+            status, text = report(args.folder)
+            print(text)
+            return status
         if args.command == "verify":
             return _verify(args.run_folder)
         if args.command == "sweep":

@@ -167,11 +167,11 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
     RunInterrupted
         on Ctrl-C, after writing what was simulated (manifest status ``interrupted``).
     """
+    t0 = time.perf_counter()
+    assembly = assemble(scenario, base_dir)  # a scenario error leaves no folder behind
     with claim_folder(out, overwrite) as out:
         write_scenario(out, scenario)
         write_manifest(out, scenario, 0.0, 0, "running")
-        t0 = time.perf_counter()
-        assembly = assemble(scenario, base_dir)
         writer = TimeseriesWriter(out / "timeseries")
         world = build_world(assembly, writer)
         try:

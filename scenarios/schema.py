@@ -557,6 +557,14 @@ class Scenario(_Model):
         data = self.model_dump(mode="json", exclude={"variants", "sweep"})
         return parse_scenario({**data, **self.variants[name], "name": f"{self.name}/{name}"})
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _iso_start(cls, value: Any) -> Any:
+        if not isinstance(value, (str, datetime)):  # pydantic would read a number as Unix time
+            raise ValueError(f"{value!r} is not allowed; need ISO 8601 with UTC offset, "
+                             "e.g. 2019-01-16T00:00:00+01:00")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         if self.start.tzinfo is None:

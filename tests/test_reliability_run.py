@@ -236,3 +236,18 @@ def test_injected_events_are_recorded(tmp_path):
         {"time_s": 1800, "kind": "ChargerOutage",
          "arguments": {"site": "home_bus_4", "chargers": 1}}]
     assert manifest["status"] == "partial" and manifest["simulated_until_s"] == 2700
+
+
+def test_run_help_says_that_strategy_targets_run_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "imported and run" in text and "--overwrite" in text
+
+
+def test_a_scenario_error_found_while_building_leaves_no_folder(tmp_path):
+    data = lv_data()
+    data["sites"][0]["buses"] = ["no_such_bus"]
+    with pytest.raises(ScenarioError, match="no_such_bus"):
+        run_scenario(parse_scenario(data), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
