@@ -85,9 +85,9 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     (``reused``, ``ran``, ``failed`` {point: error}, ``missing`` [points]); only ``status``
     when ``report`` is false.
     """
+    points = sweep_points(scenario)  # every point is valid before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    points = sweep_points(scenario)
     write_atomic(out / SWEEP_FILE, yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     chosen = points if only is None else [points[k] for k in only]
     states = {p.name: point_state(point_folder(out, p.name), p.hash) for p in chosen}
