@@ -51,7 +51,6 @@ from flexcosim.scenarios.sweep_executors import (
 from flexcosim.scenarios.sweep_points import SweepPoint, sweep_points
 from flexcosim.scenarios.sweep_state import (
     failure,
-    move_aside,
     point_folder,
     point_state,
     write_atomic,
@@ -93,8 +92,6 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     states = {p.name: point_state(point_folder(out, p.name), p.hash) for p in chosen}
     wanted = "failed" if retry_failed else "pending"
     todo = [p for p in chosen if states[p.name] == wanted]
-    for p in todo:
-        move_aside(out, point_folder(out, p.name))
     tasks = [PointTask(p.index, p.name, p.scenario.model_dump(mode="json"), p.hash,
                        str(point_folder(out, p.name)), str(Path(base_dir).resolve())) for p in todo]
     ran, failed = _execute(tasks, workers or default_workers(), executor, scheduler, timeout_s,
