@@ -51,7 +51,6 @@ from flexcosim.scenarios.sweep_executors import (
 from flexcosim.scenarios.sweep_points import SweepPoint, sweep_points
 from flexcosim.scenarios.sweep_state import (
     failure,
-    move_aside,
     point_folder,
     point_state,
     write_atomic,
@@ -85,16 +84,14 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     (``reused``, ``ran``, ``failed`` {point: error}, ``missing`` [points]); only ``status``
     when ``report`` is false.
     """
+    points = sweep_points(scenario)  # every point is valid before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    points = sweep_points(scenario)
     write_atomic(out / SWEEP_FILE, yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False))
     chosen = points if only is None else [points[k] for k in only]
     states = {p.name: point_state(point_folder(out, p.name), p.hash) for p in chosen}
     wanted = "failed" if retry_failed else "pending"
     todo = [p for p in chosen if states[p.name] == wanted]
-    for p in todo:
-        move_aside(out, point_folder(out, p.name))
     tasks = [PointTask(p.index, p.name, p.scenario.model_dump(mode="json"), p.hash,
                        str(point_folder(out, p.name)), str(Path(base_dir).resolve())) for p in todo]
     ran, failed = _execute(tasks, workers or default_workers(), executor, scheduler, timeout_s,

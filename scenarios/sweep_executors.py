@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flexcosim.scenarios.sweep_state import mark_complete, mark_failed
+from flexcosim.scenarios.sweep_state import mark_complete, mark_failed, move_aside
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,16 @@ class Outcome:
 
 
 def execute(task: PointTask) -> Outcome:
-    """Run one point into ``task.folder`` and mark it complete, or record why it failed."""
+    """Run one point into ``task.folder`` and mark it complete, or record why it failed.
+
+    Whatever the folder holds first (an earlier attempt, e.g. one whose Dask worker died) is
+    moved aside into the sweep folder's ``_aside/``, so a run never mixes with old files.
+    """
     from flexcosim.cosim.run import run_scenario
     from flexcosim.scenarios.schema import parse_scenario
 
     folder = Path(task.folder)
+    move_aside(folder.parent, folder)
     t0 = time.perf_counter()
     try:
         run_scenario(parse_scenario(task.scenario), folder, Path(task.base_dir), progress=False)

@@ -170,3 +170,14 @@ def test_cli_lists_runs_one_point_and_reports_what_is_missing(tmp_path, capsys):
     assert status["missing"] == ["count-4_rep0", "count-4_rep1", "count-6_rep1"] and status["complete"] == 1
     assert main(["sweep", "run", str(path), "--point", "4"]) == 2
     assert "--point 4 is not a point; allowed: 0-3" in capsys.readouterr().err
+
+
+def test_a_killed_worker_is_recorded_and_the_others_finish(tmp_path):
+    (tmp_path / "killer.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would\n"
+        "class Strategy:\n    pass\n")
+    killed = {"set": {"agents.0.strategy": "killer.py:Strategy"}}
+    data = feeder({"axes": [{"name": "agent", "levels": {"ok": {}, "killed": killed}}]})
+    result = run_sweep(parse_scenario(data), tmp_path / "out", tmp_path, workers=2, progress=False)
+    assert result["status"]["failed"] == {"killed": "worker process died (exit code -9)"}
+    assert result["status"]["complete"] == 1 and list(result["annual"]) == ["ok"]
