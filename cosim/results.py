@@ -184,16 +184,18 @@ def write_json(path: Path, data: Mapping) -> None:
 
 def to_json(data: object) -> str:
     """Strict JSON (RFC 8259): ``inf``/``nan`` become ``null``, other objects their ``str``."""
-    return json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False, default=str)
+    return json.dumps(json_safe(data), indent=2, sort_keys=True, allow_nan=False, default=str)
 
 
-def _strict(value: object) -> object:
+def json_safe(value: object) -> object:
+    """``value`` with numpy scalars as Python numbers, non-finite floats as ``None`` and
+    containers as dicts and lists: what strict JSON can hold."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
         return value if np.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(k): _strict(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_strict(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -62,10 +62,13 @@ def base_scenarios() -> dict[str, dict]:
             group["count"] = 20
         for site in data.get("sites", []):
             site["chargers"] = min(site["chargers"], 8)
-        if "sweep" in data:
-            data["sweep"]["months"] = [4]
-            data["sweep"]["profile_months"] = [4]
-            data["sweep"]["penetrations"] = dict(list(data["sweep"]["penetrations"].items())[:1])
+        if "sweep" in data:  # one day, one level of every other axis
+            for axis in data["sweep"]["axes"]:
+                if "days" in axis:
+                    axis["days"]["months"] = [4]
+                if "levels" in axis:
+                    axis["levels"] = dict(list(axis["levels"].items())[:1])
+            data["sweep"]["report"]["profile_levels"] = ["2019-04-01"]
         out[name] = data
     return out
 
@@ -84,7 +87,7 @@ class Case:
 Mutation = Callable[[random.Random, dict], tuple[str, bool]]
 
 #: Keys of mappings whose keys are user names, not schema fields.
-FREE_FORM = {"variants", "knobs", "params", "routes", "penetrations", "building_peak_factor"}
+FREE_FORM = {"variants", "knobs", "params", "routes", "levels", "set", "scale"}
 
 
 def _nodes(data: object, path: tuple = ()) -> list[tuple[tuple, object]]:
