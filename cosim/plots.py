@@ -133,8 +133,8 @@ def _shown_sites(ts: pd.DataFrame, view: RunView) -> tuple[list[str], str]:
 
 
 def plot_site_power(ts: pd.DataFrame, view: RunView, out: Path) -> Path:
-    """Per site: charging power at the meter [kW], the chargers' total rating, the
-    transformer headroom for EVs and any limit the DSO set."""
+    """Per site: power at the meter [kW] (+ charging, - V2G), the chargers' total rating,
+    the transformer headroom for EVs and any limit the DSO set."""
     plt = pyplot()
     sites, note = _shown_sites(ts, view)
     power = wide(ts, "p_kw", sites)
@@ -143,7 +143,7 @@ def plot_site_power(ts: pd.DataFrame, view: RunView, out: Path) -> Path:
     fig, axes = plt.subplots(len(sites), 1, figsize=(10, 1.9 * len(sites) + 1), sharex=True, squeeze=False)
     for ax, site in zip(axes[:, 0], sites):
         t = _clock(view, power.index)
-        ax.step(t, power[site], where="post", label="charging power")
+        ax.step(t, power[site], where="post", label="power at the meter (- = V2G)")
         chargers, rated_kw = view.sites[site]
         ax.axhline(chargers * rated_kw, color="k", ls=":", lw=1, label="chargers' total rating")
         if site in view.site_limit_kw:

@@ -95,11 +95,11 @@ def ev_table(ts: pd.DataFrame, assembly: Assembly, sessions: pd.DataFrame) -> pd
     grid = wide(ts, "ev_grid_kw", list(table.index)).fillna(0.0)
     h = assembly.scenario.step_s / 3600.0
     costs = {}
+    k = (grid.index.to_numpy() // assembly.scenario.step_s).astype(int)
     for ev in table.index:
         tariff = assembly.plants[table.at[ev, "site"]].tariff
         if tariff is None or ev not in grid.columns:
             continue
-        k = (grid.index.to_numpy() // assembly.scenario.step_s).astype(int)
         p = grid[ev].to_numpy()
         costs[ev] = (float(np.sum(np.clip(p, 0, None) * h * tariff.import_per_kwh[k])),
                      float(np.sum(np.clip(-p, 0, None) * h * tariff.export_per_kwh[k])))

@@ -58,9 +58,14 @@ def test_a_seeded_episode_is_reproducible_and_another_seed_differs(env):
 
 def test_reset_reuses_the_built_models(env):
     env.reset(seed=9)  # builds the models of seed 9 once
-    t0 = time.perf_counter()
-    env.reset(seed=9)
-    assert time.perf_counter() - t0 < 1.0
+    built = len(env._pristine)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        env.reset(seed=9)
+        times.append(time.perf_counter() - t0)
+    assert len(env._pristine) == built  # nothing rebuilt
+    assert min(times) < 1.0  # the target for lv-feeder-20bus (~0.3 s measured)
 
 
 def test_the_limit_acts_and_the_reward_counts_its_terms(env):
