@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from flexcosim.cosim.dayahead_report import dayahead_summary
 from flexcosim.cosim.results import (
     TimeseriesWriter,
     plot_run,
@@ -74,6 +75,8 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
         guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
     if assembly.dso is not None:
         guarded.append(assembly.dso.fallbacks)
+    if assembly.dayahead is not None:
+        guarded.append(assembly.dayahead.fallbacks)
     fallbacks = [dataclasses.asdict(f) for record in guarded for f in record]
     write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
 
@@ -89,6 +92,8 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
             "per_site": {str(k): int(v) for k, v in decisions.site.value_counts().sort_index().items()},
             "fallbacks": int((~decisions.strategy.isin(["ChargingSiteSelection", "RandomShare"])).sum()),
         } if len(decisions) else {"requests": 0}
+    if assembly.dayahead is not None:
+        summary["dayahead"] = dayahead_summary(ts, assembly.dayahead, assembly.grid, out)
     write_json(out / "summary.json", summary)
     plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
     return summary

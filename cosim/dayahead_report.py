@@ -1,0 +1,255 @@
+"""KPIs and plots of the day-ahead studies (seed 000 and seed 003), from a run's time series.
+
+Seed 000, per aggregator (feeder): household and EV demand and their peaks (the seed's
+"peak increase"), PV available / produced / curtailed / exported / self-consumed energy,
+the mean export limit, EV energy delivered and unmet, and the loading of the feeder head
+and the transformer from the AC power flow. A loading above 100 % is a violation; each
+violating step is attributed to (a) an overload the plan itself accepted (the LP's
+penalised slack OL, as the seed's aggregator 2 at critical penetration), (b) forecast
+error (the plan was within the rating; PV and load differed from the forecast), or
+(c) unexplained (neither; e.g. reactive power or losses the LP does not see).
+
+Seed 003: minimum voltage, hours below v_min, the energy the DSO rents, the payments and
+the annualised costs they compete with (seed 003 eqs. 21-25).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from flexcosim.agents.grid_optim.voltage_support import (
+    annualised_investment_eur,
+    deferral_value_eur,
+)
+from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, line_rating_kva
+from flexcosim.cosim.results import save_figure, wide
+from flexcosim.grids.network import GridNetwork
+
+#: Loading margin before a step counts as a violation [%] (solver and rounding noise).
+_LOADING_TOL_PCT = 0.5
+
+
+def _sum(table: pd.DataFrame, names: list[str], index: pd.Index) -> np.ndarray:
+    cols = [c for c in names if c in table.columns]
+    return table[cols].sum(axis=1).reindex(index, fill_value=0.0).to_numpy() if cols \
+        else np.zeros(len(index))
+
+
+def feeder_series(ts: pd.DataFrame, study: CoordinationStudy) -> dict[str, pd.DataFrame]:
+    """Per aggregator: time series [kW] of households, EVs, PV (available, produced) and net demand."""
+    p = wide(ts, "p_kw")
+    gen = wide(ts, "p_gen_kw")
+    index = p.index
+    out = {}
+    for k, (name, buses) in enumerate(study.feeder_buses.items()):
+        pvs = [pv for pv, f in study.inverter_feeder.items() if f == name]
+        frame = pd.DataFrame({
+            "households_kw": _sum(p, [f"home_{b}" for b in buses], index),
+            "ev_kw": _sum(p, [f"ev_{b}" for b in buses], index),
+            "pv_available_kw": sum((study.pv_available_kw[pv] for pv in pvs), np.zeros(len(index))),
+            "pv_kw": _sum(gen, pvs, index),
+            "households_forecast_kw": study.household_forecast_kw[name],
+            "pv_forecast_kw": study.forecasts[k].pv_available_kw,
+        }, index=index)
+        frame["net_kw"] = frame.households_kw + frame.ev_kw - frame.pv_kw
+        out[name] = frame
+    return out
+
+
+def _violations(loading: pd.Series, actual_kw: np.ndarray, planned_kw: np.ndarray | None,
+                overload_kw: np.ndarray | None, rating_kw: float, h: float) -> dict:
+    over = loading.to_numpy() > 100.0 + _LOADING_TOL_PCT
+    excess = np.abs(actual_kw) - rating_kw
+    if planned_kw is None:  # no plan: nothing explains a violation
+        planned_over = forecast = np.zeros_like(over)
+    else:
+        planned_over = over & (overload_kw > 1e-6)
+        forecast = over & ~planned_over & (np.abs(planned_kw) <= rating_kw + 1e-6) & (excess > 0)
+    return {
+        "hours_over_100": float(over.sum() * h),
+        "max_loading_pct": float(loading.max()),
+        "max_excess_kw": float(max(excess[over].max(), 0.0)) if over.any() else 0.0,
+        "hours_planned_overload": float(planned_over.sum() * h),
+        "hours_forecast_error": float(forecast.sum() * h),
+        "hours_unexplained": float((over & ~planned_over & ~forecast).sum() * h),
+        "times_s": [int(t) for t in loading.index[over]],
+    }
+
+
+def coordination_summary(ts: pd.DataFrame, study: CoordinationStudy, grid: GridNetwork,
+                         out: Path) -> dict:
+    """KPIs of a seed-000 run (module docstring); writes ``dayahead_feeders.csv`` and the plots."""
+    h = study.step_s / 3600.0
+    plan = study.plan
+    res = plan.result
+    loading = wide(ts, "loading_pct")
+    series = feeder_series(ts, study)
+    pf = study.settings.power_factor
+    feeders, frames = {}, []
+    for k, (name, f) in enumerate(series.items()):
+        plant = study.plants[name]
+        forecast = study.forecasts[k]
+        zeta = plan.feeders[name].export_limit
+        daylight = forecast.pv_available_kw > 0
+        exported = np.clip(-f.net_kw.to_numpy(), 0.0, None).sum() * h
+        feeders[name] = {
+            "participants": len(plant.evs.ids),
+            "households_peak_kw": float(f.households_kw.max()),
+            "peak_kw": float((f.households_kw + f.ev_kw).max()),
+            "peak_increase_pct": float(((f.households_kw + f.ev_kw).max() / f.households_kw.max()
+                                        - 1.0) * 100.0),
+            "pv_available_kwh": float(f.pv_available_kw.sum() * h),
+            "pv_kwh": float(f.pv_kw.sum() * h),
+            "pv_curtailed_kwh": float((f.pv_available_kw - f.pv_kw).sum() * h),
+            "pv_exported_kwh": float(exported),
+            "pv_self_consumed_kwh": float(f.pv_kw.sum() * h - exported),
+            "mean_export_limit": float(zeta[daylight].mean()) if daylight.any() else 1.0,
+            "ev_energy_kwh": float((plant.energy_kwh - plant.evs.arrival_energy_kwh).sum()),
+            "ev_unmet_kwh": plant.unmet_kwh(len(f) * study.step_s),
+            "head": _violations(
+                loading[study.head_line[name]], f.net_kw.to_numpy(),
+                None if res is None else -res.feeder_net_kw[k],
+                None if res is None else res.overload_kw[k],
+                line_rating_kva(grid, study.head_line[name]) * pf, h),
+        }
+        frames.append(f.assign(aggregator=name, export_limit=zeta,
+                               planned_ev_kw=wide(ts, "planned_ev_kw")[name].to_numpy()))
+    net = sum(f.net_kw.to_numpy() for f in series.values())
+    tx = next(iter(grid.transformers))
+    summary = {
+        "plan": {"status": plan.status, "message": plan.message,
+                 "solve_time_s": round(plan.solve_time_s, 4),
+                 "overload_kwh": float(res.overload_kw.sum() * h) if res is not None else None},
+        "aggregators": feeders,
+        "transformer": _violations(
+            loading[tx], net, None if res is None else -res.transformer_net_kw,
+            None if res is None else res.overload_kw.sum(axis=0),
+            study.settings.transformer_rating_kva * pf, h),
+    }
+    pd.concat(frames).rename_axis("time_s").to_csv(out / "dayahead_feeders.csv")
+    return summary
+
+
+def rental_summary(ts: pd.DataFrame, study: RentalStudy) -> dict:
+    """KPIs of a seed-003 battery-rental run (module docstring)."""
+    spec = study.spec
+    pay = study.payments
+    soc = wide(ts, "soc")
+    rented_kwh = float(np.abs(study.request_kw).sum())  # 1-h periods
+    dso_pays = float(pay.reservation_eur.sum() + pay.activation_eur.sum())
+    return {
+        "plan": {"status": study.plan, "dso_lp": study.request.status,
+                 "message": study.request.message},
+        "rented_kwh_per_day": rented_kwh,
+        "reserved_kwh_per_day": float(pay.reserved_kwh.sum()),
+        "reservation_price_eur_per_kwh": study.price_eur_per_kwh,
+        "dso_payment_eur_per_year": dso_pays,
+        "aggregator_revenue_eur_per_year": {
+            name: float(r + a) for name, r, a in
+            zip(study.batteries, pay.reservation_eur, pay.activation_eur)},
+        "aggregator_arbitrage_cost_eur_per_day": float(study.schedule.cost_eur.sum()),
+        "battery_annualised_eur_per_year": annualised_investment_eur(
+            spec.battery_investment_eur, spec.discount_rate, spec.lifetime_years),
+        "reinforcement_deferral_value_eur_per_year": deferral_value_eur(
+            spec.reinforcement_eur, spec.interest_rate, spec.inflation_rate),
+        "soc_min": float(soc.min().min()),
+        "soc_max": float(soc.max().max()),
+    }
+
+
+def plot_coordination(out: Path, variants: list[str], start: pd.Timestamp) -> list[Path]:
+    """Seed 000 Figs. 5-6 from the variants' ``dayahead_feeders.csv``.
+
+    ``aggregator_power.png``: per aggregator, demand (households + EVs) and PV, each
+    coordinated variant next to its ``_no_coordination`` twin (Fig. 5);
+    ``net_power.png``: net power through the transformer and each feeder head (Fig. 6).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = {v: pd.read_csv(out / v / "dayahead_feeders.csv") for v in variants
+            if (out / v / "dayahead_feeders.csv").exists()}
+    if not data:
+        return []
+    aggs = list(dict.fromkeys(next(iter(data.values())).aggregator))
+    clock = lambda t: start + pd.to_timedelta(t, unit="s")  # noqa: E731
+    paths = []
+    fig, axes = plt.subplots(len(aggs), 2, figsize=(12, 3.2 * len(aggs)), sharex=True,
+                             squeeze=False)
+    for i, agg in enumerate(aggs):
+        for v, d in data.items():
+            f = d[d.aggregator == agg]
+            style = "--" if v.endswith("no_coordination") else "-"
+            axes[i, 0].plot(clock(f.time_s), f.households_kw + f.ev_kw, style, label=v)
+            axes[i, 1].plot(clock(f.time_s), f.pv_kw, style, label=v)
+        f = next(iter(data.values()))
+        f = f[f.aggregator == agg]
+        axes[i, 0].plot(clock(f.time_s), f.households_kw, color="k", lw=0.8, label="households only")
+        axes[i, 0].set_ylabel(f"{agg}\ndemand [kW]")
+        axes[i, 1].set_ylabel(f"{agg}\nPV produced [kW]")
+    axes[0, 0].legend(fontsize=7)
+    axes[0, 1].legend(fontsize=7)
+    paths.append(save_figure(fig, out / "aggregator_power.png"))
+
+    fig, axes = plt.subplots(len(aggs) + 1, 1, figsize=(10, 2.8 * (len(aggs) + 1)), sharex=True)
+    for v, d in data.items():
+        style = "--" if v.endswith("no_coordination") else "-"
+        total = d.groupby("time_s").net_kw.sum()
+        axes[0].plot(clock(total.index), total, style, label=v)
+        for i, agg in enumerate(aggs, start=1):
+            f = d[d.aggregator == agg]
+            axes[i].plot(clock(f.time_s), f.net_kw, style, label=v)
+    axes[0].set_ylabel("transformer\nnet demand [kW]")
+    for i, agg in enumerate(aggs, start=1):
+        axes[i].set_ylabel(f"{agg} feeder head\nnet demand [kW]")
+    axes[0].legend(fontsize=7)
+    paths.append(save_figure(fig, out / "net_power.png"))
+    return paths
+
+
+def plot_voltage_profiles(out: Path, variants: list[str], grid: GridNetwork) -> Path | None:
+    """Voltage along the feeder at the first variant's lowest-voltage step, per variant.
+
+    Buses are ordered by their electrical distance |Z| from the transformer (the seed 003
+    Figs. 4-6 read the same way); the step is the same for every variant.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from flexcosim.cosim.results import read_timeseries
+    from flexcosim.grids.network import path_impedance_pu
+
+    root = grid.net.trafo.lv_bus.iloc[0] if len(grid.net.trafo) else grid.net.ext_grid.bus.iloc[0]
+    z = path_impedance_pu(grid.net, int(root))
+    order = sorted(grid.buses, key=lambda b: abs(z.get(grid.buses[b], 0.0)))
+    vm = {v: wide(read_timeseries(out / v / "timeseries"), "vm_pu") for v in variants}
+    first = vm[variants[0]]
+    t = first.min(axis=1).idxmin()
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for v, table in vm.items():
+        ax.plot(range(len(order)), table.loc[t, order], marker="o", label=v)
+    ax.axhline(0.9, color="k", ls="--", lw=1)
+    ax.set_xticks(range(len(order)), order, rotation=60, fontsize=7)
+    ax.set_ylabel("voltage [p.u.]")
+    ax.set_title(f"voltage along the feeder at t = {t / 3600:.2f} h after start")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "voltage_profile.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
+                     grid: GridNetwork, out: Path) -> dict:
+    """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
+    if isinstance(study, CoordinationStudy):
+        return coordination_summary(ts, study, grid, out)
+    return rental_summary(ts, study)
