@@ -2,7 +2,8 @@
 
 ``summary.json`` at the top is ``{variant: summary of that variant}``; ``kpis.md`` is a
 side-by-side table; ``transformer_loading_compare.png`` overlays the variants'
-transformer loading per transformer (like seed 004 Fig. 6).
+transformer loading per transformer (like seed 004 Fig. 6); ``compare_plots`` adds the
+day-ahead studies' figures and the voltage profile along a single-transformer feeder.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from flexcosim.cosim.dayahead_report import compare_plots
 from flexcosim.cosim.results import read_timeseries, save_figure, wide, write_json
 from flexcosim.cosim.run import run_scenario
 from flexcosim.scenarios.schema import Scenario
@@ -26,6 +28,7 @@ def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),
     write_json(out / "summary.json", summaries)
     (out / "kpis.md").write_text(kpi_table(summaries))
     plot_compare(out, list(summaries), pd.Timestamp(scenario.start))
+    compare_plots(out, scenario)
     return summaries
 
 

@@ -130,7 +130,7 @@ class CoordinationStudy:
         known = np.array([energy_kwh.get(ev, e0) for ev, e0 in
                           zip(plant.evs.ids, plant.evs.arrival_energy_kwh)])
         parked = (plant.evs.arrival_s <= time_s) & (time_s < plant.evs.departure_s)
-        setpoints = agg.ev_setpoints_kw(slot, plant.target_kwh - known, parked, self.step_s / 3600)
+        setpoints = agg.ev_setpoints_kw(time_s, self.step_s, plant.target_kwh - known, parked)
         profile = agg.plan.charging_kw
         return {
             "setpoints_kw": dict(zip(plant.evs.ids, setpoints.tolist())),
