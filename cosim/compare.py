@@ -44,7 +44,8 @@ def kpi_table(summaries: dict[str, dict]) -> str:
             rows.append(f"| {tx} {label} | {cells} |")
     for key, label in (("ev_energy_delivered_kwh", "EV energy delivered [kWh]"),
                        ("ev_energy_unmet_kwh", "EV energy unmet [kWh]"),
-                       ("min_voltage_pu", "min voltage [p.u.]")):
+                       ("min_voltage_pu", "min voltage [p.u.]"),
+                       ("hours_voltage_below_0_9", "hours below 0.9 p.u. [h]")):
         rows.append(f"| {label} | " + " | ".join(f"{summaries[n][key]:.3f}" for n in names) + " |")
     return "\n".join(rows) + "\n"
 

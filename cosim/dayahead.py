@@ -178,15 +178,16 @@ class RentalStudy:
             self.plan, request = "optimal", self.request.request_kw
         else:
             # fallback: every battery discharges at full power in the hours the forecast
-            # is below v_min, as many hours as its energy lasts (the latest first)
+            # is below v_min, the lowest first, as many hours as its energy lasts
             self.plan = "fallback"
-            low = np.flatnonzero(self.request.v_before_pu.min(axis=0) < self.problem.v_min_pu)
-            hours = int(np.floor(bat.capacity_kwh.min() / bat.max_power_kw.max()))
+            v_low = self.request.v_before_pu.min(axis=0)
+            low = [h for h in np.argsort(v_low) if v_low[h] < self.problem.v_min_pu]
+            hours = sorted(low[: int(np.floor(bat.capacity_kwh.min() / bat.max_power_kw.max()))])
             request = np.zeros((bat.count, self.problem.n_steps))
-            request[:, low[-hours:]] = -bat.max_power_kw[:, None]
+            request[:, hours] = -bat.max_power_kw[:, None]
             self.fallbacks.append(Fallback(0, "dso", "voltage_support_lp",
                                            f"{self.request.status}: {self.request.message}; "
-                                           f"full discharge in hours {low[-hours:].tolist()}",
+                                           f"full discharge in hours {[int(h) for h in hours]}",
                                            "day-ahead load forecast"))
         self.schedule = schedule_batteries(bat, self.market_price, request)
         if not self.schedule.ok:

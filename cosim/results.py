@@ -77,6 +77,7 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
     Returns
     -------
     dict with ``min_voltage_pu``, ``max_voltage_pu``, ``min_voltage_bus``,
+    ``hours_voltage_below_0_9`` (time any bus is below 0.9 p.u. [h]),
     ``max_transformer_loading_pct``, ``hours_transformer_over_100`` (over all
     transformers, [h]), per-transformer ``transformers`` {name: {peak_loading_pct,
     hours_over_100}}, ``ev_energy_delivered_kwh`` (battery side),
@@ -100,6 +101,7 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
         "min_voltage_pu": float(vmin.min()),
         "min_voltage_bus": str(vmin.idxmin()),
         "max_voltage_pu": float(vm.max().max()),
+        "hours_voltage_below_0_9": float((vm.min(axis=1) < 0.9).sum() * h),
         "max_transformer_loading_pct": float(loading.max().max()),
         "hours_transformer_over_100": float((loading > 100.0).any(axis=1).sum() * h),
         "transformers": per_tx,
