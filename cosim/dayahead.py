@@ -143,7 +143,7 @@ class CoordinationStudy:
         pv = inverter.removeprefix("inv_")
         return self.aggregators[self.inverter_feeder[pv]].pv_caps_kw(time_s // self.step_s)[pv]
 
-    def battery_step(self, name: str, time_s: int) -> dict:
+    def battery_step(self, name: str, time_s: int, energy_kwh: float) -> dict:
         raise KeyError(f"{name}: the seed-000 study has no batteries")
 
 
@@ -208,11 +208,26 @@ class RentalStudy:
     def _hour(self, time_s: int) -> int:
         return min(time_s // 3600, self.problem.n_steps - 1)
 
-    def battery_step(self, operator: str, time_s: int) -> dict:
-        m = list(self.batteries).index(operator.removeprefix("op_"))
+    def battery_step(self, operator: str, time_s: int, energy_kwh: float) -> dict:
+        """The aggregator's set-point for one battery: its schedule, kept able to serve the DSO.
+
+        The schedule (seed 003 eqs. 15-20) has no losses, the battery has: in an hour
+        without a request the operator charges at full power while the stored energy is
+        below what the rest of the day's requests take out (divided by eta_dis), and skips
+        an arbitrage discharge that would dip below it.
+        """
+        name = operator.removeprefix("op_")
+        m = list(self.batteries).index(name)
         h = self._hour(time_s)
-        return {"setpoint_kw": float(self.schedule.net_kw[m, h]),
-                "requested_kw": float(self.request_kw[m, h])}
+        p, asked = float(self.schedule.net_kw[m, h]), float(self.request_kw[m, h])
+        if abs(asked) < 1e-6:
+            spec = self.batteries[name].spec
+            reserve = -np.clip(self.request_kw[m, h + 1:], None, 0.0).sum() / spec.discharge_efficiency
+            if energy_kwh < reserve:
+                p = spec.max_power_kw
+            elif p < 0 and energy_kwh + p * self.step_s / 3600 / spec.discharge_efficiency < reserve:
+                p = 0.0
+        return {"setpoint_kw": p, "requested_kw": asked}
 
     def aggregator_step(self, name: str, time_s: int, energy_kwh: dict) -> dict:
         raise KeyError(f"{name}: the seed-003 study has no EV aggregators")
@@ -379,6 +394,8 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, s
             battery = storage.Battery(name=name)
             operator = agents.BatteryOperator(name=f"op_{name}")
             world.connect(operator, battery, "setpoint_kw")
+            world.connect(battery, operator, "energy_kwh", time_shifted=True,
+                          initial_data={"energy_kwh": 0.0})
             world.connect(operator, recorder, "requested_kw")
             world.connect(battery, buses[bus], "p_kw")
             world.connect(battery, recorder, "p_kw", "soc", "energy_kwh")

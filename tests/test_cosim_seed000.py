@@ -91,6 +91,7 @@ def test_evs_reach_their_target_and_energy_is_conserved(coordinated):
         assert a["ev_unmet_kwh"] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_coordination_relieves_the_feeders_compared_with_none(coordinated, tmp_path):
     scenario, base = reduced(control="none")
     summary = run_scenario(scenario, tmp_path, base, progress=False)["dayahead"]

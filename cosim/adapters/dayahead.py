@@ -13,18 +13,19 @@ Aggregator (seed 000, one per feeder)
 Inverter (seed 000, one per PV unit)
     output ``export_limit_kw``: the cap its aggregator sets this slot (``inf``: none).
 BatteryOperator (seed 003, one per battery)
-    output ``setpoint_kw`` (grid side, > 0 charge) and ``requested_kw`` (the DSO's part).
+    input ``energy_kwh`` (its battery, previous step); outputs ``setpoint_kw`` (grid side,
+    > 0 charge) and ``requested_kw`` (the DSO's part).
 """
 
 from __future__ import annotations
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, total
 
 META = meta({
     "DSO": ([], ["plan_ok"]),
     "Aggregator": (["name"], ["energy_kwh", "setpoints_kw", "planned_ev_kw", "export_limit"]),
     "Inverter": (["name"], ["export_limit_kw"]),
-    "BatteryOperator": (["name"], ["setpoint_kw", "requested_kw"]),
+    "BatteryOperator": (["name"], ["energy_kwh", "setpoint_kw", "requested_kw"]),
 })
 
 
@@ -56,5 +57,6 @@ class DayAheadSim(SteppedAdapter):
             if model == "Inverter":
                 self.outputs[name] = {"export_limit_kw": study.inverter_cap_kw(name, time)}
             elif model == "BatteryOperator":
-                self.outputs[name] = study.battery_step(name, time)
+                energy = total(inputs.get(name, {}).get("energy_kwh"))
+                self.outputs[name] = study.battery_step(name, time, energy)
         return time + self.step_s
