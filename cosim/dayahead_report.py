@@ -170,12 +170,14 @@ def rental_summary(ts: pd.DataFrame, study: RentalStudy) -> dict:
     }
 
 
-def plot_coordination(out: Path, variants: list[str], start: pd.Timestamp) -> list[Path]:
+def plot_coordination(out: Path, variants: list[str], start: pd.Timestamp,
+                      transformer_kw: float, head_kw: dict[str, float]) -> list[Path]:
     """Seed 000 Figs. 5-6 from the variants' ``dayahead_feeders.csv``.
 
     ``aggregator_power.png``: per aggregator, demand (households + EVs) and PV, each
     coordinated variant next to its ``_no_coordination`` twin (Fig. 5);
-    ``net_power.png``: net power through the transformer and each feeder head (Fig. 6).
+    ``net_power.png``: net power through the transformer and each feeder head with their
+    ratings ``transformer_kw`` and ``head_kw`` (S cos phi) (Fig. 6).
     """
     import matplotlib
 
@@ -215,8 +217,11 @@ def plot_coordination(out: Path, variants: list[str], start: pd.Timestamp) -> li
             f = d[d.aggregator == agg]
             axes[i].plot(clock(f.time_s), f.net_kw, style, label=v)
     axes[0].set_ylabel("transformer\nnet demand [kW]")
-    for i, agg in enumerate(aggs, start=1):
-        axes[i].set_ylabel(f"{agg} feeder head\nnet demand [kW]")
+    for i, (agg, rating) in enumerate([("", transformer_kw)] + [(a, head_kw[a]) for a in aggs]):
+        for sign in (1, -1):
+            axes[i].axhline(sign * rating, color="k", ls=":", lw=1)
+        if agg:
+            axes[i].set_ylabel(f"{agg} feeder head\nnet demand [kW]")
     axes[0].legend(fontsize=7)
     paths.append(save_figure(fig, out / "net_power.png"))
     return paths
@@ -225,44 +230,42 @@ def plot_coordination(out: Path, variants: list[str], start: pd.Timestamp) -> li
 def plot_voltage_profiles(out: Path, variants: list[str], grid: GridNetwork) -> Path:
     """Voltage along the feeder at the first variant's lowest-voltage step, per variant.
 
-    Buses are ordered by their electrical distance |Z| from the transformer (the seed 003
-    Figs. 4-6 read the same way); the step is the same for every variant.
+    The buses on the path from the transformer to ``grid.feeder_end_bus``, against their
+    distance along the cables [km] (as seed 003 Figs. 4-6 read); the step is the same
+    for every variant.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import networkx as nx
+    import pandapower.topology as top
 
     from flexcosim.cosim.results import read_timeseries
-    from flexcosim.grids.network import path_impedance_pu
 
-    root = grid.net.trafo.lv_bus.iloc[0] if len(grid.net.trafo) else grid.net.ext_grid.bus.iloc[0]
-    z = path_impedance_pu(grid.net, int(root))
-    order = sorted(grid.buses, key=lambda b: abs(z.get(grid.buses[b], 0.0)))
+    net = grid.net
+    root = int(net.trafo.lv_bus.iloc[0])
+    graph = top.create_nxgraph(net, multi=False)
+    path = nx.shortest_path(graph, root, grid.buses[grid.feeder_end_bus])
+    km = np.concatenate([[0.0], np.cumsum([graph[a][b].get("weight", 0.0)
+                                           for a, b in zip(path[:-1], path[1:])])])
+    name_of = {idx: name for name, idx in grid.buses.items()}
+    names = [name_of[b] for b in path]
     vm = {v: wide(read_timeseries(out / v / "timeseries"), "vm_pu") for v in variants}
-    first = vm[variants[0]]
-    t = first.min(axis=1).idxmin()
+    t = vm[variants[0]].min(axis=1).idxmin()
     fig, ax = plt.subplots(figsize=(10, 4))
     for v, table in vm.items():
-        ax.plot(range(len(order)), table.loc[t, order], marker="o", label=v)
+        ax.plot(km, table.loc[t, names], marker="o", label=v)
+    for x, name in zip(km, names):
+        ax.annotate(name.removeprefix("bus_"), (x, 0.0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 3), textcoords="offset points", ha="center", fontsize=7)
     ax.axhline(0.9, color="k", ls="--", lw=1)
-    ax.set_xticks(range(len(order)), order, rotation=60, fontsize=7)
+    ax.set_xlabel(f"distance from the transformer to {grid.feeder_end_bus} [km]")
     ax.set_ylabel("voltage [p.u.]")
-    ax.set_title(f"voltage along the feeder at t = {t / 3600:.2f} h after start")
+    ax.set_title(f"voltage along the feeder at t = {t / 3600:.2f} h after start "
+                 f"({variants[0]}'s lowest voltage)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "voltage_profile.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
-                     grid: GridNetwork, out: Path) -> dict:
-    """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
-    if isinstance(study, CoordinationStudy):
-        return coordination_summary(ts, study, grid, out)
-    return rental_summary(ts, study)
+    return save_figure(fig, out / "voltage_profile.png")
 
 
 def compare_plots(out: Path, scenario) -> list[Path]:
@@ -272,10 +275,22 @@ def compare_plots(out: Path, scenario) -> list[Path]:
     from flexcosim.scenarios.schema import PvEvCoordination
 
     variants = list(scenario.variants)
-    paths = []
-    if isinstance(scenario.dayahead, PvEvCoordination):
-        paths += plot_coordination(out, variants, pd.Timestamp(scenario.start))
     grid = build_grid(scenario.grid.builder, **scenario.grid.params)
-    if len(grid.transformers) == 1:
+    paths = []
+    spec = scenario.dayahead
+    if isinstance(spec, PvEvCoordination):
+        tx = spec.power_factor * float(grid.net.trafo.sn_mva.iloc[0]) * 1e3
+        heads = {f.name: spec.power_factor * line_rating_kva(grid, f.head_line)
+                 for f in spec.feeders}
+        paths += plot_coordination(out, variants, pd.Timestamp(scenario.start), tx, heads)
+    if len(grid.transformers) == 1 and grid.feeder_end_bus is not None:
         paths.append(plot_voltage_profiles(out, variants, grid))
     return paths
+
+
+def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
+                     grid: GridNetwork, out: Path) -> dict:
+    """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
+    if isinstance(study, CoordinationStudy):
+        return coordination_summary(ts, study, grid, out)
+    return rental_summary(ts, study)
