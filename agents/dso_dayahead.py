@@ -142,11 +142,26 @@ def plan_coordinated(forecasts: Sequence[FeederForecast],
     solve_s = time.perf_counter() - t0
     if not result.ok:
         safe = safe_plan(forecasts, settings, bounds)
-        return DayAheadPlan("fallback", f"coordination LP {result.status}: {result.message}",
+        why = "; ".join([result.message, *_rating_conflicts(forecasts, settings)])
+        return DayAheadPlan("fallback", f"coordination LP {result.status}: {why}",
                             solve_s, safe.feeders, None, bounds)
     feeders = {name: FeederPlan(name, result.export_limit[k], result.charging_kw[k])
                for k, name in enumerate(result.names)}
     return DayAheadPlan("optimal", "", solve_s, feeders, result, bounds)
+
+
+def _rating_conflicts(forecasts: Sequence[FeederForecast],
+                      settings: CoordinationSettings) -> list[str]:
+    """Cables whose forecast demand alone exceeds what the LP may use (eq. 14 with OL capped)."""
+    out = []
+    for f in forecasts:
+        limit = f.line_rating_kva * settings.power_factor + settings.max_overload_kw
+        t = int(np.argmax(f.line_forecast_kw))
+        if f.line_forecast_kw[t] > limit:
+            out.append(f"{f.name}: forecast demand {f.line_forecast_kw[t]:.1f} kW at slot {t} "
+                       f"exceeds the main cable's {limit:.1f} kW (rating x cos phi + "
+                       "max_overload_kw), leaving no room to charge")
+    return out
 
 
 def safe_plan(forecasts: Sequence[FeederForecast], settings: CoordinationSettings,

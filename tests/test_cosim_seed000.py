@@ -112,6 +112,7 @@ def test_infeasible_lp_is_recorded_and_the_safe_plan_runs(tmp_path):
     summary = run_scenario(scenario, tmp_path, base, progress=False)
     plan = summary["dayahead"]["plan"]
     assert plan["status"] == "fallback" and "infeasible" in plan["message"]
+    assert "exceeds the main cable" in plan["message"]  # names the limit that fails
     fallbacks = json.loads((tmp_path / "fallbacks.json").read_text())["fallbacks"]
     assert [f["strategy"] for f in fallbacks] == ["coordination_lp"]
     ts = read_timeseries(tmp_path / "timeseries")
