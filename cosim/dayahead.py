@@ -24,6 +24,7 @@ simulator today; what passes (forecasts, plans) is plain data, ready for message
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import mosaik
@@ -236,7 +237,8 @@ class RentalStudy:
         raise KeyError(f"{pv}: the seed-003 study has no PV inverter control")
 
 
-def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict, rng_for) -> (
+def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
+                   rng_for: Callable[..., np.random.Generator]) -> (
         CoordinationStudy | RentalStudy | None):
     """The day-ahead study of ``s`` (``None`` without a ``dayahead`` section).
 
@@ -260,7 +262,7 @@ def _check(grid: GridNetwork, field: str, names: list[str], table: str = "buses"
 
 
 def _coordination(s: Scenario, spec: PvEvCoordination, grid: GridNetwork, buildings: dict,
-                  pv: dict, rng_for) -> CoordinationStudy:
+                  pv: dict, rng_for: Callable[..., np.random.Generator]) -> CoordinationStudy:
     step, n = s.step_s, s.duration_s // s.step_s
     start = pd.Timestamp(s.start)
     offset = _clock_s(start)

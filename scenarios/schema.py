@@ -197,6 +197,21 @@ class HomeEVSpec(_Model):
     distance_lognormal: tuple[float, float] = Field(
         (2.89257, 0.91779), description="daily distance log-normal (mu_ln, sigma_ln) [ln km]")
 
+    @model_validator(mode="after")
+    def _distributions(self) -> HomeEVSpec:
+        for field in ("arrival_h", "departure_h"):
+            mean, sd, lo, hi = getattr(self, field)
+            if not (sd > 0 and lo < hi):
+                raise ValueError(f"dayahead.ev.{field}: {getattr(self, field)} is not allowed; "
+                                 "need (mean, sd, min, max) with sd > 0 and min < max")
+        if self.departure_h[2] <= self.arrival_h[3]:
+            raise ValueError(f"dayahead.ev.departure_h: min {self.departure_h[2]} h is not after "
+                             f"arrival_h max {self.arrival_h[3]} h; every EV must leave after it arrives")
+        if self.distance_lognormal[1] <= 0:
+            raise ValueError(f"dayahead.ev.distance_lognormal: sigma_ln {self.distance_lognormal[1]} "
+                             "is not allowed; need > 0")
+        return self
+
 
 class CoordinatedFeeder(_Model):
     """One feeder and its aggregator (seed 000: one aggregator per feeder)."""
@@ -227,6 +242,16 @@ class PvEvCoordination(_Model):
     max_overload_kw: float | None = Field(
         None, ge=0, description="cap on the LP's overload slack [kW]; 0 = hard ratings (seed: none)")
 
+    @model_validator(mode="after")
+    def _feeders(self) -> PvEvCoordination:
+        names = [f.name for f in self.feeders]
+        buses = [b for f in self.feeders for b in f.buses]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dayahead.feeders: names {names} repeat; need unique aggregator names")
+        if len(set(buses)) != len(buses):
+            raise ValueError("dayahead.feeders: a bus is listed twice; each bus belongs to one feeder")
+        return self
+
 
 class BatteryRental(_Model):
     """Seed 003: the DSO rents aggregator batteries day-ahead for voltage support."""
@@ -243,8 +268,8 @@ class BatteryRental(_Model):
     forecast_margin: float = Field(
         0.0, ge=0, description="the DSO plans for its load forecast times (1 + margin) [-]")
     reinforcement_eur: float = Field(31880.0, ge=0, description="cable reinforcement it defers [EUR]")
-    interest_rate: float = Field(0.07, description="seed 003 eq. 22 [-]")
-    inflation_rate: float = Field(0.013, description="seed 003 eq. 22 [-]")
+    interest_rate: float = Field(0.07, gt=-1, description="seed 003 eq. 22 [-]")
+    inflation_rate: float = Field(0.013, gt=-1, description="seed 003 eq. 22 [-]")
     battery_investment_eur: float = Field(1000.0, ge=0, description="per battery [EUR]")
     discount_rate: float = Field(0.05, ge=0, description="seed 003 eq. 21 [-]")
     lifetime_years: int = Field(8, ge=1, description="seed 003 eq. 21 [years]")

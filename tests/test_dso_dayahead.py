@@ -15,7 +15,10 @@ from flexcosim.agents.dso_dayahead import (
     safe_plan,
 )
 from flexcosim.agents.grid_optim.dso_coordination import EvFleet
+from flexcosim.cosim.world import assemble
 from flexcosim.grids import build_grid
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.schema import ScenarioError, parse_scenario
 
 
 def _forecast(line_kva=100.0, fc=10.0, pv=0.0, n_slots=6):
@@ -89,3 +92,25 @@ def test_seed000_grid_ratings_from_the_seed():
     assert {"lv", "f1_b1", "f2_b5"} <= set(grid.buses)
     with pytest.raises(ValueError, match="line_rating_kva"):
         build_grid("seed000_two_feeders", line_rating_kva=0)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda d: d["ev"].update(arrival_h=[16, 0, 11, 23]), "dayahead.ev.arrival_h"),
+    (lambda d: d["feeders"][1].update(buses=["f1_b1"]), "a bus is listed twice"),
+    (lambda d: d.update(penetration=1.5), "dayahead.pv_ev_coordination.penetration"),
+])
+def test_bad_dayahead_fields_are_one_line_errors(edit, expected):
+    scenario, _ = load_scenario("seed000-pv-ev")
+    data = scenario.model_dump(mode="json", exclude={"variants"})
+    edit(data["dayahead"])
+    with pytest.raises(ScenarioError, match=expected) as err:
+        parse_scenario(data)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_feeder_bus_is_a_scenario_error_naming_the_field():
+    scenario, base = load_scenario("seed000-pv-ev")
+    data = scenario.model_dump(mode="json", exclude={"variants"})
+    data["dayahead"]["feeders"][0]["head_line"] = "f9_head"
+    with pytest.raises(ScenarioError, match="dayahead.feeders.0.head_line.*f9_head"):
+        assemble(parse_scenario(data), base)

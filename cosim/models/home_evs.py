@@ -96,9 +96,10 @@ def draw_home_evs(
     arrival = _truncated_normal(*arrival_h, n, rng)
     departure = _truncated_normal(*departure_h, n, rng)
     distance = rng.lognormal(*distance_lognormal, size=n)
-    to_s = lambda h: np.round((h - start_hour) * 3600.0).astype(int)  # noqa: E731
-    return HomeEVs(tuple(f"{name}_{k:03d}" for k in range(n)), tuple(buses), to_s(arrival),
-                   to_s(departure), distance, battery_kwh, consumption_kwh_per_km, soc_max,
+    arrival_s = np.round((arrival - start_hour) * 3600.0).astype(int)
+    departure_s = np.round((departure - start_hour) * 3600.0).astype(int)
+    return HomeEVs(tuple(f"{name}_{k:03d}" for k in range(n)), tuple(buses), arrival_s,
+                   departure_s, distance, battery_kwh, consumption_kwh_per_km, soc_max,
                    soc_target)
 
 
