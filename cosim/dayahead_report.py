@@ -45,16 +45,18 @@ def feeder_series(ts: pd.DataFrame, study: CoordinationStudy) -> dict[str, pd.Da
     p = wide(ts, "p_kw")
     gen = wide(ts, "p_gen_kw")
     index = p.index
+    slots = (index // study.step_s).to_numpy()  # a saved session may stop early
     out = {}
     for k, (name, buses) in enumerate(study.feeder_buses.items()):
         pvs = [pv for pv, f in study.inverter_feeder.items() if f == name]
         frame = pd.DataFrame({
             "households_kw": _sum(p, [f"home_{b}" for b in buses], index),
             "ev_kw": _sum(p, [f"ev_{b}" for b in buses], index),
-            "pv_available_kw": sum((study.pv_available_kw[pv] for pv in pvs), np.zeros(len(index))),
+            "pv_available_kw": sum((study.pv_available_kw[pv][slots] for pv in pvs),
+                                   np.zeros(len(index))),
             "pv_kw": _sum(gen, pvs, index),
-            "households_forecast_kw": study.household_forecast_kw[name],
-            "pv_forecast_kw": study.forecasts[k].pv_available_kw,
+            "households_forecast_kw": study.household_forecast_kw[name][slots],
+            "pv_forecast_kw": study.forecasts[k].pv_available_kw[slots],
         }, index=index)
         frame["net_kw"] = frame.households_kw + frame.ev_kw - frame.pv_kw
         out[name] = frame
@@ -92,14 +94,15 @@ def coordination_summary(ts: pd.DataFrame, study: CoordinationStudy, grid: GridN
     plan = study.plan
     res = plan.result
     loading = wide(ts, "loading_pct")
+    slots = (loading.index // study.step_s).to_numpy()
     series = feeder_series(ts, study)
     pf = study.settings.power_factor
     feeders, frames, errors = {}, [], []
     for k, (name, f) in enumerate(series.items()):
         plant = study.plants[name]
         forecast = study.forecasts[k]
-        zeta = plan.feeders[name].export_limit
-        daylight = forecast.pv_available_kw > 0
+        zeta = plan.feeders[name].export_limit[slots]
+        daylight = forecast.pv_available_kw[slots] > 0
         # household forecast error minus the PV's excess over what the plan allowed [kW]
         error = ((f.households_kw - f.households_forecast_kw)
                  - (f.pv_kw - zeta * f.pv_forecast_kw)).to_numpy()
@@ -118,11 +121,11 @@ def coordination_summary(ts: pd.DataFrame, study: CoordinationStudy, grid: GridN
             "pv_self_consumed_kwh": float(f.pv_kw.sum() * h - exported),
             "mean_export_limit": float(zeta[daylight].mean()) if daylight.any() else 1.0,
             "ev_energy_kwh": float((plant.energy_kwh - plant.evs.arrival_energy_kwh).sum()),
-            "ev_unmet_kwh": plant.unmet_kwh(len(f) * study.step_s),
+            "ev_unmet_kwh": plant.unmet_kwh(int(loading.index[-1]) + study.step_s),
             "head": _violations(
                 loading[study.head_line[name]], f.net_kw.to_numpy(),
-                None if res is None else -res.feeder_net_kw[k],
-                None if res is None else res.overload_kw[k], error,
+                None if res is None else -res.feeder_net_kw[k][slots],
+                None if res is None else res.overload_kw[k][slots], error,
                 line_rating_kva(grid, study.head_line[name]) * pf, h),
         }
         frames.append(f.assign(aggregator=name, export_limit=zeta,
@@ -135,8 +138,8 @@ def coordination_summary(ts: pd.DataFrame, study: CoordinationStudy, grid: GridN
                  "overload_kwh": float(res.overload_kw.sum() * h) if res is not None else None},
         "aggregators": feeders,
         "transformer": _violations(
-            loading[tx], net, None if res is None else -res.transformer_net_kw,
-            None if res is None else res.overload_kw.sum(axis=0), sum(errors),
+            loading[tx], net, None if res is None else -res.transformer_net_kw[slots],
+            None if res is None else res.overload_kw.sum(axis=0)[slots], sum(errors),
             study.settings.transformer_rating_kva * pf, h),
     }
     pd.concat(frames).rename_axis("time_s").to_csv(out / "dayahead_feeders.csv")
@@ -291,6 +294,8 @@ def compare_plots(out: Path, scenario) -> list[Path]:
 def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
                      grid: GridNetwork, out: Path) -> dict:
     """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
+    if study.plan is None:  # saved before the first step: nothing planned yet
+        return {"plan": None}
     if isinstance(study, CoordinationStudy):
         return coordination_summary(ts, study, grid, out)
     return rental_summary(ts, study)
