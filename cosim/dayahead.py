@@ -24,6 +24,7 @@ simulator today; what passes (forecasts, plans) is plain data, ready for message
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -159,7 +160,9 @@ class RentalStudy:
     market_price: np.ndarray  # (H,) [EUR/kWh]
     batteries: dict[str, Battery]  # entity name -> plant, in the problem's battery order
     battery_bus: dict[str, str]
+    bus_names: dict[int, str]  # pandapower index -> bus name, for messages
     request: SupportRequest | None = None
+    message: str = ""  # why the DSO's LP failed, with bus names
     request_kw: np.ndarray | None = None  # (M, H) what the DSO rents (after any fallback)
     schedule: BatterySchedule | None = None
     payments: FlexibilityPayments | None = None
@@ -175,6 +178,8 @@ class RentalStudy:
         """DSO request (eq. 12), aggregator schedule (eqs. 13-20), payments (eqs. 22-25)."""
         spec, bat = self.spec, self.problem.batteries
         self.request = request_voltage_support(self.problem)
+        self.message = re.sub(r"\bbus (\d+)", lambda m: self.bus_names.get(int(m[1]), m[0]),
+                              self.request.message)
         if self.request.ok:
             self.plan, request = "optimal", self.request.request_kw
         else:
@@ -187,7 +192,7 @@ class RentalStudy:
             request = np.zeros((bat.count, self.problem.n_steps))
             request[:, hours] = -bat.max_power_kw[:, None]
             self.fallbacks.append(Fallback(0, "dso", "voltage_support_lp",
-                                           f"{self.request.status}: {self.request.message}; "
+                                           f"{self.request.status}: {self.message}; "
                                            f"full discharge in hours {[int(h) for h in hours]}",
                                            "day-ahead load forecast"))
         self.schedule = schedule_batteries(bat, self.market_price, request)
@@ -362,7 +367,8 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
                        spec.discharge_efficiency)
     batteries = {f"battery_{b}": Battery(cell) for b in spec.buses}
     return RentalStudy(s.step_s, offset // 3600, spec, problem, price, batteries,
-                       {f"battery_{b}": b for b in spec.buses})
+                       {f"battery_{b}": b for b in spec.buses},
+                       {idx: name for name, idx in grid.buses.items()})
 
 
 def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, step_s: int,

@@ -155,7 +155,7 @@ def rental_summary(ts: pd.DataFrame, study: RentalStudy) -> dict:
     dso_pays = float(pay.reservation_eur.sum() + pay.activation_eur.sum())
     return {
         "plan": {"status": study.plan, "dso_lp": study.request.status,
-                 "message": study.request.message},
+                 "message": study.message},
         "rented_kwh_per_day": rented_kwh,
         "reserved_kwh_per_day": float(pay.reserved_kwh.sum()),
         "reservation_price_eur_per_kwh": study.price_eur_per_kwh,

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flexcosim.agents.aggregator_dayahead import PlanFollower, dispatch_evs
 from flexcosim.agents.dso_dayahead import (
@@ -114,3 +116,23 @@ def test_unknown_feeder_bus_is_a_scenario_error_naming_the_field():
     data["dayahead"]["feeders"][0]["head_line"] = "f9_head"
     with pytest.raises(ScenarioError, match="dayahead.feeders.0.head_line.*f9_head"):
         assemble(parse_scenario(data), base)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.one_of(st.none(), st.floats(0, 30)),
+    st.lists(st.floats(0, 20), min_size=n, max_size=n),
+    st.lists(st.integers(1, 10), min_size=n, max_size=n),
+    st.lists(st.booleans(), min_size=n, max_size=n))))
+def test_dispatch_stays_within_chargers_and_needs(case):
+    target, need, slots_left, parked = case
+    need, parked = np.array(need), np.array(parked)
+    departure = np.array(slots_left) * 3600
+    p = dispatch_evs(target, need, departure, parked, 3.4, 0, 3600)
+    assert np.all(p >= 0) and np.all(p <= 3.4 + 1e-9)
+    assert np.all(p <= need + 1e-9) and np.all(p[~parked] == 0)
+    # beyond the target only what EVs must take now to keep their target reachable
+    must = np.where(parked, np.clip(need - (np.array(slots_left) - 1) * 3.4, 0, 3.4), 0)
+    if target is not None:
+        assert p.sum() <= max(target, must.sum()) + 1e-9
+        assert np.all(p >= must - 1e-9)
