@@ -72,17 +72,20 @@ class PlanFollower:
     ----------
     name : aggregator name
     pv_forecast_kw : inverter name -> (T,) its forecast available PV [kW]
-    ev_ids : the aggregator's EVs, in the plant's order
-    departure_s : (n,) their declared departures [s]
+    ev_ids : the aggregator's EVs
+    arrival_s, departure_s : (n,) their declared arrivals and departures [s]
+    arrival_kwh, target_kwh : (n,) their declared arrival and target energy [kWh]
     charger_kw, efficiency : home charger rating (grid side) [kW] and eta_ch [-]
     """
 
     def __init__(self, name: str, pv_forecast_kw: Mapping[str, np.ndarray], ev_ids: list[str],
-                 departure_s: np.ndarray, charger_kw: float, efficiency: float) -> None:
+                 arrival_s: np.ndarray, departure_s: np.ndarray, arrival_kwh: np.ndarray,
+                 target_kwh: np.ndarray, charger_kw: float, efficiency: float) -> None:
         self.name = name
         self.pv_forecast_kw = dict(pv_forecast_kw)
         self.ev_ids = list(ev_ids)
-        self.departure_s = np.asarray(departure_s)
+        self.arrival_s, self.departure_s = np.asarray(arrival_s), np.asarray(departure_s)
+        self.arrival_kwh, self.target_kwh = np.asarray(arrival_kwh), np.asarray(target_kwh)
         self.charger_kw, self.efficiency = charger_kw, efficiency
         self.plan: FeederPlan | None = None
 
@@ -97,9 +100,16 @@ class PlanFollower:
             return {pv: float("inf") for pv in self.pv_forecast_kw}
         return {pv: zeta * float(f[slot]) for pv, f in self.pv_forecast_kw.items()}
 
-    def ev_setpoints_kw(self, time_s: int, step_s: int, need_kwh: np.ndarray,
-                        parked: np.ndarray) -> np.ndarray:
-        """Grid-side charger set-point per EV in the slot starting at ``time_s`` [kW]."""
+    def ev_setpoints_kw(self, time_s: int, step_s: int,
+                        energy_kwh: Mapping[str, float]) -> np.ndarray:
+        """Grid-side charger set-point per EV (``ev_ids`` order) in the slot from ``time_s`` [kW].
+
+        ``energy_kwh``: the EVs' stored energy as last measured [kWh]; an EV not measured
+        yet has its declared arrival energy.
+        """
+        energy = np.array([energy_kwh.get(ev, e0) for ev, e0 in zip(self.ev_ids, self.arrival_kwh)])
+        need_kwh = self.target_kwh - energy
+        parked = (self.arrival_s <= time_s) & (time_s < self.departure_s)
         profile = self.plan.charging_kw
         target = None if profile is None else float(profile[time_s // step_s])
         battery = dispatch_evs(target, need_kwh, self.departure_s, parked,

@@ -127,16 +127,14 @@ class CoordinationStudy:
             agg.accept(self.plan.feeders[name])
 
     def aggregator_step(self, name: str, time_s: int, energy_kwh: dict[str, float]) -> dict:
-        agg, plant = self.aggregators[name], self.plants[name]
+        """Aggregator ``name``'s set-points from its EVs' energy of the previous step."""
+        agg = self.aggregators[name]
         slot = time_s // self.step_s
-        known = np.array([energy_kwh.get(ev, e0) for ev, e0 in
-                          zip(plant.evs.ids, plant.evs.arrival_energy_kwh)])
-        parked = (plant.evs.arrival_s <= time_s) & (time_s < plant.evs.departure_s)
-        setpoints = agg.ev_setpoints_kw(time_s, self.step_s, plant.target_kwh - known, parked)
+        setpoints = agg.ev_setpoints_kw(time_s, self.step_s, energy_kwh)
         profile = agg.plan.charging_kw
         return {
-            "setpoints_kw": dict(zip(plant.evs.ids, setpoints.tolist())),
-            "planned_ev_kw": (float(profile[slot]) / plant.efficiency if profile is not None
+            "setpoints_kw": dict(zip(agg.ev_ids, setpoints.tolist())),
+            "planned_ev_kw": (float(profile[slot]) / agg.efficiency if profile is not None
                               else float(setpoints.sum())),
             "export_limit": float(agg.plan.export_limit[slot]),
         }
@@ -154,7 +152,6 @@ class RentalStudy:
     """Seed 003 in the run: the DSO's forecast problem, the batteries and their schedule."""
 
     step_s: int
-    start_hour: int
     spec: BatteryRental
     problem: VoltageSupportProblem
     market_price: np.ndarray  # (H,) [EUR/kWh]
@@ -329,8 +326,9 @@ def _coordination(s: Scenario, spec: PvEvCoordination, grid: GridNetwork, buildi
         household[f.name] = sum(counts[b] for b in f.buses) * spec.household_peak_kw * shape[clock]
         forecasts.append(FeederForecast(f.name, len(mine) * mean, household[f.name],
                                         line_rating_kva(grid, f.head_line), fleet))
-        aggregators[f.name] = PlanFollower(f.name, pv_forecast, list(evs.ids), evs.departure_s,
-                                           ev.charger_kw, ev.efficiency)
+        aggregators[f.name] = PlanFollower(f.name, pv_forecast, list(evs.ids), evs.arrival_s,
+                                           evs.departure_s, evs.arrival_energy_kwh,
+                                           plants[f.name].target_kwh, ev.charger_kw, ev.efficiency)
         feeder_buses[f.name], head_line[f.name] = list(f.buses), f.head_line
     return CoordinationStudy(step, spec.control, settings, forecasts, plants, aggregators,
                              inverter_feeder, feeder_buses, head_line, available, household)
@@ -366,7 +364,7 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
     cell = BatterySpec(spec.capacity_kwh, spec.max_power_kw, spec.charge_efficiency,
                        spec.discharge_efficiency)
     batteries = {f"battery_{b}": Battery(cell) for b in spec.buses}
-    return RentalStudy(s.step_s, offset // 3600, spec, problem, price, batteries,
+    return RentalStudy(s.step_s, spec, problem, price, batteries,
                        {f"battery_{b}": b for b in spec.buses},
                        {idx: name for name, idx in grid.buses.items()})
 

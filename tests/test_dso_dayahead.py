@@ -79,10 +79,15 @@ def test_dispatch_by_earliest_departure_and_must_run():
 
 
 def test_plan_follower_caps_inverters_only_under_a_limit():
-    agg = PlanFollower("a", {"pv_x": np.array([4.0, 4.0])}, ["e"], np.array([7200]), 3.7, 0.92)
+    agg = PlanFollower("a", {"pv_x": np.array([4.0, 4.0])}, ["e"], np.array([0]),
+                       np.array([7200]), np.array([5.0]), np.array([20.0]), 3.7, 0.92)
     agg.accept(FeederPlan("a", np.array([1.0, 0.5]), np.array([0.0, 0.0])))
     assert agg.pv_caps_kw(0) == {"pv_x": math.inf}
     assert agg.pv_caps_kw(1) == {"pv_x": pytest.approx(2.0)}
+    # no profile: the parked EV charges at the charger's rating (grid side)
+    agg.accept(FeederPlan("a", np.array([1.0, 1.0]), None))
+    np.testing.assert_allclose(agg.ev_setpoints_kw(0, 3600, {}), [3.7])
+    np.testing.assert_allclose(agg.ev_setpoints_kw(7200, 3600, {}), [0.0])  # gone
 
 
 def test_seed000_grid_ratings_from_the_seed():
