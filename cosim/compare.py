@@ -2,7 +2,8 @@
 
 ``summary.json`` at the top is ``{variant: summary of that variant}``; ``kpis.md`` is a
 side-by-side table; ``transformer_loading_compare.png`` overlays the variants'
-transformer loading per transformer (like seed 004 Fig. 6).
+transformer loading per transformer (like seed 004 Fig. 6); ``compare_plots`` adds the
+day-ahead studies' figures and the voltage profile along a single-transformer feeder.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from flexcosim.cosim.dayahead_report import compare_plots
 from flexcosim.cosim.plots import finish_figure, pyplot
 from flexcosim.cosim.results import read_timeseries, wide, write_json
 from flexcosim.cosim.run import claim_folder, run_scenario
 from flexcosim.scenarios.schema import Scenario
 
 #: What :func:`run_variants` writes at the top of its folder (besides the variant folders).
-COMPARE_OUTPUTS = ("summary.json", "kpis.md", "transformer_loading_compare.png")
+COMPARE_OUTPUTS = ("summary.json", "kpis.md", "transformer_loading_compare.png",
+                   "aggregator_power.png", "net_power.png", "voltage_profile.png")
 
 
 def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),
@@ -34,6 +37,7 @@ def run_variants(scenario: Scenario, out: Path, base_dir: Path = Path("."),
         write_json(out / "summary.json", summaries)
         (out / "kpis.md").write_text(kpi_table(summaries))
         plot_compare(out, list(summaries), pd.Timestamp(scenario.start), scenario.name)
+        compare_plots(out, scenario)
     return summaries
 
 
@@ -49,7 +53,8 @@ def kpi_table(summaries: dict[str, dict]) -> str:
             rows.append(f"| {tx} {label} | {cells} |")
     for key, label in (("ev_energy_delivered_kwh", "EV energy delivered [kWh]"),
                        ("ev_energy_unmet_kwh", "EV energy unmet [kWh]"),
-                       ("min_voltage_pu", "min voltage [p.u.]")):
+                       ("min_voltage_pu", "min voltage [p.u.]"),
+                       ("hours_voltage_below_0_9", "hours below 0.9 p.u. [h]")):
         rows.append(f"| {label} | " + " | ".join(f"{summaries[n][key]:.3f}" for n in names) + " |")
     return "\n".join(rows) + "\n"
 

@@ -103,6 +103,7 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
     Returns
     -------
     dict with ``min_voltage_pu``, ``max_voltage_pu``, ``min_voltage_bus``,
+    ``hours_voltage_below_0_9`` (time any bus is below 0.9 p.u. [h]),
     ``max_transformer_loading_pct``, ``hours_transformer_over_100`` (over all
     transformers, [h]), per-transformer ``transformers`` {name: {peak_loading_pct,
     hours_over_100}}, ``ev_energy_delivered_kwh`` (battery side),
@@ -146,6 +147,7 @@ def summarise(ts: pd.DataFrame, step_s: int, transformers: list[str],
         "min_voltage_pu": _min(vmin),
         "min_voltage_bus": str(vmin.idxmin()) if vmin.notna().any() else None,
         "max_voltage_pu": _max(vm.max()),
+        "hours_voltage_below_0_9": float((vm.min(axis=1) < 0.9).sum() * h),
         "max_transformer_loading_pct": _max(loading.max()),
         "hours_transformer_over_100": float((loading > 100.0).any(axis=1).sum() * h),
         "transformers": per_tx,

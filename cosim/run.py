@@ -42,6 +42,7 @@ import mosaik
 import pandas as pd
 import yaml
 
+from flexcosim.cosim.dayahead_report import dayahead_summary
 from flexcosim.cosim.plots import RUN_PLOTS, RunView, plot_run, write_report
 from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, summarise, write_json
 from flexcosim.cosim.user_kpis import ev_sessions, ev_table, user_kpis
@@ -54,7 +55,8 @@ PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "high
 
 #: What a run writes into its folder; ``overwrite`` removes these and nothing else.
 RUN_OUTPUTS = ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
-               "platform_decisions.csv", "events_injected.csv", "evs.csv", "timeseries", *RUN_PLOTS)
+               "platform_decisions.csv", "events_injected.csv", "evs.csv", "dayahead_feeders.csv",
+               "timeseries", *RUN_PLOTS)
 
 #: Lock file of a run in progress: ``{"pid": ..., "host": ...}``.
 LOCK = ".flexcosim.lock"
@@ -226,6 +228,8 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
         guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
     if assembly.dso is not None:
         guarded.append(assembly.dso.fallbacks)
+    if assembly.dayahead is not None:
+        guarded.append(assembly.dayahead.fallbacks)
     fallbacks = [dataclasses.asdict(f) for record in guarded for f in record]
     write_json(out / "fallbacks.json", {"fallbacks": fallbacks})
 
@@ -253,6 +257,8 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
             "per_site": {str(k): int(v) for k, v in decisions.site.value_counts().sort_index().items()},
             "fallbacks": int((~decisions.strategy.isin(["ChargingSiteSelection", "RandomShare"])).sum()),
         } if len(decisions) else {"requests": 0}
+    if assembly.dayahead is not None:
+        summary["dayahead"] = dayahead_summary(ts, assembly.dayahead, assembly.grid, out)
     write_json(out / "summary.json", summary)
     view = run_view(assembly)
     write_report(out, view, summary, plot_run(ts, evs, view, out))

@@ -42,6 +42,8 @@ from flexcosim.agents.site import SiteAggregator
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.adapters.agents import SitePlant
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
+from flexcosim.cosim.dayahead import SIM_CONFIG as DAYAHEAD_SIMS
+from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, build_dayahead, wire_dayahead
 from flexcosim.cosim.models.arrivals import Visit, campus_visits
 from flexcosim.cosim.models.building import (
     LoadProfile,
@@ -75,6 +77,7 @@ SIM_CONFIG = {
     "Agents": {"python": "flexcosim.cosim.adapters.agents:AgentSim"},
     "Recorder": {"python": "flexcosim.cosim.adapters.recorder:RecorderSim"},
     "Gate": {"python": "flexcosim.cosim.adapters.gate:GateSim"},
+    **DAYAHEAD_SIMS,
 }
 
 
@@ -104,6 +107,7 @@ class Assembly:
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
+    dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
 
     @property
     def targets_kwh(self) -> dict[str, float]:
@@ -169,6 +173,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             pv[name] = (bus, series, g.export_limit_kw)
 
     tariff = _tariff(s.tariff, s, base_dir, "tariff")
+    dayahead = build_dayahead(s, grid, buildings, pv, rng_for)
+
     sites, plants, sites_of_group = {}, {}, {}
     for gi, g in enumerate(s.sites):
         _check_buses(grid, f"sites.{gi}.buses", g.buses)
@@ -239,7 +245,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso, tariff)
+                    platform, dso, tariff, dayahead)
 
 
 #: role -> (default strategy, default fallback)
@@ -440,6 +446,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     for line in lines:
         world.connect(line, recorder, "loading_pct")
     world.connect(grid_entity, recorder, "converged")
+    if a.dayahead is not None:
+        hosted += wire_dayahead(world, a.dayahead, s.step_s, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, [*fleets, *sites.values(), grid_entity, *buildings.values(),
                                              *pvs.values(), *hosted, recorder])

@@ -14,11 +14,13 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
+from flexcosim.grids.seed000_two_feeders import build_seed000_two_feeders
 from flexcosim.grids.simbench_feeder import build_simbench_feeder
 from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,
+    "seed000_two_feeders": build_seed000_two_feeders,
     "simbench_feeder": build_simbench_feeder,
     "ucd_feeder4": build_ucd_feeder4,
 }

@@ -54,8 +54,17 @@ MV_KV = 20.0
 LV_KV = 0.4
 
 
+#: Seed 003 section IV: "0.797 km of cable should be reinforced"; the lines from bus 14
+#: to the feeder end (buses 15-20, the "last six nodes") add up to exactly 0.797 km.
+REINFORCED_LINES: tuple[str, ...] = (
+    "line_14_15", "line_15_16", "line_16_17", "line_17_18", "line_18_19", "line_19_20")
+
+
 def build_lv_feeder_20bus(
-    vm_pu: float = 1.0, transformer_std_type: str = "0.25 MVA 20/0.4 kV"
+    vm_pu: float = 1.0,
+    transformer_std_type: str = "0.25 MVA 20/0.4 kV",
+    reinforced_lines: tuple[str, ...] | list[str] = (),
+    reinforcement_std_type: str = "NAYY 4x150 SE",
 ) -> GridNetwork:
     """Build the seed 003 feeder: 20 kV ext_grid -> transformer ``"tx"`` -> 21 LV buses.
 
@@ -63,6 +72,10 @@ def build_lv_feeder_20bus(
     ----------
     vm_pu : voltage set-point of the 20 kV external grid [pu], within [0.9, 1.1].
     transformer_std_type : a pandapower transformer standard type rated 20/0.4 kV.
+    reinforced_lines : lines replaced by ``reinforcement_std_type`` (same length), the
+        seed's cable reinforcement (``REINFORCED_LINES``, 0.797 km).
+    reinforcement_std_type : pandapower 0.4 kV line standard type of the new cable (the
+        seed does not name one; NAYY 4x150 SE: 0.208 ohm/km, 270 A).
 
     Returns
     -------
@@ -71,7 +84,13 @@ def build_lv_feeder_20bus(
     impedance from bus 0.
     """
     require_vm_pu(vm_pu)
+    unknown = sorted(set(reinforced_lines) - {f"line_{f}_{t}" for f, t, *_ in TABLE_I})
+    if unknown:
+        raise ValueError(f"reinforced_lines={unknown} are not lines of the feeder; allowed: "
+                         f"line_<from>_<to> of TABLE_I, e.g. {list(REINFORCED_LINES)}")
     net = pp.create_empty_network(name="lv_feeder_20bus")
+    if reinforced_lines:
+        require_std_type(net, "line", reinforcement_std_type, "reinforcement_std_type")
     require_std_type(
         net, "trafo", transformer_std_type, "transformer_std_type", vn_hv_kv=MV_KV, vn_lv_kv=LV_KV
     )
@@ -83,6 +102,10 @@ def build_lv_feeder_20bus(
     lines = {}
     for f, t, length_km, r_ohm_per_km, x_ohm_per_km, imax_a in TABLE_I:
         name = f"line_{f}_{t}"
+        if name in reinforced_lines:
+            lines[name] = int(pp.create_line(net, buses[f"bus_{f}"], buses[f"bus_{t}"], length_km,
+                                             reinforcement_std_type, name=name))
+            continue
         lines[name] = int(
             pp.create_line_from_parameters(
                 net,
@@ -107,5 +130,7 @@ def build_lv_feeder_20bus(
             "seed 003 section III, Table I (line length, R, X, Imax); "
             f"20 kV ext_grid at vm_pu={vm_pu} and transformer std type "
             f"{transformer_std_type!r} added by flexcosim"
+            + (f"; {len(reinforced_lines)} lines reinforced with {reinforcement_std_type!r}"
+               if reinforced_lines else "")
         ),
     )

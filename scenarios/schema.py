@@ -327,6 +327,103 @@ SAFE_FALLBACKS = {
     "dso_grid": ("none",),
 }
 
+class HomeEVSpec(_Model):
+    """Home-charging EVs drawn as in seed 000 section 4 (``flexcosim.cosim.models.home_evs``)."""
+
+    battery_kwh: float = Field(24.0, gt=0, description="battery capacity BC [kWh] (seed: Nissan Leaf 24)")
+    consumption_kwh_per_km: float = Field(0.1778, gt=0, description="ECR [kWh/km]")
+    charger_kw: float = Field(3.7, gt=0, description="home charger rating p^max_ch [kW]")
+    efficiency: float = Field(0.92, gt=0, le=1, description="charger efficiency eta_ch [-]")
+    soc_target: float = Field(0.95, gt=0, le=1, description="SOC^obj = SOC^max [-]")
+    arrival_h: tuple[float, float, float, float] = Field(
+        (16.0, 3.0, 11.0, 23.0), description="arrival (mean, sd, min, max), clock hours [h]")
+    departure_h: tuple[float, float, float, float] = Field(
+        (31.0, 1.0, 29.0, 33.5), description="departure (mean, sd, min, max), clock hours, > 24 "
+        "next day [h] (not in the seed; chosen)")
+    distance_lognormal: tuple[float, float] = Field(
+        (2.89257, 0.91779), description="daily distance log-normal (mu_ln, sigma_ln) [ln km]")
+
+    @model_validator(mode="after")
+    def _distributions(self) -> HomeEVSpec:
+        for field in ("arrival_h", "departure_h"):
+            mean, sd, lo, hi = getattr(self, field)
+            if not (sd > 0 and lo < hi):
+                raise ValueError(f"dayahead.ev.{field}: {getattr(self, field)} is not allowed; "
+                                 "need (mean, sd, min, max) with sd > 0 and min < max")
+        if self.departure_h[2] <= self.arrival_h[3]:
+            raise ValueError(f"dayahead.ev.departure_h: min {self.departure_h[2]} h is not after "
+                             f"arrival_h max {self.arrival_h[3]} h; every EV must leave after it arrives")
+        if self.distance_lognormal[1] <= 0:
+            raise ValueError(f"dayahead.ev.distance_lognormal: sigma_ln {self.distance_lognormal[1]} "
+                             "is not allowed; need > 0")
+        return self
+
+
+class CoordinatedFeeder(_Model):
+    """One feeder and its aggregator (seed 000: one aggregator per feeder)."""
+
+    name: str = Field(description="aggregator name")
+    buses: list[str] = Field(min_length=1, description="feeder buses; households spread round-robin")
+    households: int = Field(gt=0, description="households on the feeder [-]")
+    head_line: str = Field(description="the feeder's main cable (its rating is enforced)")
+
+
+class PvEvCoordination(_Model):
+    """Seed 000: the DSO sets each aggregator's PV export limit and EV profile day-ahead."""
+
+    kind: Literal["pv_ev_coordination"]
+    feeders: list[CoordinatedFeeder] = Field(min_length=1, description="aggregators")
+    control: Literal["coordinated", "none"] = Field(
+        "coordinated", description="coordinated: DSO LP day-ahead; none: no limit, EVs charge on arrival")
+    penetration: float = Field(gt=0, le=1, description="share of households with PV and an EV [-]")
+    household_peak_kw: float = Field(gt=0, description="expected evening peak of one household [kW]")
+    power_factor: float = Field(0.95, gt=0, le=1, description="cos phi of loads and ratings [-]")
+    pv_peak_kw: float = Field(5.0, gt=0, description="PV per participating household [kWp]")
+    pv_weather_correlation: float = Field(
+        0.5, ge=0, le=1, description="share of PV variance common to all households [-] (seed: 0)")
+    pv_statistics_days: int = Field(30, ge=2, description="days the PV statistics span [-]")
+    ev: HomeEVSpec = Field(default_factory=HomeEVSpec)
+    overload_weight: float = Field(1000.0, ge=0, description="omega of seed 000 eq. 11")
+    ramp_weight: float = Field(1000.0, ge=0, description="gamma of seed 000 eq. 11")
+    max_overload_kw: float | None = Field(
+        None, ge=0, description="cap on the LP's overload slack [kW]; 0 = hard ratings (seed: none)")
+
+    @model_validator(mode="after")
+    def _feeders(self) -> PvEvCoordination:
+        names = [f.name for f in self.feeders]
+        buses = [b for f in self.feeders for b in f.buses]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dayahead.feeders: names {names} repeat; need unique aggregator names")
+        if len(set(buses)) != len(buses):
+            raise ValueError("dayahead.feeders: a bus is listed twice; each bus belongs to one feeder")
+        return self
+
+
+class BatteryRental(_Model):
+    """Seed 003: the DSO rents aggregator batteries day-ahead for voltage support."""
+
+    kind: Literal["battery_rental"]
+    buses: list[str] = Field(min_length=1, description="battery buses (seed: nodes 7, 13, 15, 16, 20)")
+    capacity_kwh: float = Field(5.0, gt=0, description="usable energy per battery [kWh]")
+    max_power_kw: float = Field(0.5, gt=0, description="charge/discharge limit per battery [kW]")
+    charge_efficiency: float = Field(0.95, gt=0, le=1, description="[-]")
+    discharge_efficiency: float = Field(0.95, gt=0, le=1, description="[-]")
+    market_price_eur_per_kwh: list[float] = Field(
+        min_length=24, max_length=24, description="hourly day-ahead price mp_t [EUR/kWh]")
+    v_min_pu: float = Field(0.9, gt=0, lt=1, description="lowest voltage the DSO plans for [pu]")
+    forecast_margin: float = Field(
+        0.0, ge=0, description="the DSO plans for its load forecast times (1 + margin) [-]")
+    reinforcement_eur: float = Field(31880.0, ge=0, description="cable reinforcement it defers [EUR]")
+    interest_rate: float = Field(0.07, gt=-1, description="seed 003 eq. 22 [-]")
+    inflation_rate: float = Field(0.013, gt=-1, description="seed 003 eq. 22 [-]")
+    battery_investment_eur: float = Field(1000.0, ge=0, description="per battery [EUR]")
+    discount_rate: float = Field(0.05, ge=0, description="seed 003 eq. 21 [-]")
+    lifetime_years: int = Field(8, ge=1, description="seed 003 eq. 21 [years]")
+
+
+DayAhead = Annotated[PvEvCoordination | BatteryRental, Field(discriminator="kind")]
+
+
 class Location(_Model):
     """Where the scenario is, for solar position (PV)."""
 
@@ -548,6 +645,8 @@ class Scenario(_Model):
     variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
+    dayahead: DayAhead | None = Field(
+        None, description="a DSO day-ahead coordination study (seed 000 or seed 003)")
     sweep: Sweep | None = Field(
         None, description="run the scenario over many points (`flexcosim run` then runs every "
         "point and writes the sweep report; docs/sweeps.md)")

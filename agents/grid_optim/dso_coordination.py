@@ -17,6 +17,8 @@ Deviations from the seed, each because the seed's text is ambiguous or unphysica
   headroom in (14) is relaxed by the overload slack, as a charger cannot exceed its
   rating.
 * An optional hard ramp limit bounds ``Delta^P`` of (15), which the seed only penalises.
+* An optional cap ``max_overload_kw`` on the overload slack OL (the seed leaves it
+  unbounded): with a cap of 0 the ratings are hard and the LP can be infeasible.
 """
 
 from __future__ import annotations
@@ -292,6 +294,7 @@ class CoordinationProblem:
     slot_h : slot length Delta t [h]
     overload_weight : omega, objective weight per kW of overload slack (seed: 1000)
     ramp_weight : gamma, objective weight per kW of charging-power change (seed: 1000)
+    max_overload_kw : upper bound on each OL_k,t [kW] (seed: unbounded)
     """
 
     aggregators: Sequence[AggregatorRequest]
@@ -300,6 +303,7 @@ class CoordinationProblem:
     slot_h: float = 1.0 / 6.0
     overload_weight: float = 1000.0
     ramp_weight: float = 1000.0
+    max_overload_kw: float = float("inf")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aggregators", tuple(self.aggregators))
@@ -321,6 +325,8 @@ class CoordinationProblem:
             raise ValueError(f"power_factor={self.power_factor}; a value in (0, 1] is required")
         if not self.slot_h > 0:
             raise ValueError(f"slot_h={self.slot_h}; a slot length > 0 h is required")
+        if not self.max_overload_kw >= 0:
+            raise ValueError(f"max_overload_kw={self.max_overload_kw}; a cap >= 0 kW is required")
         for name in ("overload_weight", "ramp_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}={getattr(self, name)}; a weight >= 0 is required")
@@ -456,7 +462,7 @@ def _build_lp(problem: CoordinationProblem, ramp_limits: bool) -> tuple:
     ramp_cap = np.repeat([a.ramp_limit_kw if ramp_limits else np.inf for a in aggs], n_t)
     ramp_cap[p_up <= 0] = 0.0
     col_lo = np.zeros(4 * kt)
-    col_hi = np.concatenate([np.ones(kt), p_up, np.full(kt, np.inf), ramp_cap])
+    col_hi = np.concatenate([np.ones(kt), p_up, np.full(kt, problem.max_overload_kw), ramp_cap])
     # eq. 11 maximised -> minimise its negative
     c = np.concatenate(
         [-pv, -np.ones(kt), np.full(kt, problem.overload_weight), np.full(kt, problem.ramp_weight)]

@@ -240,6 +240,11 @@ def _noisy(
     return base * np.maximum(1.0 + noise_sd * ar1(base.size, 86_400 / shape.size, 3600.0, rng), 0.0)
 
 
+def household_shape(resolution_s: int) -> np.ndarray:
+    """Noise-free household day at ``resolution_s`` [s], peak 1 (the expected load / peak_kw)."""
+    return _daily_shape(HOUSEHOLD_WORKDAY, resolution_s)
+
+
 def synthetic_household(
     peak_kw: float,
     resolution_s: int,
@@ -254,7 +259,7 @@ def synthetic_household(
     time (invented values: a single household is far spikier than the H0 average), so the
     expected load at every instant equals the shape.
     """
-    shape = _daily_shape(HOUSEHOLD_WORKDAY, resolution_s)
+    shape = household_shape(resolution_s)
     return LoadProfile(_noisy(shape, peak_kw, days, rng, 0.20), resolution_s, power_factor)
 
 

@@ -1,0 +1,51 @@
+"""mosaik adapter for home-charging EVs (:class:`flexcosim.cosim.models.home_evs.HomeChargers`).
+
+Entity ``HomeEVs`` per (plant, bus): input ``setpoints_kw`` (``{ev: grid kW}`` from the
+aggregator; EVs of other buses are ignored); outputs ``p_kw`` (the bus's charging
+demand [kW], to the grid bus) and ``energy_kwh`` (``{ev: kWh}`` of the bus's EVs at the
+end of the step, back to the aggregator over a time-shifted connection). Each plant steps
+once per step, however many bus entities it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.models.home_evs import HomeChargers
+
+META = meta({"HomeEVs": (["name", "plant", "bus"], ["setpoints_kw", "p_kw", "energy_kwh"])})
+
+
+class HomeEVSim(SteppedAdapter):
+    def __init__(self) -> None:
+        super().__init__(META)
+        self.entities: dict[str, tuple[str, str]] = {}
+
+    def setup(self, plants: Mapping[str, HomeChargers]) -> None:
+        self.plants = dict(plants)
+
+    def create(self, num: int, model: str, name: str, plant: str, bus: str):
+        self.entities[name] = (plant, bus)
+        self.outputs[name] = {}
+        return [{"eid": name, "type": model}]
+
+    def step(self, time: int, inputs, max_advance: int) -> int:
+        for plant_name, plant in self.plants.items():
+            mine = [e for e, (p, _) in self.entities.items() if p == plant_name]
+            setpoints: dict[str, float] = {}
+            for e in mine:
+                setpoints.update(merged(inputs.get(e, {}).get("setpoints_kw")))
+            ids = plant.evs.ids
+            p = plant.step(time, self.step_s, np.array([setpoints.get(ev, 0.0) for ev in ids]))
+            bus_of = np.array(plant.evs.bus)
+            for e in mine:
+                at = bus_of == self.entities[e][1]
+                self.outputs[e] = {
+                    "p_kw": float(p[at].sum()),
+                    "energy_kwh": {ev: float(x) for ev, x, here in
+                                   zip(ids, plant.energy_kwh, at) if here},
+                }
+        return time + self.step_s
