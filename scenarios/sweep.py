@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from flexcosim.cosim.plots import finish_figure, pyplot
 from flexcosim.cosim.results import read_timeseries, wide, write_json
 from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario, safe_name
 from flexcosim.scenarios.sweep_executors import (
@@ -289,15 +290,6 @@ def energy_tables(annual: dict) -> tuple[str, str]:
     return "\n".join(md), buffer.getvalue()
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_histograms(scenario: Scenario, points: list[SweepPoint], loading: dict[str, pd.DataFrame],
                     path: Path) -> Path:
     """Per transformer (columns) and section (rows): weighted hours at each loading level.
@@ -305,7 +297,7 @@ def plot_histograms(scenario: Scenario, points: list[SweepPoint], loading: dict[
     Each step counts ``step_s`` times its point's :func:`share`: with days weighted by their
     month's weekdays, bars are hours per year.
     """
-    plt = _pyplot()
+    plt = pyplot()
     pens = list(dict.fromkeys(section(scenario, p) for p in points))
     variants = list(dict.fromkeys(p.variant for p in points))
     transformers = list(loading[points[0].name].columns)
@@ -323,16 +315,13 @@ def plot_histograms(scenario: Scenario, points: list[SweepPoint], loading: dict[
                     np.full(len(loading[p.name]), share(scenario, p) * p.scenario.step_s / 3600.0)
                     for p in chosen])
                 ax.hist(values, bins=bins, weights=weights, histtype="step", lw=1.5, label=variant)
-            ax.axvline(100, color="k", ls="--", lw=1)
+            ax.axvline(100, color="k", ls="--", lw=1, label="rating")
             ax.set_title(f"{tx} ({pen})", fontsize=9)
             ax.set_xlabel("loading [%]")
             if c == 0:
                 ax.set_ylabel("hours per year [h]" if scenario.sweep.report.sum_over else "weighted hours [h]")
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return finish_figure(fig, axes.ravel(), f"{scenario.name}: transformer loading, weighted hours",
+                         None, path)
 
 
 def non_ev_loading_pct(scenario: Scenario, ts: pd.DataFrame) -> pd.DataFrame:
@@ -360,7 +349,7 @@ def plot_day_profiles(scenario: Scenario, points: list[SweepPoint], loading: dic
     First section (first replication); variants overlaid with the non-EV load (like seed 004
     Fig. 6). Levels without a complete point are left out.
     """
-    plt = _pyplot()
+    plt = pyplot()
     report = scenario.sweep.report
     pen = section(scenario, points[0])
     chosen_by_level = {level: [p for p in points if p.levels[report.sum_over] == level
@@ -378,12 +367,9 @@ def plot_day_profiles(scenario: Scenario, points: list[SweepPoint], loading: dic
             ax.plot(hours, non_ev[tx], color="C2", label="non-EV load")
             for p in chosen:
                 ax.plot(loading[p.name].index / 3600.0, loading[p.name][tx], label=p.variant)
-            ax.axhline(100, color="k", ls="--", lw=1)
+            ax.axhline(100, color="k", ls="--", lw=1, label="rating")
             ax.set_title(f"{tx}, {level} ({pen})", fontsize=9)
             ax.set_ylabel("loading [%]")
-            ax.legend(fontsize=7, loc="upper left")
-        axes[-1, c].set_xlabel("hours since start of day [h]")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        axes[-1, c].set_xlabel("hours since the start of the day (local time) [h]")
+    return finish_figure(fig, axes.ravel(), f"{scenario.name}: transformer loading over the day",
+                         None, path)

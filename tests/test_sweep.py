@@ -105,6 +105,7 @@ def test_dotted_paths_set_scale_and_fan_out():
 def test_product_zip_ranges_and_replications():
     scenario, _ = load_scenario("lv-feeder-20bus")
     data = scenario.model_dump(mode="json")
+    data["variants"] = {}  # the axes and replications alone
     data["sweep"] = {"axes": [{"path": "fleet.0.count", "values": [2, 4, 6]},
                               {"path": "sites.0.rated_kw", "range": {"start": 3.7, "stop": 11.1, "step": 3.7}}],
                      "replications": 2}
