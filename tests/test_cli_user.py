@@ -14,7 +14,8 @@ from flexcosim.scenarios.overrides import apply_overrides
 from flexcosim.scenarios.schema import ScenarioError
 
 #: a quarter day of the LV feeder with its sites behind the transformer, so `optimal` solves
-SHORT = ["--set", "duration_s=21600", "--set", "sites.0.transformer=tx", "--no-progress"]
+SHORT = ["--set", "duration_s=21600", "--set", "sites.0.transformer=tx", "--set", "variants={}",
+         "--no-progress"]
 
 
 def flexcosim(*args: str, cwd=None) -> subprocess.CompletedProcess:

@@ -34,6 +34,7 @@ HOURS = 4
 def lv_data(**edits) -> dict:
     data = yaml.safe_load(shipped()["lv-feeder-20bus"].read_text())
     data["duration_s"] = HOURS * 3600
+    data["variants"] = {}  # one run, not the study's four variants
     data.update(edits)
     return data
 

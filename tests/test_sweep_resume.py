@@ -25,6 +25,7 @@ def feeder(sweep: dict, hours: int = 1) -> dict:
     """The LV feeder for ``hours`` from midnight, EVs at home half charged, with ``sweep``."""
     scenario, _ = load_scenario("lv-feeder-20bus")
     data = scenario.model_dump(mode="json")
+    data["variants"] = {}  # the points of the sweep alone, not of the study's four variants
     data["duration_s"] = hours * 3600
     data["fleet"][0].update(soc0_min=0.3, soc0_max=0.6)
     data["sweep"] = sweep
