@@ -342,8 +342,11 @@ def worker() -> None:
     from flexcosim.cosim.cli import main
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    reply = sys.stdout
-    sys.stdout = io.StringIO()  # the run's own output must not mix with the replies
+    # replies go to a copy of fd 1; fd 1 itself (where C libraries such as HiGHS print) and
+    # sys.stdout are silenced, so the run's own output cannot mix with the replies
+    reply = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    sys.stdout = io.StringIO()
     for line in sys.stdin:
         job = json.loads(line)
         folder = Path(job["dir"])
