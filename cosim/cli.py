@@ -77,10 +77,11 @@ def _list() -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from flexcosim.cosim.results import json_safe
-    from flexcosim.cosim.run import default_run_dir, run_scenario
+    from flexcosim.cosim.run import check_strategies, default_run_dir, run_scenario
     from flexcosim.scenarios.catalog import load_scenario
 
     scenario, base_dir = load_scenario(args.scenario)
+    check_strategies(scenario, base_dir)
     if scenario.sweep is not None:
         from flexcosim.scenarios.sweep import run_sweep
 

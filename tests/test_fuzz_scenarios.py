@@ -145,12 +145,13 @@ def bad_number(rng, data):
     return f"{'.'.join(map(str, path))} = {value!r}", nonsense
 
 
-PLAUSIBLE = {"rated_kw", "capacity_kwh", "max_charge_kw", "step_s", "duration_s"}
+PLAUSIBLE = {"rated_kw", "capacity_kwh", "max_charge_kw", "step_s"}
 
 
 def magnitude_slip(rng, data):
+    """x 1000 on a positive number; not on ``duration_s`` (a 40-day study is long, not nonsense)."""
     path = _pick(rng, data, lambda p, n: isinstance(n, (int, float)) and not isinstance(n, bool)
-                 and n > 0)
+                 and n > 0 and p[-1] != "duration_s")
     if path is None:
         return "slip: nothing", False
     parent = _parent(data, path)
