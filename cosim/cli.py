@@ -165,8 +165,9 @@ def _schema() -> int:
 
 def _run(args: argparse.Namespace, scenario, base_dir: Path) -> int:
     from flexcosim.cosim.results import to_json
-    from flexcosim.cosim.run import default_run_dir, run_scenario
+    from flexcosim.cosim.run import check_strategies, default_run_dir, run_scenario
 
+    check_strategies(scenario, base_dir)
     if scenario.sweep is not None:
         from flexcosim.scenarios.sweep import default_sweep_dir, run_sweep
 

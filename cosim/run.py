@@ -194,6 +194,46 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
         return write_results(out, assembly, time.perf_counter() - t0, scenario.duration_s)
 
 
+def check_strategies(scenario: Scenario, base_dir: Path = Path(".")) -> None:
+    """Resolve every strategy the scenario names, its variants' and sweep's too, before any run.
+
+    A variant or a sweep point would otherwise meet a bad strategy only when its turn
+    comes, after the others have run.
+
+    Raises
+    ------
+    ScenarioError
+        naming the field: an unknown name, or a target that is not a strategy.
+    """
+    from flexcosim.agents.dso import GRID_COORDINATION
+    from flexcosim.agents.its import ITS_STRATEGIES
+    from flexcosim.agents.optim.pricing import PRICING
+    from flexcosim.agents.platform import ALLOCATION, EMSP_STRATEGIES
+    from flexcosim.agents.site import SITE_STRATEGIES
+
+    by_role = {"site_aggregator": SITE_STRATEGIES, "dso_platform": ALLOCATION,
+               "emsp": EMSP_STRATEGIES, "its": ITS_STRATEGIES, "dso_grid": GRID_COORDINATION}
+    named = []
+    for prefix, s in [("", scenario), *((f"variants.{v}.", scenario.variant(v))
+                                        for v in scenario.variants)]:
+        for i, a in enumerate(s.agents):
+            if a.strategy and (a.role, a.strategy) != ("dso_platform", "random_share"):
+                named.append((f"{prefix}agents.{i}.strategy", by_role[a.role], a.strategy))
+        named += [(f"{prefix}sites.{i}.pricing", PRICING, g.pricing) for i, g in enumerate(s.sites)]
+    if scenario.sweep is not None:
+        named += [(f"sweep.penetrations.{name}.site_strategy", SITE_STRATEGIES, p.site_strategy)
+                  for name, p in scenario.sweep.penetrations.items() if p.site_strategy]
+    checked = set()
+    for field, registry, name in named:
+        if (registry.kind, name) in checked:
+            continue
+        checked.add((registry.kind, name))
+        try:
+            registry.create(name, base_dir)
+        except ValueError as exc:
+            raise ScenarioError(f"scenario field {field!r}: {exc}") from None
+
+
 def stop_world(world: mosaik.World) -> None:
     """Shut down a world whose run ended early; its simulator tasks are still pending."""
     tasks = asyncio.all_tasks(world.loop)

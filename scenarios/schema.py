@@ -769,7 +769,20 @@ def _one_line(err: dict[str, Any]) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         return f"scenario field {field!r}: {msg}" if loc else f"scenario: {msg}"
     value = _short(err.get("input"))
-    return f"scenario field {field!r}: value {value} is not allowed: {err['msg'].lower()}"
+    unit = _unit(loc) if kind.startswith(("greater_than", "less_than")) else ""
+    return f"scenario field {field!r}: value {value} is not allowed: {err['msg'].lower()}{unit}"
+
+
+#: Field-name suffix -> unit, for bounds in error messages (longest suffix first).
+UNITS = (("_kwh_per_km", "kWh/km"), ("_kwh", "kWh"), ("_kmh", "km/h"), ("_kw", "kW"),
+         ("_km", "km"), ("_deg", "deg"), ("_pu", "p.u."), ("_s", "s"))
+
+
+def _unit(loc: tuple[Any, ...]) -> str:
+    name = str(loc[-1]) if loc else ""
+    if name == "peak_kw" and "pv" in loc:
+        return " [kWp]"
+    return next((f" [{unit}]" for suffix, unit in UNITS if name.endswith(suffix)), "")
 
 
 def _short(value: Any, limit: int = 80) -> str:

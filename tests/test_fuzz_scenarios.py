@@ -148,12 +148,13 @@ def bad_number(rng, data):
     return f"{'.'.join(map(str, path))} = {value!r}", nonsense
 
 
-PLAUSIBLE = {"rated_kw", "capacity_kwh", "max_charge_kw", "step_s", "duration_s"}
+PLAUSIBLE = {"rated_kw", "capacity_kwh", "max_charge_kw", "step_s"}
 
 
 def magnitude_slip(rng, data):
+    """x 1000 on a positive number; not on ``duration_s`` (a 40-day study is long, not nonsense)."""
     path = _pick(rng, data, lambda p, n: isinstance(n, (int, float)) and not isinstance(n, bool)
-                 and n > 0)
+                 and n > 0 and p[-1] != "duration_s")
     if path is None:
         return "slip: nothing", False
     parent = _parent(data, path)
@@ -345,8 +346,11 @@ def worker() -> None:
     from flexcosim.cosim.cli import main
 
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    reply = sys.stdout
-    sys.stdout = io.StringIO()  # the run's own output must not mix with the replies
+    # replies go to a copy of fd 1; fd 1 itself (where C libraries such as HiGHS print) and
+    # sys.stdout are silenced, so the run's own output cannot mix with the replies
+    reply = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    sys.stdout = io.StringIO()
     for line in sys.stdin:
         job = json.loads(line)
         folder = Path(job["dir"])

@@ -252,3 +252,12 @@ def test_a_scenario_error_found_while_building_leaves_no_folder(tmp_path):
     with pytest.raises(ScenarioError, match="no_such_bus"):
         run_scenario(parse_scenario(data), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_strategy_in_a_later_variant_is_refused_before_any_run(tmp_path, capsys):
+    data = lv_data(variants={"first": {}, "second": {"agents": [
+        {"role": "site_aggregator", "sites": "home", "strategy": "sys:exit"}]}})
+    out = tmp_path / "run"
+    line = one_line_error(cli(capsys, "run", str(write(tmp_path, data)), "--out", str(out)))
+    assert "variants.second.agents.0.strategy" in line and "'sys:exit'" in line
+    assert not out.exists()

@@ -126,10 +126,10 @@ def test_nonsense_values_are_one_line(edit, field):
 
 
 @pytest.mark.parametrize("edit, field, unit_hint", [
-    (lambda d: d["sites"][0].update(rated_kw=3700), "sites.0.rated_kw", "1000"),
-    (lambda d: d["pv"][0].update(peak_kw=4000), "pv.0.peak_kw", "1000"),
-    (lambda d: d["fleet"][0]["vehicle"].update(capacity_kwh=40000), "capacity_kwh", "1000"),
-    (lambda d: d.update(step_s=90000, duration_s=90000), "step_s", "3600"),
+    (lambda d: d["sites"][0].update(rated_kw=3700), "sites.0.rated_kw", "1000 [kW]"),
+    (lambda d: d["pv"][0].update(peak_kw=4000), "pv.0.peak_kw", "1000 [kWp]"),
+    (lambda d: d["fleet"][0]["vehicle"].update(capacity_kwh=40000), "capacity_kwh", "1000 [kWh]"),
+    (lambda d: d.update(step_s=90000, duration_s=90000), "step_s", "3600 [s]"),
 ])
 def test_plausibility_bounds(edit, field, unit_hint):
     message = refused(edited(LV, edit))
