@@ -3,7 +3,8 @@
 ``python3 bench/sweep.py`` runs ``ucd-campus-annual`` (36 points) three times into fresh
 temporary folders and prints wall time and speed-up over one worker; ``--months 4 10``
 runs only those months' days (4 points per month), ``--rounds R`` repeats the three
-interleaved and reports medians, ``--json`` prints one JSON object.
+interleaved and reports medians, ``--json`` prints one JSON object (as the last line:
+HiGHS prints its banner to stdout from the worker processes).
 The load average before and after each configuration is printed too: on a shared machine
 the speed-up says as much about the neighbours as about the sweep.
 
