@@ -217,7 +217,7 @@ def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None 
         }
     annual = annual_figures(scenario, done, per_point)
     write_json(out / "summary.json", {"points": per_point, "annual": annual, "status": status})
-    table_md, table_csv = energy_tables(annual)
+    table_md, table_csv = energy_tables(annual, section_label(scenario))
     if "note" in status:
         table_md = f"**Incomplete sweep: {status['note']}** (see summary.json status).\n\n" + table_md
     (out / "annual_energy.md").write_text(table_md)
@@ -227,6 +227,12 @@ def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None 
         if scenario.sweep.report.profile_levels:
             plot_day_profiles(scenario, done, loading, out, out / "day_profiles.png")
     return {"annual": annual, "status": status}
+
+
+def section_label(scenario: Scenario) -> str:
+    """Name of the sections: the axes they are made of, joined by ``_`` (``section`` if none)."""
+    skip = {scenario.sweep.report.sum_over}
+    return "_".join(a.axis_name for a in scenario.sweep.axes if a.axis_name not in skip) or "section"
 
 
 def section(scenario: Scenario, point: SweepPoint) -> str:
@@ -267,10 +273,13 @@ def annual_figures(scenario: Scenario, points: list[SweepPoint], per_point: dict
     return annual
 
 
-def energy_tables(annual: dict) -> tuple[str, str]:
-    """Weighted net energy supplied to EVs per site and total, with unmet: (markdown, CSV)."""
+def energy_tables(annual: dict, label: str = "section") -> tuple[str, str]:
+    """Weighted net energy supplied to EVs per site and total, with unmet: (markdown, CSV).
+
+    ``label`` heads the CSV's section column (e.g. ``penetration``).
+    """
     md = []
-    rows = [("section", "site", "variant", "energy_mwh")]
+    rows = [(label, "site", "variant", "energy_mwh")]
     for pen, variants in annual.items():
         names = list(variants)
         sites = list(next(iter(variants.values()))["site_energy_mwh"])
