@@ -70,11 +70,11 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     Parameters
     ----------
     workers : parallel points (default: every core this process may use); 1 runs them
-        in this process (``local``)
+        in this process (``local`` without ``timeout_s``)
     executor : ``local`` (process pool) or ``dask`` (``scheduler`` address, else a LocalCluster)
     retry_failed : run only the points recorded as failed (with the current scenario)
     timeout_s : wall time after which a point's process is killed and the point failed
-        (``local`` with more than one worker) [s]
+        (``local`` only; each point then runs in a child process) [s]
     only : indices of the points to consider (``--point K``); default all
     report : write the report afterwards (a job array's tasks leave it to ``sweep report``)
 
@@ -84,6 +84,8 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     (``reused``, ``ran``, ``failed`` {point: error}, ``missing`` [points]); only ``status``
     when ``report`` is false.
     """
+    if timeout_s is not None and executor != "local":
+        raise ScenarioError(f"a point timeout is enforced by the local executor only; got executor {executor!r}")
     points = sweep_points(scenario)  # every point is valid before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +127,7 @@ def _execute(tasks: list[PointTask], workers: int, executor: str, scheduler: str
 
     if executor == "dask":
         results = run_dask(tasks, workers, started, scheduler)
-    elif workers == 1:
+    elif workers == 1 and timeout_s is None:
         results = run_in_process(tasks, started)
     else:
         results = run_local_pool(tasks, workers, started, timeout_s)

@@ -6,16 +6,16 @@ Every executor runs :func:`execute` once per :class:`PointTask` and yields
 marker (``flexcosim.scenarios.sweep_state``); an exception is recorded in the folder
 instead, so one failing point never stops the others.
 
-- ``local`` with one worker: points run one after the other in this process.
-- ``local`` with N > 1 workers: each point runs in its own child process (``forkserver``
+- ``local`` with one worker and no timeout: points run one after the other in this process.
+- ``local`` otherwise: each point runs in its own child process (``forkserver``
   start method where available: children fork from a server that has imported the engine
   once), at most N at a time. A child that dies (killed, out of memory) or outlives
   ``timeout_s`` is recorded as failed with its exit code; the others go on.
 - ``dask``: points are submitted to a ``distributed`` cluster (``scheduler`` address) or to
   a ``LocalCluster`` of N single-threaded worker processes. Workers need the installed
   package and the same ``out`` path (a shared filesystem). A worker that dies is handled by
-  Dask (the point is retried on another worker, then recorded as failed); ``timeout_s`` is
-  not enforced on Dask workers.
+  Dask (the point is retried on another worker, then recorded as failed); there is no
+  per-point timeout on Dask workers.
 """
 
 from __future__ import annotations
