@@ -129,7 +129,11 @@ def run_local_pool(tasks: list[PointTask], workers: int, started: Started,
                 send.close()
                 running[process.sentinel] = (task, process, time.monotonic(), receive)
                 started(task)
-            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+            wake = 1.0  # [s] when no timeout is due earlier
+            if timeout_s is not None:
+                first = min(t0 for _, _, t0, _ in running.values())
+                wake = max(0.0, min(wake, first + timeout_s - time.monotonic()))
+            ready = multiprocessing.connection.wait(list(running), timeout=wake)
             now = time.monotonic()
             for sentinel in list(running):
                 task, process, t0, receive = running[sentinel]
