@@ -255,6 +255,8 @@ def _sweep(args: argparse.Namespace) -> int:
             raise ScenarioError(f"--point {args.point} is not a point; allowed: 0-{len(points) - 1}")
         if args.workers is not None and args.workers < 1:
             raise ScenarioError(f"--workers {args.workers} is not allowed; need >= 1")
+        if args.timeout is not None and not args.timeout > 0:
+            raise ScenarioError(f"--timeout {args.timeout} is not allowed; need > 0 seconds")
         if args.scheduler and args.executor != "dask":
             raise ScenarioError("--scheduler needs --executor dask")
         out = args.out or default_sweep_dir(scenario)

@@ -71,11 +71,11 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     Parameters
     ----------
     workers : parallel points (default: every core this process may use); 1 runs them
-        in this process (``local``)
+        in this process (``local`` without ``timeout_s``)
     executor : ``local`` (process pool) or ``dask`` (``scheduler`` address, else a LocalCluster)
     retry_failed : run only the points recorded as failed (with the current scenario)
     timeout_s : wall time after which a point's process is killed and the point failed
-        (``local`` with more than one worker) [s]
+        (``local`` only; each point then runs in a child process) [s]
     only : indices of the points to consider (``--point K``); default all
     report : write the report afterwards (a job array's tasks leave it to ``sweep report``)
 
@@ -85,6 +85,8 @@ def run_sweep(scenario: Scenario, out: Path, base_dir: Path = Path("."), *,
     (``reused``, ``ran``, ``failed`` {point: error}, ``missing`` [points]); only ``status``
     when ``report`` is false.
     """
+    if timeout_s is not None and executor != "local":
+        raise ScenarioError(f"a point timeout is enforced by the local executor only; got executor {executor!r}")
     points = sweep_points(scenario)  # every point is valid before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,7 @@ def _execute(tasks: list[PointTask], workers: int, executor: str, scheduler: str
 
     if executor == "dask":
         results = run_dask(tasks, workers, started, scheduler)
-    elif workers == 1:
+    elif workers == 1 and timeout_s is None:
         results = run_in_process(tasks, started)
     else:
         results = run_local_pool(tasks, workers, started, timeout_s)
@@ -218,7 +220,7 @@ def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None 
         }
     annual = annual_figures(scenario, done, per_point)
     write_json(out / "summary.json", {"points": per_point, "annual": annual, "status": status})
-    table_md, table_csv = energy_tables(annual)
+    table_md, table_csv = energy_tables(annual, section_label(scenario))
     if "note" in status:
         table_md = f"**Incomplete sweep: {status['note']}** (see summary.json status).\n\n" + table_md
     (out / "annual_energy.md").write_text(table_md)
@@ -228,6 +230,12 @@ def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None 
         if scenario.sweep.report.profile_levels:
             plot_day_profiles(scenario, done, loading, out, out / "day_profiles.png")
     return {"annual": annual, "status": status}
+
+
+def section_label(scenario: Scenario) -> str:
+    """Name of the sections: the axes they are made of, joined by ``_`` (``section`` if none)."""
+    skip = {scenario.sweep.report.sum_over}
+    return "_".join(a.axis_name for a in scenario.sweep.axes if a.axis_name not in skip) or "section"
 
 
 def section(scenario: Scenario, point: SweepPoint) -> str:
@@ -268,10 +276,13 @@ def annual_figures(scenario: Scenario, points: list[SweepPoint], per_point: dict
     return annual
 
 
-def energy_tables(annual: dict) -> tuple[str, str]:
-    """Weighted net energy supplied to EVs per site and total, with unmet: (markdown, CSV)."""
+def energy_tables(annual: dict, label: str = "section") -> tuple[str, str]:
+    """Weighted net energy supplied to EVs per site and total, with unmet: (markdown, CSV).
+
+    ``label`` heads the CSV's section column (e.g. ``penetration``).
+    """
     md = []
-    rows = [("section", "site", "variant", "energy_mwh")]
+    rows = [(label, "site", "variant", "energy_mwh")]
     for pen, variants in annual.items():
         names = list(variants)
         sites = list(next(iter(variants.values()))["site_energy_mwh"])

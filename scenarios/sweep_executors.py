@@ -6,16 +6,16 @@ Every executor runs :func:`execute` once per :class:`PointTask` and yields
 marker (``flexcosim.scenarios.sweep_state``); an exception is recorded in the folder
 instead, so one failing point never stops the others.
 
-- ``local`` with one worker: points run one after the other in this process.
-- ``local`` with N > 1 workers: each point runs in its own child process (``forkserver``
+- ``local`` with one worker and no timeout: points run one after the other in this process.
+- ``local`` otherwise: each point runs in its own child process (``forkserver``
   start method where available: children fork from a server that has imported the engine
   once), at most N at a time. A child that dies (killed, out of memory) or outlives
   ``timeout_s`` is recorded as failed with its exit code; the others go on.
 - ``dask``: points are submitted to a ``distributed`` cluster (``scheduler`` address) or to
   a ``LocalCluster`` of N single-threaded worker processes. Workers need the installed
   package and the same ``out`` path (a shared filesystem). A worker that dies is handled by
-  Dask (the point is retried on another worker, then recorded as failed); ``timeout_s`` is
-  not enforced on Dask workers.
+  Dask (the point is retried on another worker, then recorded as failed); there is no
+  per-point timeout on Dask workers.
 """
 
 from __future__ import annotations
@@ -129,7 +129,11 @@ def run_local_pool(tasks: list[PointTask], workers: int, started: Started,
                 send.close()
                 running[process.sentinel] = (task, process, time.monotonic(), receive)
                 started(task)
-            ready = multiprocessing.connection.wait(list(running), timeout=1.0)
+            wake = 1.0  # [s] when no timeout is due earlier
+            if timeout_s is not None:
+                first = min(t0 for _, _, t0, _ in running.values())
+                wake = max(0.0, min(wake, first + timeout_s - time.monotonic()))
+            ready = multiprocessing.connection.wait(list(running), timeout=wake)
             now = time.monotonic()
             for sentinel in list(running):
                 task, process, t0, receive = running[sentinel]

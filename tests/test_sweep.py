@@ -165,6 +165,7 @@ def test_sweep_runs_every_point_and_writes_the_report(swept):
         assert fig["total_energy_mwh"] == pytest.approx(point["ev_energy_delivered_kwh"] * 22 / 1e3)
         assert sum(fig["site_energy_mwh"].values()) == pytest.approx(fig["total_energy_mwh"])
     assert "total supplied" in (out / "annual_energy.md").read_text()
+    assert (out / "annual_energy.csv").read_text().startswith("penetration,site,variant,energy_mwh\n")
 
 
 def test_sweep_resumes_and_reruns_a_half_written_point(swept):

@@ -146,7 +146,7 @@ def test_a_point_that_raises_leaves_the_others_finished_and_listed(tmp_path):
 
 def test_a_point_over_its_timeout_is_killed_and_recorded(tmp_path):
     data = feeder({"axes": [{"path": "fleet.0.count", "values": [4, 6]}]})
-    result = run_sweep(parse_scenario(data), tmp_path, workers=2, timeout_s=0.2, progress=False)
+    result = run_sweep(parse_scenario(data), tmp_path, workers=1, timeout_s=0.2, progress=False)
     assert result["status"]["failed"] == {name: "timeout: still running after 0.2 s"
                                           for name in ("count-4", "count-6")}
     assert result["annual"] == {} and not (tmp_path / "loading_histograms.png").exists()
@@ -171,6 +171,8 @@ def test_cli_lists_runs_one_point_and_reports_what_is_missing(tmp_path, capsys):
     assert status["missing"] == ["count-4_rep0", "count-4_rep1", "count-6_rep1"] and status["complete"] == 1
     assert main(["sweep", "run", str(path), "--point", "4"]) == 2
     assert "--point 4 is not a point; allowed: 0-3" in capsys.readouterr().err
+    assert main(["sweep", "run", str(path), "--out", str(out), "--executor", "dask", "--timeout", "5"]) == 2
+    assert "timeout is enforced by the local executor only" in capsys.readouterr().err
 
 
 def test_a_killed_worker_is_recorded_and_the_others_finish(tmp_path):
