@@ -3,7 +3,9 @@
 Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled in),
 ``manifest.json`` (package versions, seed, git revision, timing), ``timeseries/``
 (tidy Parquet parts written during the run), ``summary.json``, ``fallbacks.json``
-(every step where an agent's strategy failed and the fallback decided),
+(every step where an agent's strategy failed and the fallback decided, and every
+request that was not answered in time), ``messages.parquet`` (every message between
+agents: sent/received time, sender, receiver, type, size, outcome),
 ``platform_decisions.csv`` (every request the DSO platform handled, if there is one) and
 PNG plots.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from flexcosim.agents.network import LogRow, Network
+from flexcosim.agents.processes import AgentRuntime
 from flexcosim.cosim.results import (
     TimeseriesWriter,
     plot_run,
@@ -68,10 +72,14 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
     before the end). Returns the summary.
     """
     scenario = assembly.scenario
-    write_json(out / "manifest.json", {**manifest(scenario, wall_s), "simulated_until_s": until_s})
+    runtime = assembly.runtime
+    write_json(out / "manifest.json", {**manifest(scenario, wall_s), "simulated_until_s": until_s,
+                                       **agent_counts(runtime)})
+    write_messages(out / "messages.parquet", runtime.network)
     guarded = [agent.fallbacks for agent in assembly.agents.values()]
     if assembly.platform is not None:
-        guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
+        its, emsp = runtime.roles["its"], runtime.roles["emsp"]
+        guarded += [its.strategy.fallbacks, emsp.strategy.fallbacks, emsp.fallbacks]
     if assembly.dso is not None:
         guarded.append(assembly.dso.fallbacks)
     fallbacks = [dataclasses.asdict(f) for record in guarded for f in record]
@@ -92,6 +100,21 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
     write_json(out / "summary.json", summary)
     plot_run(ts, out, transformers, pd.Timestamp(scenario.start))
     return summary
+
+
+def agent_counts(runtime: AgentRuntime) -> dict:
+    """Agent steps (envelopes and readings handled) per agent, and messages by type and outcome."""
+    net = runtime.network
+    return {"agent_steps": runtime.activations(),
+            "messages": {"total": len(net.log), "by_type": net.counts(lambda r: r.type),
+                         "by_outcome": net.counts(lambda r: r.outcome)}}
+
+
+def write_messages(path: Path, network: Network) -> None:
+    """The message log as Parquet: one row per message (``flexcosim.agents.network.LogRow``)."""
+    columns = [f.name for f in dataclasses.fields(LogRow)]
+    rows = [dataclasses.astuple(r) for r in network.log]
+    pd.DataFrame(rows, columns=columns).to_parquet(path, index=False)
 
 
 def manifest(scenario: Scenario, wall_s: float) -> dict:

@@ -27,20 +27,23 @@ import mosaik
 import numpy as np
 import pandas as pd
 
-from flexcosim.agents.dso import GRID_COORDINATION, DSOGridAgent, check_limits
-from flexcosim.agents.its import ITS_STRATEGIES, Route, check_estimates
+from flexcosim.agents.dso import GRID_COORDINATION, DSOGrid, DSOGridAgent, check_limits
+from flexcosim.agents.its import ITS, ITS_STRATEGIES, Route, check_estimates
+from flexcosim.agents.network import Link, Network, NetworkConfig, Outage
 from flexcosim.agents.optim.pricing import PRICING
 from flexcosim.agents.platform import (
     ALLOCATION,
+    EMSP,
     EMSP_STRATEGIES,
     DSOPlatform,
     RandomShare,
     check_request,
 )
+from flexcosim.agents.processes import AgentRuntime, Role
 from flexcosim.agents.registry import Guarded
 from flexcosim.agents.site import SiteAggregator
+from flexcosim.agents.site_agent import SiteAgent, SitePlant
 from flexcosim.agents.site_book import SiteBook
-from flexcosim.cosim.adapters.agents import SitePlant
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
 from flexcosim.cosim.models.arrivals import Visit, campus_visits
 from flexcosim.cosim.models.building import (
@@ -60,6 +63,9 @@ from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import (
     AgentSpec,
     CsvProfile,
+    LatencyRange,
+    LinkSpec,
+    NetworkSpec,
     Scenario,
     ScenarioError,
     SyntheticHouseholdProfile,
@@ -101,13 +107,19 @@ class Assembly:
     departures_s: dict[str, int]  # EV -> departure announced by its driver
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
+    runtime: AgentRuntime | None = None  # the agents as simpy processes, their network
 
     @property
-    def targets_kwh(self) -> dict[str, float]:
-        out = {}
-        for fleet, _, target in self.fleets.values():
-            out.update(zip(fleet.ids, (target * fleet.capacity_kwh).tolist()))
-        return out
+    def emsp(self) -> EMSP | None:
+        return self.runtime.roles.get("emsp") if self.runtime else None
+
+
+def targets_kwh(fleets: dict[str, tuple[EVFleet, list, np.ndarray]]) -> dict[str, float]:
+    """EV -> energy its driver wants at departure [kWh] (target SOC x capacity)."""
+    out = {}
+    for fleet, _, target in fleets.values():
+        out.update(zip(fleet.ids, (target * fleet.capacity_kwh).tolist()))
+    return out
 
 
 def entity_names(group_name: str, buses: list[str]) -> list[tuple[str, str]]:
@@ -209,7 +221,14 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
-    platform = _platform(s, register, books, sites, base_dir) if register else None
+    roles: list[Role] = []
+    platform = None
+    if register:
+        missing = [site for g in s.visitors for site in g.routes if site not in books]
+        if missing:
+            raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
+        platform, emsp, its = _platform(s, register, sites, base_dir)
+        roles += [emsp, its, platform]
 
     agents = {}
     for i, a in enumerate(s.agents):
@@ -232,8 +251,42 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            {site: tx for site, tx in feeding.items() if tx is not None},
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
+    targets = targets_kwh(fleets)
+    roles += [SiteAgent(agent, plants[agent.site], books.get(agent.site), targets, departures,
+                        s.step_s, s.duration_s) for agent in agents.values()]
+    if platform is not None:
+        missing = [site for site in platform.sites if f"agg_{site}" not in agents]
+        if missing:
+            raise ScenarioError(f"scenario field 'agents': visitor sites {missing} need an agent "
+                                "with role site_aggregator")
+    if dso is not None:
+        roles.append(DSOGrid(dso, {agent.site: name for name, agent in agents.items()}))
+    runtime = AgentRuntime(_network(s.network, roles, rng_for(s.seed, "network")), roles)
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso)
+                    platform, dso, runtime)
+
+
+def _link(spec: NetworkSpec | LinkSpec) -> Link:
+    lat = spec.latency_s
+    if isinstance(lat, LatencyRange):
+        return Link(lat.low_s, lat.high_s, spec.loss)
+    return Link(float(lat), None, spec.loss)
+
+
+def _network(spec: NetworkSpec, roles: list[Role], rng: np.random.Generator) -> Network:
+    """The agents' network from the scenario's ``network`` section; agent names are checked."""
+    import simpy
+
+    names = [r.name for r in roles]
+    for field, agent in ([("links", a) for a in spec.links]
+                         + [(f"outages.{i}.agent", o.agent) for i, o in enumerate(spec.outages)]):
+        if agent not in names:
+            raise ScenarioError(f"scenario field 'network.{field}': {agent!r} is not an agent of "
+                                f"this scenario; allowed: {', '.join(names) or 'none'}")
+    config = NetworkConfig(_link(spec), {a: _link(link) for a, link in spec.links.items()},
+                           [Outage(o.agent, o.start_s, o.end_s) for o in spec.outages],
+                           spec.timeout_s)
+    return Network(simpy.Environment(), config, rng)
 
 
 #: role -> (default strategy, default fallback)
@@ -318,16 +371,14 @@ def _visitor_fleet(visits: list[Visit], sites: list[str]):
 VISITOR_SPEED_KMH = 9.2
 
 
-def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook],
-              sites: dict, base_dir: Path) -> DSOPlatform:
+def _platform(s: Scenario, register: dict[str, Visit], sites: dict,
+              base_dir: Path) -> tuple[DSOPlatform, EMSP, ITS]:
+    """The DSO platform, the EMSP and the ITS of a scenario with visitors."""
     spec = _role(s, "dso_platform")
     if spec is None:
         raise ScenarioError("scenario field 'agents': visitors need an agent with role dso_platform")
     routes = {site: Route(r.distance_km, r.drive_s, r.walk_s)
               for g in s.visitors for site, r in g.routes.items()}
-    missing = [site for site in routes if site not in books]
-    if missing:
-        raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
     strategy, _ = _strategy(spec)
     if strategy == "random_share":
         slots = [site for site in routes for _ in sites[site][1].chargers]
@@ -338,10 +389,12 @@ def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook
             allocation = ALLOCATION.create(strategy, base_dir)
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'agents' (dso_platform): {exc}") from None
-    its = _guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its")
-    emsp = _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp")
-    return DSOPlatform(register, routes, its, emsp, {site: books[site] for site in routes},
-                       allocation, s.step_s, s.duration_s)
+    its = ITS(_guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its"))
+    emsp = EMSP(register, routes,
+                _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp"),
+                s.step_s)
+    platform = DSOPlatform({site: f"agg_{site}" for site in routes}, allocation, s.step_s, s.duration_s)
+    return platform, emsp, its
 
 
 def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
@@ -361,10 +414,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     profile_sim = world.start("Profiles", **step, buildings=profiles,
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
     grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
-    agent_sim = world.start("Agents", **step, agents=a.agents, plants=a.plants,
-                            targets_kwh=a.targets_kwh, departures_s=a.departures_s,
-                            books=a.books, platform=a.platform, horizon_end_s=s.duration_s,
-                            dso=a.dso)
+    agent_sim = world.start("Agents", **step, runtime=a.runtime)
     recorder = world.start("Recorder", **step, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]

@@ -181,6 +181,59 @@ class AgentSpec(_Model):
         "site_aggregator equal_share, emsp driver_preferences, its static_routes, dso_grid none")
 
 
+class LatencyRange(_Model):
+    """A one-way delay drawn uniformly per message from ``[low_s, high_s]``."""
+
+    low_s: float = Field(ge=0, description="shortest delay [s]")
+    high_s: float = Field(ge=0, description="longest delay [s]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyRange:
+        if self.high_s < self.low_s:
+            raise ValueError(f"network latency high_s {self.high_s} < low_s {self.low_s}; need high_s >= low_s")
+        return self
+
+
+class LinkSpec(_Model):
+    """Latency and loss of the messages to or from one agent."""
+
+    latency_s: Annotated[float, Field(ge=0)] | LatencyRange = Field(
+        0.0, description="one-way delay per message [s], or {low_s, high_s} for a uniform draw")
+    loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost [-]")
+
+
+class OutageSpec(_Model):
+    """An agent that sends and receives nothing for a while (its link is down)."""
+
+    agent: str = Field(description="agent name: emsp, its, platform, dso or agg_<site>")
+    start_s: float = Field(ge=0, description="start of the outage [s since start]")
+    end_s: float = Field(gt=0, description="end of the outage (exclusive) [s since start]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutageSpec:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"network outage of {self.agent!r}: end_s {self.end_s} <= start_s {self.start_s}")
+        return self
+
+
+class NetworkSpec(_Model):
+    """The network the agents' messages travel on (``flexcosim.agents.network``).
+
+    The default (no latency, no loss) makes every exchange complete within the second
+    it starts, as if the roles called each other.
+    """
+
+    latency_s: Annotated[float, Field(ge=0)] | LatencyRange = Field(
+        0.0, description="one-way delay of every message [s], or {low_s, high_s}")
+    loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost [-]")
+    timeout_s: float = Field(30.0, gt=0, description="how long a requester waits for a reply "
+                             "before its fallback decides [s]")
+    links: dict[str, LinkSpec] = Field(
+        default_factory=dict, description="agent name -> link for every message to or from it "
+        "(the receiver's link wins)")
+    outages: list[OutageSpec] = Field(default_factory=list, description="windows in which an agent is cut off")
+
+
 class Location(_Model):
     """Where the scenario is, for solar position (PV)."""
 
@@ -254,6 +307,8 @@ class Scenario(_Model):
     visitors: list[VisitorGroup] = Field(default_factory=list,
                                          description="EVs routed by the DSO platform")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
+    network: NetworkSpec = Field(default_factory=NetworkSpec,
+                                 description="latency, loss and outages of the agents' messages")
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")

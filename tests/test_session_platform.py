@@ -27,11 +27,17 @@ def session(tmp_path):
 def test_platform_outage_sends_requests_to_the_fallback(session):
     session.inject(PlatformOutage(until_s=9 * 3600))
     session.advance_to(10 * 3600)
+    emsp = session.assembly.emsp
+    fell_back = {f.observation.ev_id for f in emsp.fallbacks}
     decisions = session.platform()
-    early = decisions[decisions.time_s < 9 * 3600]
-    late = decisions[decisions.time_s >= 9 * 3600]
-    assert len(early) and early.strategy.str.startswith("fallback: DSO platform outage").all()
-    assert len(late) and (late.strategy == "ChargingSiteSelection").all()
+    # requests sent during the outage are lost and time out into the EMSP's fallback
+    assert fell_back and all(f.strategy == "platform" and f.time_s < 9 * 3600 for f in emsp.fallbacks)
+    assert not fell_back & set(decisions.ev)
+    assert len(decisions) and (decisions.time_s >= 9 * 3600).all()
+    assert (decisions.strategy == "ChargingSiteSelection").all()
+    log = session.messages()
+    to_platform = log[(log.receiver == "platform") & (log.sent_s < 9 * 3600)]
+    assert len(to_platform) == len(fell_back) and (to_platform.outcome == "lost").all()
 
 
 def test_extra_request_books_a_charger(session):
