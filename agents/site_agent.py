@@ -2,7 +2,8 @@
 
 One :class:`SiteAgent` per charging site. It answers the DSO platform's offer and
 reservation requests from its :class:`~flexcosim.agents.site_book.SiteBook`, takes the
-DSO's capacity notices, and on every reading of the EVs parked at its site builds a
+DSO's capacity notices (re-deciding with the last reading), and on every reading of
+the EVs parked at its site builds a
 :class:`~flexcosim.agents.site.SiteObservation` and decides set-points with its
 :class:`~flexcosim.agents.site.SiteAggregator` (strategy and fallback). The set-points
 wait in :attr:`SiteAgent.setpoints` until the mosaik adapter hands them to the chargers.
@@ -61,11 +62,14 @@ class SiteAgent(Role):
         self.targets_kwh, self.departures_s = targets_kwh, departures_s
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.setpoints: dict[str, float] | None = None
+        self._present: Mapping | None = None  # the last reading of the parked EVs
+        self._timer_s: int | None = None  # when the strategy asked to decide again
 
     def handle(self, envelope: Envelope) -> None:
         match envelope.body:
             case PlantReading(evs=evs):
-                self.setpoints = dict(self.aggregator.decide(self.observe(evs)).power_kw)
+                self._present = evs
+                self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)
                 self.reply(envelope, OfferReply(offer, self.book.free_chargers(r.arrival_s, r.departure_s)))
@@ -75,6 +79,24 @@ class SiteAgent(Role):
                     self.reply(envelope, ReservationConfirmed(r.ev, r.site))
             case CapacityLimitNotice(capacity_kw=kw):
                 self.aggregator.capacity_kw = kw
+                if self._present is not None:  # a capacity change is a decision event
+                    self._decide()
+
+    def _decide(self) -> None:
+        """Decide on the last reading; keep one timer for the strategy's next decision."""
+        decision = self.aggregator.decide(self.observe(self._present))
+        self.setpoints = dict(decision.power_kw)
+        at = decision.next_decision_s
+        if at is not None and at > self.env.now and at != self._timer_s:
+            self._timer_s = at
+            self.runtime.start(self._timer(at))
+
+    def _timer(self, at: int):
+        yield self.env.timeout(at - self.env.now)
+        if self._timer_s == at and self._present is not None:  # else a later decision replaced it
+            self._timer_s = None
+            self.activations += 1
+            self._decide()
 
     def observe(self, present: Mapping) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end."""

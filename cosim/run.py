@@ -32,7 +32,7 @@ from flexcosim.cosim.results import (
     summarise,
     write_json,
 )
-from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.cosim.world import Assembly, assemble, build_world, world_until_s
 from flexcosim.scenarios.schema import Scenario
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
@@ -53,7 +53,7 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
     assembly = assemble(scenario, base_dir)
     writer = TimeseriesWriter(out / "timeseries")
     world = build_world(assembly, writer)
-    world.run(until=scenario.duration_s, print_progress=progress)
+    world.run(until=world_until_s(scenario), print_progress=progress)
     writer.flush()
     return write_results(out, assembly, time.perf_counter() - t0, scenario.duration_s)
 

@@ -38,7 +38,7 @@ import pandas as pd
 from flexcosim.cosim.adapters.gate import Failed, Finished, Paused, SessionClosed, StepGate
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.run import default_run_dir, write_results, write_scenario
-from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.cosim.world import Assembly, assemble, build_world, world_until_s
 from flexcosim.scenarios.catalog import load_scenario
 
 
@@ -149,7 +149,7 @@ class Session:
         world = None
         try:
             world = build_world(self.assembly, self.writer, gate=self.gate)
-            world.run(until=self.scenario.duration_s, print_progress=False)
+            world.run(until=world_until_s(self.scenario), print_progress=False)
             self.writer.flush()
             self.gate.reports.put(Finished())
         except SessionClosed:

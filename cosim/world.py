@@ -217,7 +217,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             if site not in sites:
                 raise ScenarioError(f"scenario field 'visitors.{gi}.routes': {site!r} is not a site; "
                                     f"allowed: {', '.join(sites)}")
-        visits = campus_visits(g.count, rng_for(s.seed, "visitors", g.name), s.step_s, g.name)
+        visits = campus_visits(g.count, rng_for(s.seed, "visitors", g.name), s.events.grid_s or 1, g.name)
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
@@ -397,25 +397,41 @@ def _platform(s: Scenario, register: dict[str, Visit], sites: dict,
     return platform, emsp, its
 
 
+def metering_s(scenario: Scenario) -> int:
+    """The grid's and the recorder's metering interval [s]."""
+    return scenario.grid.step_s or scenario.step_s
+
+
+def world_until_s(scenario: Scenario) -> int:
+    """Run a built world until this time [s]: one second past the end, so that the
+    metering step at the end writes the last interval."""
+    return scenario.duration_s + 1
+
+
 def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
     """Start the simulators, create the entities and connect them (see module docstring).
 
-    With a ``gate`` every simulator waits for it at each step, so a session can pause
-    the run between steps (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
+    Run the world with ``world.run(until=world_until_s(scenario))``. With a ``gate``
+    every simulator waits for it, so a session can pause the run
+    (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
     world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
     step = {"step_s": s.step_s}
+    meter = {"step_s": metering_s(s)}
     offset = _seconds_of_day(pd.Timestamp(s.start))
     profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
 
-    fleet_sim = world.start("Fleet", **step, fleets={g: f for g, f in a.fleets.items()})
-    charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
-    profile_sim = world.start("Profiles", **step, buildings=profiles,
+    with world.group():  # event-driven simulators, joined by weak (same-second) connections
+        fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
+                                grid_s=s.events.grid_s)
+        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
+        agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
+                                end_s=s.duration_s)
+    profile_sim = world.start("Profiles", **meter, buildings=profiles, series_step_s=s.step_s,
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
-    grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
-    agent_sim = world.start("Agents", **step, runtime=a.runtime)
-    recorder = world.start("Recorder", **step, writer=writer).Recorder()
+    grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
+    recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
     sites = {n: charger_sim.Site(name=n) for n in a.sites}
@@ -431,8 +447,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(fleet, recorder, "soc", "unmet_kwh")
         for site in sites.values():
             world.connect(fleet, site, "plugged")
-            world.connect(site, fleet, "battery_kw", time_shifted=True,
-                          initial_data={"battery_kw": {}})
+            world.connect(site, fleet, ("ev_battery_kw", "battery_kw"), weak=True)
         for agent in agents.values():
             world.connect(fleet, agent, "plugged")
     for name, agent in agents.items():
@@ -443,17 +458,17 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         hosted.append(platform)
         for fleet in fleets:
             world.connect(fleet, platform, "events", "soc")
-            world.connect(platform, fleet, "routes", time_shifted=True, initial_data={"routes": {}})
+            world.connect(platform, fleet, "routes", weak=True)
         world.connect(platform, recorder, "requests")
     if a.dso is not None:
         dso = agent_sim.DSOGrid()
         hosted.append(dso)
         for tx in trafos:
-            world.connect(tx, dso, "loading_pct", time_shifted=True, initial_data={"loading_pct": 0.0})
+            world.connect(tx, dso, "loading_pct", time_shifted=True)
         for bus in buses.values():
-            world.connect(bus, dso, "vm_pu", time_shifted=True, initial_data={"vm_pu": 1.0})
+            world.connect(bus, dso, "vm_pu", time_shifted=True)
         for site in sites.values():
-            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": 0.0})
+            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": None})
         world.connect(dso, recorder, "limit_kw")
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
@@ -472,8 +487,9 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(line, recorder, "loading_pct")
     world.connect(grid_entity, recorder, "converged")
     if gate is not None:
-        connect_gate(world, gate, s.step_s, [*fleets, *sites.values(), grid_entity, *buildings.values(),
-                                             *pvs.values(), *hosted, recorder])
+        connect_gate(world, gate, s.step_s, s.duration_s,
+                     [*fleets, *sites.values(), grid_entity, *buildings.values(),
+                      *pvs.values(), *hosted, recorder])
     return world
 
 

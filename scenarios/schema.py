@@ -65,6 +65,10 @@ class GridSpec(_Model):
 
     builder: str = Field(description="registered grid builder, see `grids.BUILDERS`")
     params: dict[str, Any] = Field(default_factory=dict, description="builder keyword arguments")
+    step_s: int | None = Field(
+        None, gt=0, description="metering interval: one power flow and one recorded row per "
+        "interval, of its energy-correct averages [s]; must divide the scenario's step_s; "
+        "default: the scenario's step_s")
 
 
 class BuildingGroup(_Model):
@@ -234,6 +238,15 @@ class NetworkSpec(_Model):
     outages: list[OutageSpec] = Field(default_factory=list, description="windows in which an agent is cut off")
 
 
+class EventTiming(_Model):
+    """When events happen inside a run (the engine counts whole seconds)."""
+
+    grid_s: int | None = Field(
+        None, gt=0, description="round visitors' request and departure times and the fleet's "
+        "own events up to this grid [s] (900 reproduces a fixed 15-min engine); "
+        "default: every event at its own second")
+
+
 class Location(_Model):
     """Where the scenario is, for solar position (PV)."""
 
@@ -296,7 +309,8 @@ class Scenario(_Model):
     description: str = Field("", description="one paragraph; its first line is shown by `flexcosim list`")
     start: datetime = Field(description="simulation start, ISO 8601 with UTC offset")
     duration_s: int = Field(gt=0, description="simulated time span [s]")
-    step_s: int = Field(gt=0, description="time step of every simulator [s]")
+    step_s: int = Field(gt=0, description="decision tick of the agents and step of their "
+                        "forecasts and schedules [s]")
     seed: int = Field(ge=0, description="seed of every random draw in the run")
     location: Location = Field(description="site of the study (solar position)")
     grid: GridSpec = Field(description="the network")
@@ -309,6 +323,7 @@ class Scenario(_Model):
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
     network: NetworkSpec = Field(default_factory=NetworkSpec,
                                  description="latency, loss and outages of the agents' messages")
+    events: EventTiming = Field(default_factory=EventTiming, description="event timing")
     variants: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
@@ -327,6 +342,9 @@ class Scenario(_Model):
             raise ValueError(f"start {self.start.isoformat()} has no UTC offset; write e.g. 2019-01-16T00:00:00+01:00")
         if self.duration_s % self.step_s:
             raise ValueError(f"duration_s {self.duration_s} is not a multiple of step_s {self.step_s}")
+        if self.grid.step_s is not None and self.step_s % self.grid.step_s:
+            raise ValueError(f"grid.step_s {self.grid.step_s} does not divide step_s {self.step_s}; "
+                             "allowed: a divisor, e.g. 60 or 300 for step_s 900")
         site_groups = {s.name for s in self.sites}
         for i, f in enumerate(self.fleet):
             if f.home_sites not in site_groups:

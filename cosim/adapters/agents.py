@@ -4,25 +4,29 @@ The adapter owns nothing but the translation: it advances the agents' simpy
 environment (:class:`flexcosim.agents.processes.AgentRuntime`) to mosaik's time, hands
 the physical simulators' data to the roles as readings, lets them react (messages at
 zero latency are answered within the same second) and puts their decisions on its
-outputs. Entities:
+outputs. A hybrid simulator: it steps when a reading arrives and at the next pending
+simpy event (a message in flight, a deadline), so a decision leaves at the second it
+is made. Entities:
 
 SiteAggregator
-    input ``plugged`` (``{site: {ev: PluggedEV}}`` from the fleet); output
-    ``setpoints_kw`` (``{ev: kW}`` for the site's chargers). EVs parked at the site are
-    scheduled whether or not a charger was free for them; the chargers ignore set-points
-    for EVs they do not hold.
+    input ``plugged`` (``{site: {ev: PluggedEV}}`` from the fleet, trigger); output
+    ``setpoints_kw`` (``{ev: kW}`` for the site's chargers, non-persistent: sent when
+    the aggregator decided). EVs parked at the site are scheduled whether or not a
+    charger was free for them; the chargers ignore set-points for EVs they do not hold.
 DSOGrid
-    inputs ``loading_pct`` (transformers), ``vm_pu`` (buses) and ``p_kw`` (sites) of the
-    previous step (time-shifted); output ``limit_kw`` (``{site: kW}``). Its reading is
-    handled before the aggregators decide, and its limits reach them as messages.
+    inputs ``loading_pct`` (transformers), ``vm_pu`` (buses) from the grid's power flow
+    of the metering interval that just ended (time-shifted by one second, trigger) and
+    ``p_kw`` (the sites' meters, time-shifted, averaged over that interval); output ``limit_kw`` (``{site: kW}``, persistent). Its limits reach
+    the aggregators as messages, and each re-decides on a change.
 Platform
-    inputs ``events`` and ``soc`` from the fleets (trip starts go to the EMSP); output
-    ``routes`` (``{ev: (site, arrival_s)}``, to the fleet over a time-shifted
-    connection) and ``requests`` (routes handed out this step).
+    inputs ``events`` (trigger) and ``soc`` from the fleets (trip starts go to the
+    EMSP); output ``routes`` (``{ev: (site, arrival_s)}``, to the fleet over a weak
+    connection, non-persistent) and ``requests`` (counter meter of routes handed out).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from flexcosim.agents.dso import DSOGrid
@@ -32,31 +36,37 @@ from flexcosim.agents.processes import AgentRuntime
 from flexcosim.agents.site_agent import SiteAgent
 from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
 from flexcosim.cosim.models.ev import TripStart
+from flexcosim.cosim.models.meter import IntervalReader, Meter, MeterBook
 
 META = meta({
     "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),
     "Platform": ([], ["events", "soc", "routes", "requests"]),
     "DSOGrid": ([], ["loading_pct", "vm_pu", "p_kw", "limit_kw"]),
-})
+}, kind="hybrid", triggers=["plugged", "events", "loading_pct", "vm_pu"],
+    persistent=["requests", "limit_kw"])
 
 
 class AgentSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, runtime: AgentRuntime) -> None:
+    def setup(self, runtime: AgentRuntime, metering_s: int, end_s: int) -> None:
+        """``metering_s``: the grid's metering interval [s]; ``end_s``: no own step from then on."""
         self.runtime = runtime
+        self.metering_s, self.end_s = metering_s, end_s
+        self.requests = MeterBook(counter=True)
+        self.reader = IntervalReader()
 
     def create(self, num: int, model: str, name: str | None = None):
         name = name or {"Platform": "platform", "DSOGrid": "dso"}[model]
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> int:
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
         rt = self.runtime
         rt.advance(time)
-        if "dso" in self.outputs:
-            rt.sense("dso", _grid_reading(inputs.get("dso", {})))
+        if "dso" in self.outputs and time % self.metering_s == 1:  # a new power flow
+            rt.sense("dso", self._grid_reading(time - 1, inputs.get("dso", {})))
         if "platform" in self.outputs:
             data = inputs.get("platform", {})
             soc = merged(data.get("soc"))
@@ -67,31 +77,37 @@ class AgentSim(SteppedAdapter):
         rt.settle()  # limits and bookings are in place before the sites decide
         for name in self.outputs:
             role = rt.roles.get(name)
-            if isinstance(role, SiteAgent):
-                present = plugged_at(inputs.get(name, {}).get("plugged"), role.aggregator.site)
-                rt.sense(name, PlantReading(present))
+            data = inputs.get(name, {})
+            if isinstance(role, SiteAgent) and "plugged" in data:
+                rt.sense(name, PlantReading(plugged_at(data["plugged"], role.aggregator.site)))
         rt.settle()
         for name in self.outputs:
             role = rt.roles.get(name)
             if isinstance(role, SiteAgent):
-                self.outputs[name] = {"setpoints_kw": role.setpoints or {}}
+                self.outputs[name] = {} if role.setpoints is None else {"setpoints_kw": role.setpoints}
                 role.setpoints = None
         if "platform" in self.outputs:
             emsp: EMSP = rt.roles["emsp"]
             routes, emsp.routed = emsp.routed, {}
-            self.outputs["platform"] = {"routes": routes, "requests": len(routes)}
+            self.requests.add(time, {"platform": float(len(routes))})
+            self.outputs["platform"] = {"requests": self.requests.reading()}
+            if routes:
+                self.outputs["platform"]["routes"] = routes
         if "dso" in self.outputs:
             dso: DSOGrid = rt.roles["dso"]
             self.outputs["dso"] = {"limit_kw": dso.limits_kw}
-        return time + self.step_s
+        nxt = rt.next_time()
+        return math.ceil(nxt) if nxt < self.end_s else None
 
     def finalize(self) -> None:
         self.runtime.close()
 
+    def _grid_reading(self, end_s: int, data: Mapping) -> GridReading:
+        """The power flow of the interval ending at ``end_s`` and each site's average draw in it."""
+        def by_entity(attr: str) -> dict:
+            return {src.split(".", 1)[1]: v for src, v in (data.get(attr) or {}).items()}
 
-def _grid_reading(data: Mapping) -> GridReading:
-    def by_entity(attr: str) -> dict[str, float]:
-        return {src.split(".", 1)[1]: v for src, v in (data.get(attr) or {}).items()}
-
-    return GridReading(by_entity("loading_pct"), min(by_entity("vm_pu").values(), default=1.0),
-                       by_entity("p_kw"))
+        draw = {site: (sum(self.reader.read(site, meter, end_s - self.metering_s, end_s).values())
+                       if isinstance(meter, Meter) and end_s > 0 else 0.0)
+                for site, meter in by_entity("p_kw").items()}
+        return GridReading(by_entity("loading_pct"), min(by_entity("vm_pu").values(), default=1.0), draw)

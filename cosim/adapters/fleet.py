@@ -1,78 +1,124 @@
 """mosaik adapter for :class:`flexcosim.cosim.models.ev.EVFleet` (one entity per fleet group).
 
+A hybrid simulator: it steps at its own next event (a trip start, an arrival or a
+departure of the mobility model; an EV reaching its SOC limit; the next decision tick
+of ``step_s`` while any EV is parked at a charging site) and whenever chargers or the
+platform send it something.
+
 Outputs
 -------
-plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now
-events : list of :class:`~cosim.models.ev.EVEvent` emitted at this step
-soc : ``{ev: soc}`` [-]
-unmet_kwh : ``{site: kWh}`` energy missing to the target SOC of the EVs that left each
-site this step (sites without departures are absent)
+plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent:
+    sent at the fleet's own steps, not at those caused by its inputs)
+events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
+soc : ``{ev: soc}`` [-] (persistent)
+unmet_kwh : counter :class:`~cosim.models.meter.Meter` of the energy missing to the
+    target SOC of the EVs that left each site [kWh] (persistent)
 
-Inputs
+Inputs (trigger)
 ------
-battery_kw : ``{ev: kW}`` battery-side power over the previous step, from the chargers
-(a time-shifted connection, so it is applied when the interval has passed).
-routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs whose trip started
-at the previous step (time-shifted); applied to the trip plan before moving the fleet.
+battery_kw : ``{ev: kW}`` per charging site, the battery-side power held from the
+    charger's step on (weak connection: it arrives within the same second).
+routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs (weak connection).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta
 from flexcosim.cosim.models.charger import PluggedEV
 from flexcosim.cosim.models.ev import Departure, EVFleet
+from flexcosim.cosim.models.meter import MeterBook
 
-META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])})
+META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])},
+            kind="hybrid", triggers=["battery_kw", "routes"], persistent=["soc", "unmet_kwh"])
 
 
 class FleetSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, fleets: Mapping[str, tuple[EVFleet, Sequence[Mapping[str, str]], np.ndarray]]) -> None:
+    def setup(self, fleets: Mapping[str, tuple[EVFleet, Sequence[Mapping[str, str]], np.ndarray]],
+              end_s: int, grid_s: int | None = None) -> None:
         """``fleets[group] = (fleet, site_of_place, target_soc)``.
 
         ``site_of_place[i]`` maps a place name of EV i to the site where it charges;
-        ``target_soc[i]`` is the SOC its driver wants at departure [-].
+        ``target_soc[i]`` is the SOC its driver wants at departure [-]. ``end_s``: no own
+        step at or after it [s]; ``grid_s``: own steps are rounded up to this grid [s].
         """
         self.fleets = dict(fleets)
+        self.end_s, self.grid_s = end_s, grid_s
+        self.last_s: int | None = None
+        self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
+        self.power = {g: np.zeros(len(f.ids)) for g, (f, _, _) in self.fleets.items()}
+        self.site_power: dict[str, dict[str, dict[str, float]]] = {g: {} for g in self.fleets}
+        self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
+        # charges[g][i, state]: EV i parked in that state is at a charging site
+        self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
+                        for g, (f, site_of, _) in self.fleets.items()}
 
     def create(self, num: int, model: str, name: str):
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> int:
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
+        own = time != self.last_s  # a second step at the same time only takes inputs
+        nxt = math.inf
         for name in self.outputs:
             fleet, site_of_place, target_soc = self.fleets[name]
-            index = {ev: i for i, ev in enumerate(fleet.ids)}
+            index = self.index[name]
+            data = inputs.get(name, {})
+            out: dict = {}
+            if own:
+                dt = 0 if self.last_s is None else time - self.last_s
+                events = fleet.step(time, dt, self.power[name])
+                out["events"] = events
+                unmet: dict[str, float] = {}
+                energy = fleet.energy_kwh()
+                for e in events:
+                    if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
+                        i = index[e.ev]
+                        site = site_of_place[i][e.place]
+                        short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
+                        unmet[site] = unmet.get(site, 0.0) + short
+                self.unmet[name].add(time, unmet)
+                out["plugged"] = plugged_evs(fleet, site_of_place)
+            for site, kw in (data.get("battery_kw") or {}).items():
+                self.site_power[name][site] = dict(kw)
             power = np.zeros(len(fleet.ids))
-            for ev, kw in merged(inputs.get(name, {}).get("battery_kw")).items():
-                power[index[ev]] = kw
-            for ev, (site, arrival_s) in merged(inputs.get(name, {}).get("routes")).items():
-                if ev in index:  # routes from the platform cover every fleet group
-                    fleet.mobility.route(index[ev], 0, site, arrival_s)
-            events = fleet.step(time, self.step_s if time > 0 else 0, power)
-            energy = fleet.energy_kwh()
-            unmet: dict[str, float] = {}
-            for e in events:
-                if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
-                    i = index[e.ev]
-                    site = site_of_place[i][e.place]
-                    short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
-                    unmet[site] = unmet.get(site, 0.0) + short
-            self.outputs[name] = {
-                "plugged": plugged_evs(fleet, site_of_place),
-                "events": events,
-                "soc": dict(zip(fleet.ids, fleet.soc.tolist())),
-                "unmet_kwh": unmet,
-                "battery_kw": None,
-                "routes": None,
-            }
-        return time + self.step_s
+            for per_site in self.site_power[name].values():
+                for ev, kw in per_site.items():
+                    if ev in index:
+                        power[index[ev]] = kw
+            self.power[name] = power
+            for routes in (data.get("routes") or {}).values():
+                for ev, (site, arrival_s) in routes.items():
+                    if ev in index:  # routes from the platform cover every fleet group
+                        # a route that comes after the estimated arrival: the EV arrives next second
+                        fleet.mobility.route(index[ev], 0, site, max(arrival_s, time + 1))
+            out["soc"] = dict(zip(fleet.ids, fleet.soc.tolist()))
+            out["unmet_kwh"] = self.unmet[name].reading()
+            self.outputs[name] = out
+            parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())
+            nxt = min(nxt, self._next_s(time, fleet, parked, power))
+        self.last_s = time
+        return int(nxt) if nxt < self.end_s else None
+
+    def _next_s(self, time: int, fleet: EVFleet, parked: bool, power: np.ndarray) -> float:
+        """The fleet's next own step: mobility event, SOC limit, or decision tick."""
+        mobility = fleet.next_event_s(time)
+        nxt = math.inf if mobility is None else mobility
+        if self.grid_s:
+            nxt = -(-nxt // self.grid_s) * self.grid_s if nxt < math.inf else nxt
+        full = fleet.full_s(time, power)
+        if full < math.inf:
+            nxt = min(nxt, max(time + 1, math.ceil(full)))
+        if parked:
+            nxt = min(nxt, (time // self.step_s + 1) * self.step_s)
+        return nxt
 
 
 def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]]) -> dict[str, dict[str, PluggedEV]]:
