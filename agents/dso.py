@@ -227,13 +227,13 @@ class DSOGrid(Role):
 
     Attributes
     ----------
-    limits_kw : the limits decided at the last reading (for the recorder)
+    limits_kw : the limits decided at the last reading (for the recorder); none at first
     """
 
     def __init__(self, agent: DSOGridAgent, site_agents: Mapping[str, str], name: str = "dso") -> None:
         super().__init__(name)
         self.agent, self.site_agents = agent, dict(site_agents)
-        self.limits_kw: dict[str, float] = {}
+        self.limits_kw = {site: math.inf for site in agent.site_transformer}
         self._told: dict[str, float] = {}
 
     def handle(self, envelope: Envelope) -> None:

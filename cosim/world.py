@@ -55,6 +55,7 @@ from flexcosim.cosim.models.building import (
 from flexcosim.cosim.models.charger import ChargerSpec, ChargingSite
 from flexcosim.cosim.models.ev import EVFleet, VehicleModel
 from flexcosim.cosim.models.grid import PowerFlowGrid
+from flexcosim.cosim.models.meter import Meter
 from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.results import TimeseriesWriter
@@ -422,15 +423,16 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     offset = _seconds_of_day(pd.Timestamp(s.start))
     profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
 
-    with world.group():  # event-driven simulators, joined by weak (same-second) connections
+    # event-driven simulators and the grid, joined by weak (same-second) connections
+    with world.group():
         fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
                                 grid_s=s.events.grid_s)
         charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
         agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
                                 end_s=s.duration_s)
+        grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
     profile_sim = world.start("Profiles", **meter, buildings=profiles, series_step_s=s.step_s,
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
-    grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
     recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
@@ -463,13 +465,18 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     if a.dso is not None:
         dso = agent_sim.DSOGrid()
         hosted.append(dso)
+        world.connect(grid_entity, dso, "metered_s", weak=True)
         for tx in trafos:
-            world.connect(tx, dso, "loading_pct", time_shifted=True)
+            world.connect(tx, dso, "loading_pct", weak=True, initial_data={"loading_pct": 0.0})
         for bus in buses.values():
-            world.connect(bus, dso, "vm_pu", time_shifted=True)
+            world.connect(bus, dso, "vm_pu", weak=True, initial_data={"vm_pu": 1.0})
         for site in sites.values():
-            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": None})
-        world.connect(dso, recorder, "limit_kw")
+            # time-shifted (a meter read at t needs no change made at t)
+            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": Meter(0, {})})
+        # time-shifted: the row of [t - step, t) shows the limits in force then, not those
+        # decided at t for the next interval
+        world.connect(dso, recorder, "limit_kw", time_shifted=True,
+                      initial_data={"limit_kw": {site: math.inf for site in a.dso.site_transformer}})
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
         world.connect(site, recorder, "p_kw", "battery_kw", "connected", "waiting", "losses_kw")

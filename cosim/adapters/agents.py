@@ -14,9 +14,10 @@ SiteAggregator
     the aggregator decided). EVs parked at the site are scheduled whether or not a
     charger was free for them; the chargers ignore set-points for EVs they do not hold.
 DSOGrid
-    inputs ``loading_pct`` (transformers), ``vm_pu`` (buses) from the grid's power flow
-    of the metering interval that just ended (time-shifted by one second, trigger) and
-    ``p_kw`` (the sites' meters, time-shifted, averaged over that interval); output ``limit_kw`` (``{site: kW}``, persistent). Its limits reach
+    inputs ``metered_s`` (trigger), ``loading_pct`` (transformers), ``vm_pu`` (buses)
+    from the grid's power flow of the metering interval that just ended and ``p_kw``
+    (the sites' meters, averaged over that interval), all over weak connections, so the
+    DSO decides in the second the interval ends; output ``limit_kw`` (``{site: kW}``, persistent). Its limits reach
     the aggregators as messages, and each re-decides on a change.
 Platform
     inputs ``events`` (trigger) and ``soc`` from the fleets (trip starts go to the
@@ -41,8 +42,8 @@ from flexcosim.cosim.models.meter import IntervalReader, Meter, MeterBook
 META = meta({
     "SiteAggregator": (["name"], ["plugged", "setpoints_kw"]),
     "Platform": ([], ["events", "soc", "routes", "requests"]),
-    "DSOGrid": ([], ["loading_pct", "vm_pu", "p_kw", "limit_kw"]),
-}, kind="hybrid", triggers=["plugged", "events", "loading_pct", "vm_pu"],
+    "DSOGrid": ([], ["metered_s", "loading_pct", "vm_pu", "p_kw", "limit_kw"]),
+}, kind="hybrid", triggers=["plugged", "events", "metered_s"],
     persistent=["requests", "limit_kw"])
 
 
@@ -50,12 +51,13 @@ class AgentSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, runtime: AgentRuntime, metering_s: int, end_s: int) -> None:
+    def setup(self, runtime: AgentRuntime, metering_s: int, end_s: int) -> None:  # noqa: D102
         """``metering_s``: the grid's metering interval [s]; ``end_s``: no own step from then on."""
         self.runtime = runtime
         self.metering_s, self.end_s = metering_s, end_s
         self.requests = MeterBook(counter=True)
         self.reader = IntervalReader()
+        self.metered_s = 0  # end of the last metering interval the DSO has seen
 
     def create(self, num: int, model: str, name: str | None = None):
         name = name or {"Platform": "platform", "DSOGrid": "dso"}[model]
@@ -65,8 +67,11 @@ class AgentSim(SteppedAdapter):
     def step(self, time: int, inputs, max_advance: int) -> int | None:
         rt = self.runtime
         rt.advance(time)
-        if "dso" in self.outputs and time % self.metering_s == 1:  # a new power flow
-            rt.sense("dso", self._grid_reading(time - 1, inputs.get("dso", {})))
+        grid = inputs.get("dso", {})
+        metered_s = max((grid.get("metered_s") or {}).values(), default=0)
+        if "dso" in self.outputs and metered_s > self.metered_s:  # a new power flow
+            self.metered_s = metered_s
+            rt.sense("dso", self._grid_reading(metered_s, grid))
         if "platform" in self.outputs:
             data = inputs.get("platform", {})
             soc = merged(data.get("soc"))

@@ -3,10 +3,13 @@
 Entities: one ``Bus`` per named bus (inputs ``p_kw``/``q_kvar`` demand and
 ``p_gen_kw`` generation, summed over all connected sources; output ``vm_pu``), one
 ``Transformer`` per transformer (``loading_pct``, ``p_kw``), one ``Line`` per line
-(``loading_pct``) and one ``Grid`` (``converged``). mosaik-pandapower-2 has no
+(``loading_pct``) and one ``Grid`` (``converged``; ``metered_s``, the end of the
+interval the last power flow stands for [s]). mosaik-pandapower-2 has no
 transformer entity, hence this adapter.
 
-Time-based on the metering interval ``step_s``: the step at ``t`` runs one AC power
+Clocked by the metering interval ``step_s`` (mosaik type hybrid: its inputs trigger
+nothing, it steps every ``step_s``; hybrid only so that ``metered_s`` is an event that
+wakes the DSO agent in the same second). The step at ``t`` runs one AC power
 flow for the interval ``[t - step_s, t)`` that just ended, with each source's
 energy-correct average over it: a :class:`~cosim.models.meter.Meter` input (chargers)
 is averaged exactly, a number (buildings, PV) is already the interval's value. The
@@ -20,11 +23,12 @@ from flexcosim.cosim.models.grid import PowerFlowGrid
 from flexcosim.cosim.models.meter import IntervalReader, Meter
 
 META = meta({
-    "Grid": ([], ["converged"]),
+    "Grid": ([], ["converged", "metered_s"]),
     "Bus": (["name"], ["p_kw", "q_kvar", "p_gen_kw", "vm_pu"]),
     "Transformer": (["name"], ["loading_pct", "p_kw"]),
     "Line": (["name"], ["loading_pct"]),
-})
+}, kind="hybrid", triggers=[],
+    persistent=["converged", "p_kw", "q_kvar", "p_gen_kw", "vm_pu", "loading_pct"])
 
 
 class GridSim(SteppedAdapter):
@@ -48,7 +52,7 @@ class GridSim(SteppedAdapter):
             q[bus] = self._sum(time, data, "q_kvar")
         state = self.grid.solve(p, q)
         self.power_flows += 1
-        self.outputs["grid"] = {"converged": state.converged}
+        self.outputs["grid"] = {"converged": state.converged, "metered_s": time}
         for bus, v in state.vm_pu.items():
             self.outputs[bus] = {"vm_pu": v}
         for tx, loading in state.trafo_loading_pct.items():

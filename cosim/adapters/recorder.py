@@ -34,6 +34,7 @@ class RecorderSim(SteppedAdapter):
 
     def step(self, time: int, inputs, max_advance: int) -> int:
         if time == 0:
+            self.writer.end_step()
             return self.step_s
         add, start = self.writer.add, time - self.step_s
         for attr, sources in inputs.get("recorder", {}).items():
