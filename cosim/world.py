@@ -427,7 +427,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     with world.group():
         fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
                                 grid_s=s.events.grid_s)
-        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
+        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()},
+                                  end_s=s.duration_s)
         agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
                                 end_s=s.duration_s)
         grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
@@ -449,7 +450,8 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(fleet, recorder, "soc", "unmet_kwh")
         for site in sites.values():
             world.connect(fleet, site, "plugged")
-            world.connect(site, fleet, ("ev_battery_kw", "battery_kw"), weak=True)
+            world.connect(site, fleet, "battery_kw", time_shifted=True,
+                          initial_data={"battery_kw": Meter(0, {})})
         for agent in agents.values():
             world.connect(fleet, agent, "plugged")
     for name, agent in agents.items():
@@ -460,7 +462,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         hosted.append(platform)
         for fleet in fleets:
             world.connect(fleet, platform, "events", "soc")
-            world.connect(platform, fleet, "routes", weak=True)
+            world.connect(platform, fleet, "routes", time_shifted=1)
         world.connect(platform, recorder, "requests")
     if a.dso is not None:
         dso = agent_sim.DSOGrid()

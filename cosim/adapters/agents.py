@@ -83,8 +83,9 @@ class AgentSim(SteppedAdapter):
         for name in self.outputs:
             role = rt.roles.get(name)
             data = inputs.get(name, {})
-            if isinstance(role, SiteAgent) and "plugged" in data:
-                rt.sense(name, PlantReading(plugged_at(data["plugged"], role.aggregator.site)))
+            site = role.aggregator.site if isinstance(role, SiteAgent) else None
+            if site and any(site in per_site for per_site in (data.get("plugged") or {}).values()):
+                rt.sense(name, PlantReading(plugged_at(data["plugged"], site)))
         rt.settle()
         for name in self.outputs:
             role = rt.roles.get(name)

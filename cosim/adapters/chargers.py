@@ -1,15 +1,16 @@
 """mosaik adapter for :class:`flexcosim.cosim.models.charger.ChargingSite` (one entity per site).
 
-An event-driven (hybrid) simulator without a clock of its own: it steps when the fleet
-reports the EVs parked at its sites or an agent sends set-points. It then plugs in the
-EVs parked at a site (first free charger; an EV that finds no free charger waits
-unplugged), unplugs those that left, and applies the last set-points clipped to charger
-and EV limits (the SOC headroom is checked over one second, the engine's resolution;
-the fleet steps again when an EV reaches its limit). The powers hold until its next step.
+An event-driven (hybrid) simulator: it steps when the fleet reports the EVs parked at
+its sites, when an agent sends set-points, and at the second an EV on a charger reaches
+its SOC limit (which it computes from the EV's last reported SOC and the energy its
+meter has delivered since). It then plugs in the EVs parked at a site (first free
+charger; an EV that finds no free charger waits unplugged), unplugs those that left,
+and applies the last set-points clipped to charger and EV limits (the SOC headroom is
+checked over one second, the engine's resolution). The powers hold until its next step.
 
 Inputs (trigger)
 ------
-plugged : ``{site: {ev: PluggedEV}}`` from the fleet
+plugged : ``{site: {ev: PluggedEV}}`` from the fleet; a site missing from it is unchanged
 setpoints_kw : ``{ev: kW}`` grid-side set-points from the site's agent (+ charge); kept
     until the next set-points
 
@@ -22,20 +23,21 @@ ev_grid_kw : grid-side power per EV [kW]
 connected : EVs on a charger [-]; waiting : EVs at the site without a free charger [-]
 losses_kw : charger conversion losses [kW]
 
-ev_battery_kw (non-persistent, every step): ``{ev: kW}`` battery-side power from now on,
-for the fleet
+The fleet reads ``battery_kw`` (time-shifted) and integrates each EV's energy from it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
-from flexcosim.cosim.models.charger import ChargingSite
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.models.charger import ChargingSite, PluggedEV
 from flexcosim.cosim.models.meter import MeterBook
 
 OUTPUTS = ["p_kw", "q_kvar", "battery_kw", "ev_grid_kw", "connected", "waiting", "losses_kw"]
-META = meta({"Site": (["name"], ["plugged", "setpoints_kw", "ev_battery_kw", *OUTPUTS])},
+META = meta({"Site": (["name"], ["plugged", "setpoints_kw", *OUTPUTS])},
             kind="hybrid", triggers=["plugged", "setpoints_kw"], persistent=OUTPUTS)
 
 
@@ -43,8 +45,10 @@ class ChargerSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, sites: Mapping[str, ChargingSite]) -> None:
-        self.sites = dict(sites)
+    def setup(self, sites: Mapping[str, ChargingSite], end_s: int) -> None:
+        """``end_s``: no own step at or after it [s]."""
+        self.sites, self.end_s = dict(sites), end_s
+        self.base_kwh: dict[str, dict[str, float]] = {name: {} for name in self.sites}
         self.present: dict[str, dict] = {name: {} for name in self.sites}
         self.wanted: dict[str, dict[str, float]] = {name: {} for name in self.sites}
         self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
@@ -53,15 +57,22 @@ class ChargerSim(SteppedAdapter):
         self.outputs[name] = {attr: self.meters[name][attr].reading() for attr in OUTPUTS}
         return [{"eid": name, "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> None:
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
+        nxt = math.inf
         for name in self.outputs:
             site = self.sites[name]
             data = inputs.get(name, {})
-            if "plugged" in data:
-                self.present[name] = plugged_at(data["plugged"], name)
+            battery = self.meters[name]["battery_kw"]
+            battery.advance(time)
+            for per_site in (data.get("plugged") or {}).values():
+                if name in per_site:
+                    self.present[name] = dict(per_site[name])
+                    # energy now = reported energy; later = that + what the meter adds
+                    self.base_kwh[name] = {ev: p.soc * p.capacity_kwh - battery.total.get(ev, 0.0)
+                                           for ev, p in self.present[name].items()}
             if "setpoints_kw" in data:
                 self.wanted[name] = merged(data["setpoints_kw"])
-            present = self.present[name]
+            present = {ev: self._now(name, p) for ev, p in self.present[name].items()}
             for ev in list(site.connected()):
                 if ev not in present:
                     site.disconnect(ev)
@@ -83,5 +94,21 @@ class ChargerSim(SteppedAdapter):
             for attr, meter in self.meters[name].items():
                 meter.set_rates(time, rates[attr])
             self.outputs[name] = {attr: meter.reading() for attr, meter in self.meters[name].items()}
-            self.outputs[name]["ev_battery_kw"] = rates["battery_kw"]
-        return None
+            nxt = min(nxt, self._limit_s(time, present, result.battery_kw))
+        return nxt if nxt < self.end_s else None
+
+    def _now(self, name: str, p: PluggedEV) -> PluggedEV:
+        """``p`` with the SOC it has now: last reported energy plus the metered energy since."""
+        energy = self.base_kwh[name][p.ev] + self.meters[name]["battery_kw"].total.get(p.ev, 0.0)
+        return replace(p, soc=min(max(energy / p.capacity_kwh, 0.0), 1.0))
+
+    @staticmethod
+    def _limit_s(time: int, evs: Mapping[str, PluggedEV], battery_kw: Mapping[str, float]) -> float:
+        """The first whole second at which a charging (discharging) EV reaches soc_max (soc_min)."""
+        first = math.inf
+        for ev, kw in battery_kw.items():
+            p = evs[ev]
+            room = (p.soc_max - p.soc if kw > 0 else p.soc - p.soc_min) * p.capacity_kwh
+            if kw and room > 1e-6:  # a fuller battery takes only what the 1-s clip lets through
+                first = min(first, time + max(1, math.ceil(max(room, 0.0) / abs(kw) * 3600.0)))
+        return first

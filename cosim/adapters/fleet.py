@@ -1,24 +1,25 @@
 """mosaik adapter for :class:`flexcosim.cosim.models.ev.EVFleet` (one entity per fleet group).
 
 A hybrid simulator: it steps at its own next event (a trip start, an arrival or a
-departure of the mobility model; an EV reaching its SOC limit; the next decision tick
-of ``step_s`` while any EV is parked at a charging site) and whenever chargers or the
-platform send it something.
+departure of the mobility model; the next decision tick of ``step_s`` while any EV is
+parked at a charging site) and when the platform sends routes.
 
 Outputs
 -------
-plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent:
-    sent at the fleet's own steps, not at those caused by its inputs)
+plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent):
+    every site at a decision tick, else the sites an EV arrived at or left
 events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
 soc : ``{ev: soc}`` [-] (persistent)
 unmet_kwh : counter :class:`~cosim.models.meter.Meter` of the energy missing to the
     target SOC of the EVs that left each site [kWh] (persistent)
 
-Inputs (trigger)
+Inputs
 ------
-battery_kw : ``{ev: kW}`` per charging site, the battery-side power held from the
-    charger's step on (weak connection: it arrives within the same second).
-routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs (weak connection).
+battery_kw : a :class:`~cosim.models.meter.Meter` per charging site, battery-side energy
+    per EV (time-shifted, not a trigger): the energy an EV got between two fleet steps
+    is read from it exactly, since a charger changes power only at events.
+routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs (trigger,
+    time-shifted by one second).
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ import numpy as np
 
 from flexcosim.cosim.adapters.base import SteppedAdapter, meta
 from flexcosim.cosim.models.charger import PluggedEV
-from flexcosim.cosim.models.ev import Departure, EVFleet
+from flexcosim.cosim.models.ev import Arrival, Departure, EVFleet
 from flexcosim.cosim.models.meter import MeterBook
 
 META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])},
-            kind="hybrid", triggers=["battery_kw", "routes"], persistent=["soc", "unmet_kwh"])
+            kind="hybrid", triggers=["routes"], persistent=["soc", "unmet_kwh"])
 
 
 class FleetSim(SteppedAdapter):
@@ -53,8 +54,9 @@ class FleetSim(SteppedAdapter):
         self.end_s, self.grid_s = end_s, grid_s
         self.last_s: int | None = None
         self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
-        self.power = {g: np.zeros(len(f.ids)) for g, (f, _, _) in self.fleets.items()}
-        self.site_power: dict[str, dict[str, dict[str, float]]] = {g: {} for g in self.fleets}
+        self.sites = {g: sorted({site for places in site_of for site in places.values()})
+                      for g, (_, site_of, _) in self.fleets.items()}
+        self.metered = {g: {} for g in self.fleets}  # (source, ev) -> kWh read at the last step
         self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
         # charges[g][i, state]: EV i parked in that state is at a charging site
         self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
@@ -65,35 +67,34 @@ class FleetSim(SteppedAdapter):
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int | None:
-        own = time != self.last_s  # a second step at the same time only takes inputs
         nxt = math.inf
         for name in self.outputs:
             fleet, site_of_place, target_soc = self.fleets[name]
             index = self.index[name]
             data = inputs.get(name, {})
             out: dict = {}
-            if own:
-                dt = 0 if self.last_s is None else time - self.last_s
-                events = fleet.step(time, dt, self.power[name])
+            dt = 0 if self.last_s is None else time - self.last_s
+            events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
+            if events:
                 out["events"] = events
-                unmet: dict[str, float] = {}
-                energy = fleet.energy_kwh()
-                for e in events:
-                    if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
-                        i = index[e.ev]
-                        site = site_of_place[i][e.place]
-                        short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
-                        unmet[site] = unmet.get(site, 0.0) + short
-                self.unmet[name].add(time, unmet)
-                out["plugged"] = plugged_evs(fleet, site_of_place)
-            for site, kw in (data.get("battery_kw") or {}).items():
-                self.site_power[name][site] = dict(kw)
-            power = np.zeros(len(fleet.ids))
-            for per_site in self.site_power[name].values():
-                for ev, kw in per_site.items():
-                    if ev in index:
-                        power[index[ev]] = kw
-            self.power[name] = power
+            unmet: dict[str, float] = {}
+            energy = fleet.energy_kwh()
+            for e in events:
+                if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
+                    i = index[e.ev]
+                    site = site_of_place[i][e.place]
+                    short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
+                    unmet[site] = unmet.get(site, 0.0) + short
+            self.unmet[name].add(time, unmet)
+            plugged = plugged_evs(fleet, site_of_place)
+            if time % self.step_s:  # between ticks: only the sites where EVs came or went
+                touched = {site_of_place[index[e.ev]].get(e.place) for e in events
+                           if isinstance(e, (Arrival, Departure))}
+                plugged = {site: plugged.get(site, {}) for site in touched if site}
+            else:
+                plugged = {site: plugged.get(site, {}) for site in self.sites[name]}
+            if plugged:
+                out["plugged"] = plugged
             for routes in (data.get("routes") or {}).values():
                 for ev, (site, arrival_s) in routes.items():
                     if ev in index:  # routes from the platform cover every fleet group
@@ -103,19 +104,29 @@ class FleetSim(SteppedAdapter):
             out["unmet_kwh"] = self.unmet[name].reading()
             self.outputs[name] = out
             parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())
-            nxt = min(nxt, self._next_s(time, fleet, parked, power))
+            nxt = min(nxt, self._next_s(time, fleet, parked))
         self.last_s = time
         return int(nxt) if nxt < self.end_s else None
 
-    def _next_s(self, time: int, fleet: EVFleet, parked: bool, power: np.ndarray) -> float:
-        """The fleet's next own step: mobility event, SOC limit, or decision tick."""
+    def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
+        """Average battery power per EV since the last step [kW], from the chargers' meters."""
+        power = np.zeros(len(self.index[name]))
+        last = self.metered[name]
+        for src, meter in (meters or {}).items():
+            for ev, kwh in meter.total_at(time).items():
+                i = self.index[name].get(ev)
+                if i is not None:
+                    if dt:
+                        power[i] += (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
+                    last[(src, ev)] = kwh
+        return power
+
+    def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
+        """The fleet's next own step: mobility event or decision tick."""
         mobility = fleet.next_event_s(time)
         nxt = math.inf if mobility is None else mobility
         if self.grid_s:
             nxt = -(-nxt // self.grid_s) * self.grid_s if nxt < math.inf else nxt
-        full = fleet.full_s(time, power)
-        if full < math.inf:
-            nxt = min(nxt, max(time + 1, math.ceil(full)))
         if parked:
             nxt = min(nxt, (time // self.step_s + 1) * self.step_s)
         return nxt

@@ -2,8 +2,8 @@
 
 The whole fleet is one object whose state lives in numpy arrays (one entry per EV), so
 that hundreds of EVs step in a few vectorised operations. It steps at events: between
-two calls of :meth:`EVFleet.step` the battery power and the mobility state are constant,
-and :meth:`EVFleet.next_event_s` / :meth:`EVFleet.full_s` say when that ends. The battery is the linear
+two calls of :meth:`EVFleet.step` the mobility state is constant, and
+:meth:`EVFleet.next_event_s` says when that ends. The battery is the linear
 state-of-charge model of seed 001 eq. 4: ``SOC_t = SOC_{t-1} + P_t dt / E`` with
 ``SOC_min <= SOC_t <= SOC_max``, where ``P`` is the power at the battery terminals.
 """
@@ -258,17 +258,6 @@ class EVFleet:
         if isinstance(m, TripPlan):
             return m.next_change_s(t_s)
         return (t_s // m.slot_s + 1) * m.slot_s
-
-    def full_s(self, t_s: int, battery_power_kw: np.ndarray) -> float:
-        """Time at which the first EV reaches ``soc_max`` (charging) or ``soc_min``
-        (discharging) under ``battery_power_kw`` held from ``t_s`` [s]; ``inf`` if none does."""
-        p = np.asarray(battery_power_kw, dtype=float)
-        energy = self.energy_kwh()
-        room = np.where(p > 0, self.soc_max * self.capacity_kwh - energy,
-                        np.where(p < 0, energy - self.soc_min * self.capacity_kwh, np.inf))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            hours = np.where(p != 0, np.maximum(room, 0.0) / np.abs(p), np.inf)
-        return t_s + float(hours.min()) * 3600.0 if hours.size else np.inf
 
     def place(self, i: int) -> str | None:
         """Name of the place where EV ``i`` is parked, ``None`` while it is moving."""
