@@ -32,7 +32,7 @@ from flexcosim.cosim.results import (
     summarise,
     write_json,
 )
-from flexcosim.cosim.world import Assembly, assemble, build_world, world_until_s
+from flexcosim.cosim.world import Assembly, assemble, build_world, metering_s, world_until_s
 from flexcosim.scenarios.schema import Scenario
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
@@ -87,7 +87,7 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int) ->
 
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
-    summary = summarise(ts, scenario.step_s, transformers, list(assembly.sites))
+    summary = summarise(ts, metering_s(scenario), transformers, list(assembly.sites))
     summary["agent_fallbacks"] = len(fallbacks)
     if assembly.platform is not None:
         decisions = pd.DataFrame([dataclasses.asdict(d) for d in assembly.platform.decisions])
