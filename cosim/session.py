@@ -188,6 +188,16 @@ class Session:
         self._await()
         return self.time_s
 
+    def next_event_s(self) -> int | None:
+        """The second of the next thing due (fleet event, agent timer, message), ``None`` if none."""
+        due = [t for t in self.pending().time_s if t >= self.time_s and math.isfinite(t)]
+        return int(math.ceil(min(due))) if due else None
+
+    def advance_to_next_event(self) -> int:
+        """Simulate up to and including the next event's second; returns the new :attr:`time_s`."""
+        t = self.next_event_s()
+        return self.advance_to(self.scenario.duration_s if t is None else t + 1)
+
     def run_to_end(self) -> int:
         """Simulate the rest of the scenario."""
         return self.advance_to(self.scenario.duration_s)
@@ -371,7 +381,8 @@ class Session:
         rows = [{"source": "agents", "time_s": rt.next_time(), "what": f"{len(rt.pending())} "
                  f"waiting processes, {len(rt.network.in_flight())} messages in flight"}]
         for group, (fleet, _, _) in self.assembly.fleets.items():
-            rows.append({"source": f"fleet {group}", "time_s": fleet.next_event_s(self.time_s - 1),
+            t = fleet.next_event_s(self.time_s - 1)
+            rows.append({"source": f"fleet {group}", "time_s": math.inf if t is None else t,
                          "what": "next trip start, arrival or departure"})
         return pd.DataFrame(rows)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flexcosim.cosim.session import ExtraEVRequest, PlatformOutage, Session
+from flexcosim.cosim.session import ExtraEVRequest, LinkChange, PlatformOutage, Session
 
 pytestmark = pytest.mark.mosaik
 
@@ -56,3 +56,16 @@ def test_extra_request_books_a_charger(session):
     sites = session.sites()
     assert {"headroom_kw", "price_per_kwh", "reserved"} <= set(sites.columns)
     assert (sites.reserved <= sites.chargers).all() and (sites.price_per_kwh > 0).all()
+
+
+def test_step_to_the_next_event_and_inject_latency(session):
+    session.advance_to(8 * 3600)
+    t = session.next_event_s()
+    assert t is not None and t >= 8 * 3600
+    assert session.advance_to_next_event() == t + 1
+    session.inject(LinkChange("platform", latency_s=5.0))
+    session.advance_to(10 * 3600)
+    log = session.messages()
+    to_platform = log[(log.receiver == "platform") & (log.sent_s > t)]
+    assert len(to_platform) and ((to_platform.received_s - to_platform.sent_s) == 5.0).all()
+    assert (session.platform().decided_s > session.platform().time_s).any()
