@@ -176,6 +176,7 @@ class EMSP(Role):
     routes : site -> route from the request point (the fallback estimate if the ITS is silent)
     strategy : the request strategy with its fallback (:data:`EMSP_STRATEGIES`)
     step_s : step length of the site-selection model [s]
+    answer_timeout_s : how long it waits for the platform's answer [s]
 
     Attributes
     ----------
@@ -184,9 +185,10 @@ class EMSP(Role):
     """
 
     def __init__(self, register: Mapping[str, Visit], routes: Mapping[str, Route],
-                 strategy: Guarded, step_s: int, name: str = "emsp", its: str = "its",
-                 platform: str = "platform") -> None:
+                 strategy: Guarded, step_s: int, answer_timeout_s: float = 120.0,
+                 name: str = "emsp", its: str = "its", platform: str = "platform") -> None:
         super().__init__(name)
+        self.answer_timeout_s = answer_timeout_s
         self.register, self.routes = dict(register), dict(routes)
         self.strategy, self.step_s = strategy, step_s
         self.its, self.platform = its, platform
@@ -209,20 +211,21 @@ class EMSP(Role):
             estimates = reply.estimates
         else:
             estimates = StaticRoutes().estimate(query)
-            self._fall_back(now, "its", "no estimate from the ITS in time: static routes", query)
+            self._fall_back(now, ev, "its", "no estimate from the ITS in time: static routes")
         request = self.strategy(DriverQuery(visit, now, self.step_s, estimates.by_site), now)
         answer = yield from self.ask(
-            self.platform, SiteSelectionRequest(request, estimates, visit.departure_s, now))
+            self.platform, SiteSelectionRequest(request, estimates, visit.departure_s, now),
+            self.answer_timeout_s)
         if isinstance(answer, SiteAssignment):
             self.routed[ev] = (answer.reservation.site, answer.reservation.arrival_s)
             return
         site = min(estimates.by_site, key=lambda s: estimates.by_site[s].arrival_s)
-        self._fall_back(now, "platform", f"no answer from the DSO platform in time: nearest site {site}",
-                        request)
+        self._fall_back(now, ev, "platform", f"no answer from the DSO platform in time: nearest site {site}")
         self.routed[ev] = (site, estimates.by_site[site].arrival_s)
 
-    def _fall_back(self, now: int, peer: str, reason: str, observation) -> None:
-        self.fallbacks.append(Fallback(now, self.name, peer, reason, observation))
+    def _fall_back(self, now: int, ev: str, peer: str, reason: str) -> None:
+        """Record that ``peer`` did not answer about ``ev``'s trip started at ``now``."""
+        self.fallbacks.append(Fallback(now, self.name, peer, reason, {"ev": ev}))
 
 
 class DSOPlatform(Role):

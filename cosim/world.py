@@ -393,7 +393,7 @@ def _platform(s: Scenario, register: dict[str, Visit], sites: dict,
     its = ITS(_guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its"))
     emsp = EMSP(register, routes,
                 _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp"),
-                s.step_s)
+                s.step_s, s.network.selection_timeout_s)
     platform = DSOPlatform({site: f"agg_{site}" for site in routes}, allocation, s.step_s, s.duration_s)
     return platform, emsp, its
 

@@ -232,6 +232,9 @@ class NetworkSpec(_Model):
     loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost [-]")
     timeout_s: float = Field(30.0, gt=0, description="how long a requester waits for a reply "
                              "before its fallback decides [s]")
+    selection_timeout_s: float = Field(
+        120.0, gt=0, description="how long the EMSP waits for the DSO platform's answer to a "
+        "site request, which takes the platform several exchanges and may queue [s]")
     links: dict[str, LinkSpec] = Field(
         default_factory=dict, description="agent name -> link for every message to or from it "
         "(the receiver's link wins)")

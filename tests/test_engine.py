@@ -96,7 +96,7 @@ def test_a_30s_platform_link_outage_times_out_into_the_emsp_fallback(monkeypatch
     network = {"outages": [{"agent": "platform", "start_s": t0, "end_s": t0 + 30}]}
     a, ts = tiny_ucd(monkeypatch, tmp_path, visits, network)
     emsp = a.emsp
-    assert [f.observation.ev_id for f in emsp.fallbacks] == ["ev_0000", "ev_0001"]
+    assert [f.observation["ev"] for f in emsp.fallbacks] == ["ev_0000", "ev_0001"]
     assert all(f.time_s < t0 + 30 and "no answer from the DSO platform" in f.reason
                for f in emsp.fallbacks)
     assert [d.ev for d in a.platform.decisions] == ["ev_0002"]

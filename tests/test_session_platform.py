@@ -28,7 +28,7 @@ def test_platform_outage_sends_requests_to_the_fallback(session):
     session.inject(PlatformOutage(until_s=9 * 3600))
     session.advance_to(10 * 3600)
     emsp = session.assembly.emsp
-    fell_back = {f.observation.ev_id for f in emsp.fallbacks}
+    fell_back = {f.observation["ev"] for f in emsp.fallbacks}
     decisions = session.platform()
     # requests sent during the outage are lost and time out into the EMSP's fallback
     assert fell_back and all(f.strategy == "platform" and f.time_s < 9 * 3600 for f in emsp.fallbacks)
