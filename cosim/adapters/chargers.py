@@ -49,6 +49,7 @@ class ChargerSim(SteppedAdapter):
         """``end_s``: no own step at or after it [s]."""
         self.sites, self.end_s = dict(sites), end_s
         self.base_kwh: dict[str, dict[str, float]] = {name: {} for name in self.sites}
+        self.due = {name: math.inf for name in self.sites}  # a site's next SOC-limit step [s]
         self.present: dict[str, dict] = {name: {} for name in self.sites}
         self.wanted: dict[str, dict[str, float]] = {name: {} for name in self.sites}
         self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
@@ -62,9 +63,13 @@ class ChargerSim(SteppedAdapter):
         for name in self.outputs:
             site = self.sites[name]
             data = inputs.get(name, {})
+            plugged = [per_site for per_site in (data.get("plugged") or {}).values() if name in per_site]
+            if not plugged and "setpoints_kw" not in data and self.due[name] > time:
+                nxt = min(nxt, self.due[name])  # nothing new here: the powers hold
+                continue
             battery = self.meters[name]["battery_kw"]
             battery.advance(time)
-            for per_site in (data.get("plugged") or {}).values():
+            for per_site in plugged:
                 if name in per_site:
                     self.present[name] = dict(per_site[name])
                     # energy now = reported energy; later = that + what the meter adds
@@ -94,7 +99,8 @@ class ChargerSim(SteppedAdapter):
             for attr, meter in self.meters[name].items():
                 meter.set_rates(time, rates[attr])
             self.outputs[name] = {attr: meter.reading() for attr, meter in self.meters[name].items()}
-            nxt = min(nxt, self._limit_s(time, present, result.battery_kw))
+            self.due[name] = self._limit_s(time, present, result.battery_kw)
+            nxt = min(nxt, self.due[name])
         return nxt if nxt < self.end_s else None
 
     def _now(self, name: str, p: PluggedEV) -> PluggedEV:

@@ -86,13 +86,13 @@ class FleetSim(SteppedAdapter):
                     short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
                     unmet[site] = unmet.get(site, 0.0) + short
             self.unmet[name].add(time, unmet)
-            plugged = plugged_evs(fleet, site_of_place)
             if time % self.step_s:  # between ticks: only the sites where EVs came or went
                 touched = {site_of_place[index[e.ev]].get(e.place) for e in events
-                           if isinstance(e, (Arrival, Departure))}
-                plugged = {site: plugged.get(site, {}) for site in touched if site}
+                           if isinstance(e, (Arrival, Departure))} - {None}
             else:
-                plugged = {site: plugged.get(site, {}) for site in self.sites[name]}
+                touched = set(self.sites[name])
+            parked = plugged_evs(fleet, site_of_place, touched) if touched else {}
+            plugged = {site: parked.get(site, {}) for site in sorted(touched)}
             if plugged:
                 out["plugged"] = plugged
             for routes in (data.get("routes") or {}).values():
@@ -132,13 +132,14 @@ class FleetSim(SteppedAdapter):
         return nxt
 
 
-def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]]) -> dict[str, dict[str, PluggedEV]]:
-    """EVs parked where they can charge, as ``{site: {ev: PluggedEV}}``."""
+def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]],
+                sites: set[str] | None = None) -> dict[str, dict[str, PluggedEV]]:
+    """EVs parked where they can charge, as ``{site: {ev: PluggedEV}}`` (only ``sites`` if given)."""
     out: dict[str, dict[str, PluggedEV]] = {}
     for i, ev in enumerate(f.ids):
         place = f.place(i)
         site = site_of_place[i].get(place) if place is not None else None
-        if site is None:
+        if site is None or (sites is not None and site not in sites):
             continue
         out.setdefault(site, {})[ev] = PluggedEV(
             ev=ev,
