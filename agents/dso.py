@@ -19,6 +19,8 @@ and answers with a capacity limit per site, which the site's aggregator then res
     back within ``relax_margin_pct`` / ``v_min_pu + 0.01``.
 
 The limits act from the next step on: the observation is the previous step's power flow.
+The agent :class:`DSOGrid` sends each site a
+:class:`~flexcosim.agents.messages.CapacityLimitNotice` when its limit changes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flexcosim.agents.messages import CapacityLimitNotice, Envelope, GridReading
+from flexcosim.agents.processes import Role
 from flexcosim.agents.registry import Guarded, Registry
 
 
@@ -217,3 +221,34 @@ class DSOGridAgent:
             self.history.append((time_s, limits))
         self.limits_kw = limits
         return limits
+
+
+class DSOGrid(Role):
+    """The DSO grid agent: on each power-flow reading it decides limits and notifies the sites.
+
+    Parameters
+    ----------
+    agent : the DSO's coordination (strategy, fallback, limits in force)
+    site_agents : site -> name of its aggregator
+
+    Attributes
+    ----------
+    limits_kw : the limits decided at the last reading (for the recorder); none at first
+    """
+
+    def __init__(self, agent: DSOGridAgent, site_agents: Mapping[str, str], name: str = "dso") -> None:
+        super().__init__(name)
+        self.agent, self.site_agents = agent, dict(site_agents)
+        self.limits_kw = {site: math.inf for site in agent.site_transformer}
+        self._told: dict[str, float] = {}
+
+    def handle(self, envelope: Envelope) -> None:
+        match envelope.body:
+            case GridReading() as r:
+                self.limits_kw = self.agent.decide(int(self.env.now), r.loading_pct,
+                                                   r.min_voltage_pu, r.site_draw_kw)
+                for site, to in self.site_agents.items():
+                    kw = self.limits_kw.get(site, math.inf)
+                    if self._told.get(site, math.inf) != kw:
+                        self.notify(to, CapacityLimitNotice(site, kw))
+                        self._told[site] = kw

@@ -1,7 +1,8 @@
 """The ITS agent: routing estimates from a request point to each charging site.
 
 A pluggable role (registry :data:`ITS_STRATEGIES`, method ``estimate``): a
-:class:`RouteQuery` in, an :class:`Estimates` out. The built-in ``"static_routes"``
+:class:`RouteQuery` in, an :class:`Estimates` out; the agent :class:`ITS` answers
+estimate requests by message. The built-in ``"static_routes"``
 uses fixed distances and driving times: for the UCD study (seed 004 section 5.2) the
 request point is near the campus entrance and each site is 2.2-2.4 km and 5-10 min away.
 The arrival SOC is the SOC at the request minus the route energy (distance x consumption).
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flexcosim.agents.registry import Registry
+from flexcosim.agents.messages import Envelope, EstimateReply, EstimateRequest
+from flexcosim.agents.processes import Role
+from flexcosim.agents.registry import Guarded, Registry
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,17 @@ def check_estimates(decision: object, q: RouteQuery) -> str:
         if e.arrival_s < q.request_s or not 0.0 <= e.arrival_soc <= 1.0:
             return f"estimate for {site!r} out of range: {e}"
     return ""
+
+
+class ITS(Role):
+    """The ITS as an agent: answers each :class:`~flexcosim.agents.messages.EstimateRequest`
+    with its strategy's estimates (its fallback if the strategy fails)."""
+
+    def __init__(self, strategy: Guarded, name: str = "its") -> None:
+        super().__init__(name)
+        self.strategy = strategy
+
+    def handle(self, envelope: Envelope) -> None:
+        match envelope.body:
+            case EstimateRequest(ev=ev, query=query):
+                self.reply(envelope, EstimateReply(ev, self.strategy(query, query.request_s)))

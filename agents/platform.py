@@ -1,74 +1,60 @@
 """EMSP and DSO platform: the charging-site selection protocol of seed 004 section 4.2.2.2.
 
-For every EV that starts its trip to the campus:
+Both are simpy roles (``flexcosim.agents.processes``) that talk only by messages
+(``flexcosim.agents.messages``). For every EV that starts its trip to the campus:
 
-1. the **EMSP** turns the trip start into a request (battery, limits, departure,
-   target SOC, V2G allowance) from its register of the driver's preferences
-   (pluggable: :data:`EMSP_STRATEGIES`, method ``request``);
-2. the **DSO platform** asks the **ITS** (``flexcosim.agents.its``, pluggable) for arrival time and
-   SOC per candidate site,
-   asks each site's aggregator for an offer (free chargers over the stay, price signal,
-   charger limits capped by transformer headroom), drops insufficient offers, and
-   chooses with its allocation strategy;
+1. the **EMSP** asks the **ITS** for arrival time and SOC per candidate site and turns
+   the trip start into a request (battery, limits, departure, target SOC, V2G allowance)
+   from its register of the driver's preferences (pluggable: :data:`EMSP_STRATEGIES`,
+   method ``request``); it sends the request to the DSO platform;
+2. the **DSO platform** asks every site aggregator for an offer (free chargers over the
+   stay, price signal, charger limits capped by transformer headroom) and waits until
+   its deadline (``network.timeout_s``); an offer that is lost or late is left out of
+   this decision and recorded. It drops insufficient offers and chooses with its
+   allocation strategy;
 3. it reserves a charger at the chosen site (the aggregator books the reference
-   schedule as committed load, so later offers see it) and the EMSP tells the EV where
-   to drive. When no site has a free charger for the whole stay, the EV is sent to the
-   first site, parks there without a reservation and waits for a charger to come free.
+   schedule as committed load, so later offers see it), waits for the confirmation and
+   answers the EMSP, which routes the EV. When no site has a free charger for the whole
+   stay, the EV is sent to the site with the most free chargers, parks there without a
+   reservation and waits for a charger to come free.
 
 Allocation strategies (registry :data:`ALLOCATION`): ``"css"`` solves the
 charging-site selection MILP (seed 004 eqs 4.6-4.19, ``flexcosim.agents.optim.site_selection``);
 ``"random_share"`` is the seed's baseline: drivers pick a site at random without any
 communication, each site receiving its Table-1 share (a seeded shuffle of one slot per
 charger). When CSS finds no sufficient offer, or fails, the platform falls back to the
-site with the most free chargers, records it, and carries on. A platform outage
-(:meth:`DSOPlatform.outage_until`) sends every request to the fallback.
+site with the most free chargers, records it, and carries on. When the platform does not
+answer in time (an outage of its link, a lost message) the EMSP falls back to the
+nearest site by ITS arrival time, without a reservation, and records it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
+import simpy
 
-from flexcosim.agents.its import Estimate, Route, RouteQuery
+from flexcosim.agents.its import Estimate, Route, RouteQuery, StaticRoutes
+from flexcosim.agents.messages import (
+    EstimateReply,
+    EstimateRequest,
+    OfferReply,
+    OfferRequest,
+    Reservation,
+    ReservationConfirmed,
+    ReserveRequest,
+    SiteAssignment,
+    SiteSelectionRequest,
+    TripStarted,
+)
 from flexcosim.agents.optim.site_selection import select_site
 from flexcosim.agents.optim.types import SiteOffer, SiteRequest
-from flexcosim.agents.registry import Guarded, Registry
+from flexcosim.agents.processes import Role
+from flexcosim.agents.registry import Fallback, Guarded, Registry
 from flexcosim.cosim.models.arrivals import Visit
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """A charger booked for one EV.
-
-    Attributes
-    ----------
-    ev, site : who and where
-    arrival_s, departure_s : the booked stay [s since start]
-    charge_kw : (steps of the stay,) reference grid-side schedule from the selection [kW]
-    strategy : the allocation that made it ("css", "random_share", or "fallback: <why>")
-    """
-
-    ev: str
-    site: str
-    arrival_s: int
-    departure_s: int
-    charge_kw: tuple[float, ...]
-    strategy: str
-
-
-class SiteDesk(Protocol):
-    """What the platform needs from a site aggregator."""
-
-    site: str
-
-    def offer(self, request: SiteRequest, now_s: int, n_steps: int) -> SiteOffer: ...
-
-    def reserve(self, reservation: Reservation) -> None: ...
-
-    def free_chargers(self, arrival_s: int, departure_s: int) -> int: ...
 
 
 class Allocation(Protocol):
@@ -106,14 +92,26 @@ class RandomShare:
 
 @dataclass(frozen=True)
 class Decision:
-    """One request handled by the platform: inputs, choice and how it was made."""
+    """One request handled by the platform: inputs, choice and how it was made.
+
+    Attributes
+    ----------
+    time_s : the EV's trip start, when the EMSP built the request [s since start]
+    ev, site : who goes where; arrival_s : ITS arrival estimate there [s since start]
+    strategy : allocation that chose, or ``"fallback: <why>"``
+    offers : sufficient offers considered [-]
+    decided_s : when the platform answered the EMSP [s since start]
+    unanswered : sites whose offer did not arrive by the deadline (comma-separated)
+    """
 
     time_s: int
     ev: str
     site: str
     arrival_s: int
     strategy: str
-    offers: int  # sufficient offers considered
+    offers: int
+    decided_s: float = 0.0
+    unanswered: str = ""
 
 
 @dataclass(frozen=True)
@@ -167,71 +165,147 @@ def check_request(decision: object, q: DriverQuery) -> str:
     return ""
 
 
-class DSOPlatform:
+
+
+class EMSP(Role):
+    """The e-mobility service provider: turns trip starts into site requests and routes EVs.
+
+    Parameters
+    ----------
+    register : EV -> its visit (vehicle, departure, target SOC), the EMSP's register
+    routes : site -> route from the request point (the fallback estimate if the ITS is silent)
+    strategy : the request strategy with its fallback (:data:`EMSP_STRATEGIES`)
+    step_s : step length of the site-selection model [s]
+    answer_timeout_s : how long it waits for the platform's answer [s]
+
+    Attributes
+    ----------
+    routed : ``{ev: (site, arrival_s)}`` decided and not yet handed to the fleet
+    fallbacks : every request where the ITS or the platform did not answer in time
+    """
+
+    def __init__(self, register: Mapping[str, Visit], routes: Mapping[str, Route],
+                 strategy: Guarded, step_s: int, answer_timeout_s: float = 120.0,
+                 name: str = "emsp", its: str = "its", platform: str = "platform") -> None:
+        super().__init__(name)
+        self.answer_timeout_s = answer_timeout_s
+        self.register, self.routes = dict(register), dict(routes)
+        self.strategy, self.step_s = strategy, step_s
+        self.its, self.platform = its, platform
+        self.handled: set[str] = set()  # one request per EV and day
+        self.routed: dict[str, tuple[str, int]] = {}
+        self.fallbacks: list[Fallback] = []
+
+    def handle(self, envelope):
+        match envelope.body:
+            case TripStarted(ev=ev, time_s=now, soc=soc) if ev in self.register and ev not in self.handled:
+                self.handled.add(ev)
+                yield from self._request(ev, now, soc)
+
+    def _request(self, ev: str, now: int, soc: float):
+        visit = self.register[ev]
+        v = visit.vehicle
+        query = RouteQuery(now, soc, v.capacity_kwh, v.consumption_kwh_per_km, self.routes)
+        reply = yield from self.ask(self.its, EstimateRequest(ev, query))
+        if isinstance(reply, EstimateReply):
+            estimates = reply.estimates
+        else:
+            estimates = StaticRoutes().estimate(query)
+            self._fall_back(now, ev, "its", "no estimate from the ITS in time: static routes")
+        request = self.strategy(DriverQuery(visit, now, self.step_s, estimates.by_site), now)
+        answer = yield from self.ask(
+            self.platform, SiteSelectionRequest(request, estimates, visit.departure_s, now),
+            self.answer_timeout_s)
+        if isinstance(answer, SiteAssignment):
+            self.routed[ev] = (answer.reservation.site, answer.reservation.arrival_s)
+            return
+        site = min(estimates.by_site, key=lambda s: estimates.by_site[s].arrival_s)
+        self._fall_back(now, ev, "platform", f"no answer from the DSO platform in time: nearest site {site}")
+        self.routed[ev] = (site, estimates.by_site[site].arrival_s)
+
+    def _fall_back(self, now: int, ev: str, peer: str, reason: str) -> None:
+        """Record that ``peer`` did not answer about ``ev``'s trip started at ``now``."""
+        self.fallbacks.append(Fallback(now, self.name, peer, reason, {"ev": ev}))
+
+
+class DSOPlatform(Role):
     """Allocates EVs to charging sites on request (seed 004 section 4.2.2.2).
 
     Parameters
     ----------
-    register : the EMSP's register: EV -> its visit (vehicle, departure, target SOC)
-    routes : site -> route from the request point, for the ITS
-    its, emsp : the ITS and EMSP roles, each a strategy with its fallback
-    sites : site -> its aggregator's desk (offers, reservations)
+    sites : site -> the name of its aggregator (where offers are asked)
     allocation : the platform's allocation strategy
     step_s : step length [s]; horizon_end_s : end of the offers' horizon [s since start]
+
+    Requests are served one at a time in arrival order.
+
+    Attributes
+    ----------
+    decisions : every request answered, in answering order
+    reservations : EV -> reservation confirmed by its site
     """
 
-    def __init__(self, register: Mapping[str, Visit], routes: Mapping[str, Route],
-                 its: Guarded, emsp: Guarded, sites: Mapping[str, SiteDesk],
-                 allocation: Allocation, step_s: int, horizon_end_s: int) -> None:
-        self.register, self.routes = dict(register), dict(routes)
-        self.its, self.emsp, self.sites = its, emsp, dict(sites)
+    def __init__(self, sites: Mapping[str, str], allocation: Allocation, step_s: int,
+                 horizon_end_s: int, name: str = "platform") -> None:
+        super().__init__(name)
+        self.sites = dict(sites)
         self.allocation = allocation
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.decisions: list[Decision] = []
         self.reservations: dict[str, Reservation] = {}
-        self.handled: set[str] = set()  # one request per EV and day
-        self.outage_until_s = -1
 
-    def outage_until(self, time_s: int) -> None:
-        """The platform is unreachable until ``time_s``: requests go to the fallback."""
-        self.outage_until_s = time_s
+    def attach(self, runtime) -> None:
+        super().attach(runtime)
+        self._turn = simpy.Resource(self.env, capacity=1)
 
-    def handle(self, ev: str, now_s: int, soc: float) -> Reservation:
-        """Process one trip start; returns where the EV goes (a reservation unless no charger is free)."""
-        visit = self.register[ev]
-        v = visit.vehicle
-        query = RouteQuery(now_s, soc, v.capacity_kwh, v.consumption_kwh_per_km, self.routes)
-        estimates = self.its(query, now_s).by_site
-        request = self.emsp(DriverQuery(visit, now_s, self.step_s, estimates), now_s)
-        n_steps = max(1, -(-(self.horizon_end_s - now_s) // self.step_s))
-        departure_s = visit.departure_s
-        if now_s < self.outage_until_s:
-            site, schedule, why = None, np.zeros(0), "DSO platform outage"
-            offers = []
-        else:
-            offers = [
-                desk.offer(request, now_s, n_steps) for desk in self.sites.values()
-                if desk.free_chargers(estimates[desk.site].arrival_s, departure_s) > 0
-            ]
+    def handle(self, envelope):
+        match envelope.body:
+            case SiteSelectionRequest() as body:
+                # one request at a time, in arrival order: a booking is in the sites'
+                # books before the next request asks for offers
+                with self._turn.request() as turn:
+                    yield turn
+                    yield from self._select(envelope, body)
+
+    def _select(self, envelope, body: SiteSelectionRequest):
+        request, now, departure_s = body.request, body.now_s, body.departure_s
+        estimates = body.estimates.by_site
+        n_steps = max(1, -(-(self.horizon_end_s - now) // self.step_s))
+        asks = [(agent, OfferRequest(request, now, n_steps, estimates[site].arrival_s, departure_s))
+                for site, agent in self.sites.items()]
+        replies = yield from self.ask_all(asks)
+        answered = {site: replies[agent] for site, agent in self.sites.items()
+                    if isinstance(replies.get(agent), OfferReply)}
+        free = {site: r.free_for_stay for site, r in answered.items()}
+        offers = [r.offer for r in answered.values() if r.free_for_stay > 0]
+        site, schedule, why = None, np.zeros(0), "no site has a free charger"
+        if offers:
             try:
-                site, schedule, why = (self.allocation.choose(request, offers, self.step_s)
-                                       if offers else (None, np.zeros(0), "no site has a free charger"))
+                site, schedule, why = self.allocation.choose(request, offers, self.step_s)
             except Exception as exc:  # noqa: BLE001 - a failed strategy must not end the run
                 site, schedule, why = None, np.zeros(0), f"raised {type(exc).__name__}: {exc}"
         label = type(self.allocation).__name__
         if site is None:
-            free = {s: d.free_chargers(estimates[s].arrival_s, departure_s)
-                    for s, d in self.sites.items()}
-            site = max(free, key=free.get)
-            label = f"fallback: {why}" if free[site] else "no free charger: parks without reservation"
-        arrival_s = estimates[site].arrival_s
-        first = request.arrival_step[site]
-        last = request.departure_step
+            if free:
+                site = max(free, key=free.get)
+            else:
+                why = "no offer arrived in time"
+                site = min(estimates, key=lambda s: estimates[s].arrival_s)
+            label = (f"fallback: {why}" if free.get(site) else
+                     f"no free charger ({why}): parks without reservation")
+        first, last = request.arrival_step[site], request.departure_step
         reference = tuple(float(x) for x in schedule[first:last]) if schedule.size else ()
-        reservation = Reservation(ev, site, arrival_s, departure_s, reference, label)
-        if not label.startswith("no free charger"):
-            self.sites[site].reserve(reservation)
-            self.reservations[ev] = reservation
-        self.decisions.append(Decision(now_s, ev, site, arrival_s, label, len(offers)))
-        self.handled.add(ev)
-        return reservation
+        reservation = Reservation(request.ev_id, site, estimates[site].arrival_s, departure_s,
+                                  reference, label)
+        booked = False
+        if free.get(site):
+            confirmed = yield from self.ask(self.sites[site], ReserveRequest(reservation))
+            booked = isinstance(confirmed, ReservationConfirmed)
+            if booked:
+                self.reservations[request.ev_id] = reservation
+            else:
+                reservation = replace(reservation, strategy=f"{label} (reservation unconfirmed)")
+        self.reply(envelope, SiteAssignment(reservation, booked))
+        missing = ",".join(s for s in self.sites if s not in answered)
+        self.decisions.append(Decision(now, request.ev_id, site, reservation.arrival_s,
+                                       reservation.strategy, len(offers), self.env.now, missing))

@@ -68,9 +68,15 @@ class SiteObservation:
 
 @dataclass(frozen=True)
 class SiteSetpoints:
-    """Grid-side power per EV for the next step [kW] (+ charge, - discharge)."""
+    """Grid-side power per EV until the next decision [kW] (+ charge, - discharge).
+
+    ``next_decision_s``: the strategy wants to decide again at this time [s since start]
+    even if nothing happens (e.g. the next step of its schedule); ``None``: at the next
+    event (an arrival, a departure, a capacity change, the fleet's decision tick).
+    """
 
     power_kw: Mapping[str, float] = field(default_factory=dict)
+    next_decision_s: int | None = None
 
 
 class SiteStrategy(Protocol):
@@ -117,8 +123,10 @@ class Scheduled:
     """Receding-horizon schedule from an optimisation model (``flexcosim.agents.optim.site_scheduler``).
 
     Re-solves when the set of EVs on the chargers changes (an arrival or departure) and
-    otherwise follows the stored schedule, so a day costs one solve per event step, not
-    one per step. EVs without an announced departure are scheduled to the horizon end.
+    otherwise follows the stored schedule, so a day costs one solve per event, not one
+    per step. The schedule's steps count whole ``step_s`` from the solve (it asks to
+    decide again at each step's end); EVs without an announced departure are scheduled
+    to the horizon end.
 
     Parameters
     ----------
@@ -144,7 +152,8 @@ class Scheduled:
         if evs != self._evs or not self._plan or k >= len(next(iter(self._plan.values()))):
             self._replan(obs)
             self._evs, self._plan_start_s, k = evs, obs.time_s, 0
-        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()})
+        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()},
+                             self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
 
     def _replan(self, obs: SiteObservation) -> None:
         from flexcosim.agents.optim.types import SiteScheduleProblem
@@ -161,7 +170,8 @@ class Scheduled:
         price = np.asarray(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh or (1.0,) * n,
                            dtype=float)
         departure = np.array([
-            n if ev.departure_s is None else max(1, -(-(ev.departure_s - obs.time_s) // obs.step_s))
+            # whole steps before the departure: a step cut short by it is not counted on
+            n if ev.departure_s is None else max(1, (ev.departure_s - obs.time_s) // obs.step_s)
             for ev in evs
         ])
         # the scheduler's power limits are grid-side: the battery-side limit over efficiency

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from flexcosim.cosim.results import json_safe, read_timeseries, summarise
+from flexcosim.cosim.world import metering_s
 from flexcosim.scenarios.schema import Scenario, ScenarioError, parse_scenario
 
 #: Absolute tolerance of power and energy comparisons [kW] (float sums over many EVs).
@@ -65,7 +66,7 @@ def check_run(folder: Path) -> list[Violation]:
     ts = read_timeseries(folder / "timeseries")
     until_s = int(manifest.get("simulated_until_s", scenario.duration_s))
     sites = {name: g for g in scenario.sites for name, _ in entity_names(g.name, g.buses)}
-    found = [*_steps(ts, scenario.step_s, until_s), *_duplicates(ts)]
+    found = [*_steps(ts, metering_s(scenario), until_s), *_duplicates(ts)]
     ts = ts.drop_duplicates(["time_s", "entity", "quantity"])  # the checks below need one row each
     found += [
         *_soc(ts),
@@ -110,7 +111,7 @@ def _soc(ts: pd.DataFrame) -> list[Violation]:
 
 
 def _ev_energy(ts: pd.DataFrame, scenario: Scenario) -> list[Violation]:
-    h = scenario.step_s / 3600.0
+    h = metering_s(scenario) / 3600.0  # the recorded interval
     soc = ts[ts.quantity == "soc"].pivot(index="time_s", columns="entity", values="value")
     battery = ts[ts.quantity == "battery_kw"].pivot(index="time_s", columns="entity", values="value")
     out = []
@@ -161,7 +162,7 @@ def _site_energy(ts: pd.DataFrame, sites: list[str]) -> list[Violation]:
 
 def _summary(ts: pd.DataFrame, scenario: Scenario, until_s: int, summary: dict,
              sites: list[str]) -> list[Violation]:
-    recomputed = json_safe(summarise(ts, scenario.step_s, list(summary.get("transformers", {})),
+    recomputed = json_safe(summarise(ts, metering_s(scenario), list(summary.get("transformers", {})),
                                      sites, until_s=until_s))
     out = []
     for key, value in recomputed.items():

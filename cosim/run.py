@@ -4,7 +4,8 @@ Folder contents: ``scenario.yaml`` (the resolved scenario, every default filled 
 ``manifest.json`` (package versions, seed, git revision, timing, and ``status``),
 ``timeseries/`` (tidy Parquet parts written during the run), ``summary.json``,
 ``fallbacks.json`` (every step where an agent's strategy failed and the fallback
-decided), ``platform_decisions.csv`` (every request the DSO platform handled, if there
+decided, and every request that was not answered in time), ``messages.parquet`` (every
+message between agents: sent/received time, sender, receiver, type, size, outcome), ``platform_decisions.csv`` (every request the DSO platform handled, if there
 is one), ``events_injected.csv`` (events injected while stepping, if any), ``evs.csv``
 (per EV: sessions, requested, delivered and missing energy, costs with a tariff;
 :mod:`flexcosim.cosim.user_kpis`), PNG plots and ``report.html`` with the plots and the
@@ -42,11 +43,13 @@ import mosaik
 import pandas as pd
 import yaml
 
+from flexcosim.agents.network import LogRow, Network
+from flexcosim.agents.processes import AgentRuntime
 from flexcosim.cosim.dayahead_report import dayahead_summary
 from flexcosim.cosim.plots import RUN_PLOTS, RunView, plot_run, write_report
 from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, summarise, write_json
 from flexcosim.cosim.user_kpis import ev_sessions, ev_table, user_kpis
-from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.cosim.world import Assembly, assemble, build_world, metering_s, world_until_s
 from flexcosim.scenarios.schema import Scenario, ScenarioError
 
 PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "highspy", "numpy",
@@ -56,7 +59,7 @@ PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "high
 #: What a run writes into its folder; ``overwrite`` removes these and nothing else.
 RUN_OUTPUTS = ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
                "platform_decisions.csv", "events_injected.csv", "evs.csv", "dayahead_feeders.csv",
-               "timeseries", *RUN_PLOTS)
+               "messages.parquet", "timeseries", *RUN_PLOTS)
 
 #: Lock file of a run in progress: ``{"pid": ..., "host": ...}``.
 LOCK = ".flexcosim.lock"
@@ -177,11 +180,11 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
         writer = TimeseriesWriter(out / "timeseries")
         world = build_world(assembly, writer)
         try:
-            world.run(until=scenario.duration_s, print_progress=progress)
+            world.run(until=world_until_s(scenario), print_progress=progress)
         except BaseException as exc:
             writer.rollback()  # the step being recorded is incomplete
             writer.flush()
-            done = (writer.last_time_s + scenario.step_s) if writer.last_time_s is not None else 0
+            done = (writer.last_time_s + metering_s(scenario)) if writer.last_time_s is not None else 0
             wall_s = time.perf_counter() - t0
             if not isinstance(exc, KeyboardInterrupt):
                 write_manifest(out, scenario, wall_s, done, "failed",
@@ -263,9 +266,12 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
     scenario = assembly.scenario
     if status is None:
         status = "complete" if until_s >= scenario.duration_s else "partial"
+    runtime = assembly.runtime
+    write_messages(out / "messages.parquet", runtime.network)
     guarded = [agent.fallbacks for agent in assembly.agents.values()]
     if assembly.platform is not None:
-        guarded += [assembly.platform.its.fallbacks, assembly.platform.emsp.fallbacks]
+        its, emsp = runtime.roles["its"], runtime.roles["emsp"]
+        guarded += [its.strategy.fallbacks, emsp.strategy.fallbacks, emsp.fallbacks]
     if assembly.dso is not None:
         guarded.append(assembly.dso.fallbacks)
     if assembly.dayahead is not None:
@@ -281,7 +287,7 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
     ts = read_timeseries(out / "timeseries")
     transformers = list(assembly.grid.transformers)
     kpi_ts = ts[ts.time_s >= scenario.warmup_s]  # the warm-up is simulated, not counted
-    summary = summarise(kpi_ts, scenario.step_s, transformers, list(assembly.sites),
+    summary = summarise(kpi_ts, metering_s(scenario), transformers, list(assembly.sites),
                         until_s=until_s, from_s=scenario.warmup_s)
     sessions = ev_sessions(kpi_ts, assembly)
     evs = ev_table(kpi_ts, assembly, sessions)
@@ -303,7 +309,7 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
     view = run_view(assembly)
     write_report(out, view, summary, plot_run(ts, evs, view, out))
     write_manifest(out, scenario, wall_s, until_s, status, events_injected=list(events),
-                   flags=summary["flags"])
+                   flags=summary["flags"], **agent_counts(runtime))
     return summary
 
 
@@ -325,6 +331,19 @@ def run_view(assembly: Assembly) -> RunView:
         sites[name] = (len(model.chargers), max((c.rated_kw for c in model.chargers), default=0.0))
     return RunView(s.name, pd.Timestamp(s.start), list(assembly.grid.transformers), sites,
                    {site: book.capacity_kw(0, n) for site, book in assembly.books.items()})
+def agent_counts(runtime: AgentRuntime) -> dict:
+    """Agent steps (envelopes and readings handled) per agent, and messages by type and outcome."""
+    net = runtime.network
+    return {"agent_steps": runtime.activations(),
+            "messages": {"total": len(net.log), "by_type": net.counts(lambda r: r.type),
+                         "by_outcome": net.counts(lambda r: r.outcome)}}
+
+
+def write_messages(path: Path, network: Network) -> None:
+    """The message log as Parquet: one row per message (``flexcosim.agents.network.LogRow``)."""
+    columns = [f.name for f in dataclasses.fields(LogRow)]
+    rows = [dataclasses.astuple(r) for r in network.log]
+    pd.DataFrame(rows, columns=columns).to_parquet(path, index=False)
 
 
 def manifest(scenario: Scenario, wall_s: float) -> dict:

@@ -37,7 +37,7 @@ from flexcosim.cosim.adapters.gate import Failed, Finished, Paused, SessionClose
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.run import default_run_dir, write_results, write_scenario
 from flexcosim.cosim.run import stop_world as _stop
-from flexcosim.cosim.world import Assembly, assemble, build_world
+from flexcosim.cosim.world import Assembly, assemble, build_world, world_until_s
 from flexcosim.scenarios.catalog import load_scenario
 
 
@@ -59,9 +59,27 @@ class CapacityLimit:
 
 @dataclass(frozen=True)
 class PlatformOutage:
-    """The DSO platform is unreachable until ``until_s`` [s since start]: requests get the fallback."""
+    """The DSO platform's link is down until ``until_s`` [s since start]: requests time out
+    into the EMSP's fallback."""
 
     until_s: int
+
+
+@dataclass(frozen=True)
+class LinkOutage:
+    """Agent ``agent`` (e.g. ``platform``, ``agg_richview``) sends and receives nothing until ``until_s``."""
+
+    agent: str
+    until_s: int
+
+
+@dataclass(frozen=True)
+class LinkChange:
+    """From now on, messages to or from ``agent`` take ``latency_s`` [s] and are lost with ``loss`` [-]."""
+
+    agent: str
+    latency_s: float
+    loss: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,7 @@ class Session:
         world = None
         try:
             world = build_world(self.assembly, self.writer, gate=self.gate)
-            world.run(until=self.scenario.duration_s, print_progress=False)
+            world.run(until=world_until_s(self.scenario), print_progress=False)
             self.writer.flush()
             self.gate.reports.put(Finished())
         except SessionClosed:
@@ -179,6 +197,15 @@ class Session:
             self.gate.pause()
             self._await()
         return self.time_s
+    def next_event_s(self) -> int | None:
+        """The second of the next thing due (fleet event, agent timer, message), ``None`` if none."""
+        due = [t for t in self.pending().time_s if t >= self.time_s and math.isfinite(t)]
+        return int(math.ceil(min(due))) if due else None
+
+    def advance_to_next_event(self) -> int:
+        """Simulate up to and including the next event's second; returns the new :attr:`time_s`."""
+        t = self.next_event_s()
+        return self.advance_to(self.scenario.duration_s if t is None else t + 1)
 
     def run_to_end(self) -> int:
         """Simulate the rest of the scenario."""
@@ -344,10 +371,31 @@ class Session:
                             "arguments": dataclasses.asdict(event)})
 
     def platform(self) -> pd.DataFrame:
-        """Every request the DSO platform handled: time, EV, site, arrival, strategy, offers."""
+        """Every request the DSO platform answered: time, EV, site, arrival, strategy, offers, ..."""
+        from flexcosim.agents.platform import Decision
+
         platform = self.assembly.platform
         rows = [dataclasses.astuple(d) for d in (platform.decisions if platform else [])]
-        return pd.DataFrame(rows, columns=["time_s", "ev", "site", "arrival_s", "strategy", "offers"])
+        return pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(Decision)])
+
+    def messages(self, in_flight: bool = False) -> pd.DataFrame:
+        """The message log so far (``in_flight``: only messages sent and not yet delivered)."""
+        from flexcosim.agents.network import LogRow
+
+        net = self.assembly.runtime.network
+        rows = [dataclasses.astuple(r) for r in (net.in_flight() if in_flight else net.log)]
+        return pd.DataFrame(rows, columns=[f.name for f in dataclasses.fields(LogRow)])
+
+    def pending(self) -> pd.DataFrame:
+        """What is due next: the agents' pending timers and messages, the fleet's next event."""
+        rt = self.assembly.runtime
+        rows = [{"source": "agents", "time_s": rt.next_time(), "what": f"{len(rt.pending())} "
+                 f"waiting processes, {len(rt.network.in_flight())} messages in flight"}]
+        for group, (fleet, _, _) in self.assembly.fleets.items():
+            t = fleet.next_event_s(self.time_s - 1)
+            rows.append({"source": f"fleet {group}", "time_s": math.inf if t is None else t,
+                         "what": "next trip start, arrival or departure"})
+        return pd.DataFrame(rows)
 
     def _site(self, site: str):
         if site not in self.assembly.sites:
@@ -388,19 +436,52 @@ def _platform(session: Session):
 
 @Session.handles(PlatformOutage)
 def _platform_outage(session: Session, e: PlatformOutage) -> None:
-    _platform(session).outage_until(int(e.until_s))
+    _platform(session)
+    _link_outage(session, LinkOutage("platform", e.until_s))
+
+
+def _agent(session: Session, agent: str) -> None:
+    names = session.assembly.runtime.roles
+    if agent not in names:
+        raise ValueError(f"agent = {agent!r}; allowed: {', '.join(names)}")
+
+
+@Session.handles(LinkOutage)
+def _link_outage(session: Session, e: LinkOutage) -> None:
+    from flexcosim.agents.network import Outage
+
+    _agent(session, e.agent)
+    if not e.until_s > session.time_s:
+        raise ValueError(f"LinkOutage.until_s = {e.until_s}; allowed: > now ({session.time_s})")
+    session.assembly.runtime.network.add_outage(Outage(e.agent, session.time_s, e.until_s))
+
+
+@Session.handles(LinkChange)
+def _link_change(session: Session, e: LinkChange) -> None:
+    from flexcosim.agents.network import Link
+
+    _agent(session, e.agent)
+    if not (e.latency_s >= 0 and 0 <= e.loss < 1):
+        raise ValueError(f"LinkChange latency_s = {e.latency_s!r}, loss = {e.loss!r}; "
+                         "allowed: latency_s >= 0 [s], 0 <= loss < 1")
+    session.assembly.runtime.network.set_link(e.agent, Link(float(e.latency_s), None, float(e.loss)))
 
 
 @Session.handles(ExtraEVRequest)
 def _extra_request(session: Session, e: ExtraEVRequest) -> None:
+    from flexcosim.agents.messages import TripStarted
     from flexcosim.cosim.models.arrivals import Visit
     from flexcosim.cosim.models.ev import VehicleModel
 
-    platform = _platform(session)
-    if e.ev in platform.register:
+    _platform(session)
+    emsp, runtime = session.assembly.emsp, session.assembly.runtime
+    if e.ev in emsp.register:
         raise ValueError(f"ExtraEVRequest.ev = {e.ev!r} is already known; use a new name")
     if not e.departure_s > session.time_s:
         raise ValueError(f"ExtraEVRequest.departure_s = {e.departure_s}; allowed: > now ({session.time_s})")
     vehicle = VehicleModel("extra", e.capacity_kwh, e.max_charge_kw, 0.0, e.consumption_kwh_per_km)
-    platform.register[e.ev] = Visit(e.ev, session.time_s, e.departure_s, vehicle, e.soc, e.target_soc)
-    platform.handle(e.ev, session.time_s, e.soc)
+    emsp.register[e.ev] = Visit(e.ev, session.time_s, e.departure_s, vehicle, e.soc, e.target_soc)
+    # the world thread waits in the gate, so the agents' clock can be moved to now
+    runtime.advance(session.time_s)
+    runtime.sense("emsp", TripStarted(e.ev, session.time_s, e.soc))
+    runtime.settle()

@@ -3,12 +3,15 @@
 Commands (``help <command>`` for one)::
 
     advance [n]                  simulate n steps (default 1)
+    next                         simulate up to and including the next event's second
     until HH:MM                  simulate up to the next HH:MM on the scenario clock
     end                          simulate the rest
-    show evs|chargers|sites|grid|agents|decisions|platform
+    show evs|chargers|sites|grid|agents|decisions|platform|messages|pending
     inject outage <site> <n>     n chargers of <site> fail (0 repairs them)
     inject capacity <site> <kw>  cap the site's draw (inf lifts the cap)
     inject platform-down <HH:MM> the DSO platform is unreachable until HH:MM
+    inject link-down <agent> <HH:MM>  the agent's link is down until HH:MM
+    inject latency <agent> <s>   messages to or from the agent take s seconds from now on
     save [dir]                   write the run folder so far
     quit                         end the session
 
@@ -24,11 +27,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from flexcosim.cosim.session import CapacityLimit, ChargerOutage, PlatformOutage, Session
+from flexcosim.cosim.session import (
+    CapacityLimit,
+    ChargerOutage,
+    LinkChange,
+    LinkOutage,
+    PlatformOutage,
+    Session,
+)
 from flexcosim.cosim.world import assemble
 from flexcosim.scenarios.schema import Scenario
 
-TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions", "platform")
+TABLES = ("evs", "chargers", "sites", "grid", "agents", "decisions", "platform", "messages",
+          "pending")
 
 
 class Stepper(cmd.Cmd):
@@ -80,6 +91,10 @@ class Stepper(cmd.Cmd):
         """advance [n]: simulate n steps (default 1)."""
         self.session.advance(int(arg) if arg.strip() else 1)
 
+    def do_next(self, arg: str) -> None:
+        """next: simulate up to and including the next event's second."""
+        self.session.advance_to_next_event()
+
     def do_until(self, arg: str) -> None:
         """until HH:MM: simulate up to the next HH:MM on the scenario clock."""
         self.session.advance_to(self._clock_s(arg))
@@ -108,7 +123,7 @@ class Stepper(cmd.Cmd):
         self.session.run_to_end()
 
     def do_show(self, arg: str) -> None:
-        """show evs|chargers|sites|grid|agents|decisions|platform: print a table of the current state."""
+        """show evs|chargers|sites|grid|agents|decisions|platform|messages|pending: print a table."""
         name = arg.strip()
         if name not in TABLES:
             raise ValueError(f"show {name!r}; allowed: {', '.join(TABLES)}")
@@ -117,13 +132,24 @@ class Stepper(cmd.Cmd):
             self.stdout.write(f"{getattr(self.session, name)()}\n")
 
     def do_inject(self, arg: str) -> None:
-        """inject outage <site> <n> | capacity <site> <kw> | platform-down <HH:MM>: from the next step on."""
-        usage = "inject outage <site> <n> | inject capacity <site> <kw> | inject platform-down <HH:MM>"
+        """inject outage <site> <n> | capacity <site> <kw> | platform-down <HH:MM> |
+        link-down <agent> <HH:MM> | latency <agent> <s>: from now on."""
+        usage = ("inject outage <site> <n> | inject capacity <site> <kw> | inject platform-down <HH:MM>"
+                 " | inject link-down <agent> <HH:MM> | inject latency <agent> <s>")
         parts = arg.split()
         if parts[:1] == ["platform-down"] and len(parts) == 2:
             until_s = self._clock_s(parts[1])
             self.session.inject(PlatformOutage(until_s))
             self.stdout.write(f"injected platform outage until t={until_s}s\n")
+            return
+        if parts[:1] == ["link-down"] and len(parts) == 3:
+            until_s = self._clock_s(parts[2])
+            self.session.inject(LinkOutage(parts[1], until_s))
+            self.stdout.write(f"injected outage of {parts[1]} until t={until_s}s\n")
+            return
+        if parts[:1] == ["latency"] and len(parts) == 3:
+            self.session.inject(LinkChange(parts[1], float(parts[2])))
+            self.stdout.write(f"messages to or from {parts[1]} take {parts[2]} s from t={self.session.time_s}s\n")
             return
         if len(parts) != 3 or parts[0] not in ("outage", "capacity"):
             raise ValueError(usage)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from flexcosim.cosim.models.tariff import TariffSeries, meter_cost
 from flexcosim.cosim.results import wide
-from flexcosim.cosim.world import Assembly
+from flexcosim.cosim.world import Assembly, metering_s
 
 #: Shortfalls below this are rounding, not missing energy [kWh].
 MISSING_TOL_KWH = 1e-9
@@ -38,7 +38,7 @@ def ev_sessions(ts: pd.DataFrame, assembly: Assembly) -> pd.DataFrame:
     ``discharged_kwh`` (battery side), ``missing_kwh`` (short of the target when the
     session ends), ``ended_by_horizon`` (still on the charger at the run's last step).
     """
-    step_s = assembly.scenario.step_s
+    step_s = metering_s(assembly.scenario)  # the recorded interval
     h = step_s / 3600.0
     battery = wide(ts, "battery_kw", list(_ev_site(assembly)))
     soc = wide(ts, "soc", list(battery.columns))
@@ -93,9 +93,9 @@ def ev_table(ts: pd.DataFrame, assembly: Assembly, sessions: pd.DataFrame) -> pd
         missing_at_horizon_kwh=("missing_at_horizon_kwh", "sum"))
     table["share_delivered"] = _share(table.requested_kwh, table.missing_kwh)
     grid = wide(ts, "ev_grid_kw", list(table.index)).fillna(0.0)
-    h = assembly.scenario.step_s / 3600.0
+    h = metering_s(assembly.scenario) / 3600.0  # the recorded interval
     costs = {}
-    k = (grid.index.to_numpy() // assembly.scenario.step_s).astype(int)
+    k = (grid.index.to_numpy() // assembly.scenario.step_s).astype(int)  # the tariff's step
     for ev in table.index:
         tariff = assembly.plants[table.at[ev, "site"]].tariff
         if tariff is None or ev not in grid.columns:
@@ -121,7 +121,7 @@ def user_kpis(ts: pd.DataFrame, assembly: Assembly, sessions: pd.DataFrame,
     ``costs`` {``sites``: {site: meter cost}, ``grid_connection``: {transformer: meter
     cost}, ``evs``: {energy_cost, v2g_revenue} totals} when there is a tariff.
     """
-    h = assembly.scenario.step_s / 3600.0
+    h = metering_s(assembly.scenario) / 3600.0  # the recorded interval
     waiting = wide(ts, "waiting", list(assembly.sites))
     out = {
         "ev_energy_requested_kwh": float(sessions.requested_kwh.sum()),
@@ -150,18 +150,21 @@ def cost_kpis(ts: pd.DataFrame, assembly: Assembly) -> dict:
     sites = {name: plant.tariff for name, plant in assembly.plants.items() if plant.tariff is not None}
     if sites:
         meter = wide(ts, "p_kw", list(sites))
-        out["sites"] = {site: _cost(meter[site], tariff, start, s.step_s) for site, tariff in sites.items()}
+        out["sites"] = {site: _cost(meter[site], tariff, start, s.step_s, metering_s(s))
+                        for site, tariff in sites.items()}
     if assembly.tariff is not None:
         tx = wide(ts, "p_kw", list(assembly.grid.transformers))
-        out["grid_connection"] = {name: _cost(tx[name], assembly.tariff, start, s.step_s)
+        out["grid_connection"] = {name: _cost(tx[name], assembly.tariff, start, s.step_s, metering_s(s))
                                   for name in tx.columns}
     return out
 
 
-def _cost(power_kw: pd.Series, tariff: TariffSeries, start: pd.Timestamp, step_s: int) -> dict:
-    k = (power_kw.index.to_numpy() // step_s).astype(int)  # the steps kept after the warm-up
+def _cost(power_kw: pd.Series, tariff: TariffSeries, start: pd.Timestamp, step_s: int,
+          interval_s: int) -> dict:
+    """Meter cost of ``power_kw`` recorded every ``interval_s`` under a tariff of ``step_s`` steps."""
+    k = (power_kw.index.to_numpy() // step_s).astype(int)  # the tariff step of each recorded row
     kept = TariffSeries(tariff.import_per_kwh[k], tariff.export_per_kwh[k], tariff.demand_charge_per_kw)
-    return meter_cost(power_kw.to_numpy(), kept, start, step_s)
+    return meter_cost(power_kw.to_numpy(), kept, start, interval_s)
 
 
 def _share(requested: float | pd.Series, missing: float | pd.Series):

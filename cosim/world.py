@@ -27,20 +27,23 @@ import mosaik
 import numpy as np
 import pandas as pd
 
-from flexcosim.agents.dso import GRID_COORDINATION, DSOGridAgent, check_limits
-from flexcosim.agents.its import ITS_STRATEGIES, Route, check_estimates
+from flexcosim.agents.dso import GRID_COORDINATION, DSOGrid, DSOGridAgent, check_limits
+from flexcosim.agents.its import ITS, ITS_STRATEGIES, Route, check_estimates
+from flexcosim.agents.network import Link, Network, NetworkConfig, Outage
 from flexcosim.agents.optim.pricing import PRICING
 from flexcosim.agents.platform import (
     ALLOCATION,
+    EMSP,
     EMSP_STRATEGIES,
     DSOPlatform,
     RandomShare,
     check_request,
 )
+from flexcosim.agents.processes import AgentRuntime, Role
 from flexcosim.agents.registry import Guarded
 from flexcosim.agents.site import SiteAggregator
+from flexcosim.agents.site_agent import SiteAgent, SitePlant
 from flexcosim.agents.site_book import SiteBook
-from flexcosim.cosim.adapters.agents import SitePlant
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
 from flexcosim.cosim.dayahead import SIM_CONFIG as DAYAHEAD_SIMS
 from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, build_dayahead, wire_dayahead
@@ -54,6 +57,7 @@ from flexcosim.cosim.models.building import (
 from flexcosim.cosim.models.charger import ChargerSpec, ChargingSite
 from flexcosim.cosim.models.ev import EVFleet, VehicleModel
 from flexcosim.cosim.models.grid import PowerFlowGrid
+from flexcosim.cosim.models.meter import Meter
 from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
@@ -63,6 +67,9 @@ from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import (
     AgentSpec,
     CsvProfile,
+    LatencyRange,
+    LinkSpec,
+    NetworkSpec,
     Scenario,
     ScenarioError,
     SyntheticHouseholdProfile,
@@ -108,13 +115,24 @@ class Assembly:
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
     dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
+    runtime: AgentRuntime | None = None  # the agents as simpy processes, their network
+
+    @property
+    def emsp(self) -> EMSP | None:
+        return self.runtime.roles.get("emsp") if self.runtime else None
 
     @property
     def targets_kwh(self) -> dict[str, float]:
-        out = {}
-        for fleet, _, target in self.fleets.values():
-            out.update(zip(fleet.ids, (target * fleet.capacity_kwh).tolist()))
-        return out
+        """EV -> energy its driver wants at departure [kWh]."""
+        return targets_kwh(self.fleets)
+
+
+def targets_kwh(fleets: dict[str, tuple[EVFleet, list, np.ndarray]]) -> dict[str, float]:
+    """EV -> energy its driver wants at departure [kWh] (target SOC x capacity)."""
+    out = {}
+    for fleet, _, target in fleets.values():
+        out.update(zip(fleet.ids, (target * fleet.capacity_kwh).tolist()))
+    return out
 
 
 def entity_names(group_name: str, buses: list[str]) -> list[tuple[str, str]]:
@@ -217,11 +235,18 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             if site not in sites:
                 raise ScenarioError(f"scenario field 'visitors.{gi}.routes': {site!r} is not a site; "
                                     f"allowed: {', '.join(sites)}")
-        visits = campus_visits(g.count, rng_for(s.seed, "visitors", g.name), s.step_s, g.name)
+        visits = campus_visits(g.count, rng_for(s.seed, "visitors", g.name), s.events.grid_s or 1, g.name)
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
-    platform = _platform(s, register, books, sites, base_dir) if register else None
+    roles: list[Role] = []
+    platform = None
+    if register:
+        missing = [site for g in s.visitors for site in g.routes if site not in books]
+        if missing:
+            raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
+        platform, emsp, its = _platform(s, register, sites, base_dir)
+        roles += [emsp, its, platform]
 
     agents = {}
     for i, a in enumerate(s.agents):
@@ -244,8 +269,42 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            {site: tx for site, tx in feeding.items() if tx is not None},
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
+    targets = targets_kwh(fleets)
+    roles += [SiteAgent(agent, plants[agent.site], books.get(agent.site), targets, departures,
+                        s.step_s, s.duration_s) for agent in agents.values()]
+    if platform is not None:
+        missing = [site for site in platform.sites if f"agg_{site}" not in agents]
+        if missing:
+            raise ScenarioError(f"scenario field 'agents': visitor sites {missing} need an agent "
+                                "with role site_aggregator")
+    if dso is not None:
+        roles.append(DSOGrid(dso, {agent.site: name for name, agent in agents.items()}))
+    runtime = AgentRuntime(_network(s.network, roles, rng_for(s.seed, "network")), roles)
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso, tariff, dayahead)
+                    platform, dso, tariff, dayahead, runtime)
+
+
+def _link(spec: NetworkSpec | LinkSpec) -> Link:
+    lat = spec.latency_s
+    if isinstance(lat, LatencyRange):
+        return Link(lat.low_s, lat.high_s, spec.loss)
+    return Link(float(lat), None, spec.loss)
+
+
+def _network(spec: NetworkSpec, roles: list[Role], rng: np.random.Generator) -> Network:
+    """The agents' network from the scenario's ``network`` section; agent names are checked."""
+    import simpy
+
+    names = [r.name for r in roles]
+    for field, agent in ([("links", a) for a in spec.links]
+                         + [(f"outages.{i}.agent", o.agent) for i, o in enumerate(spec.outages)]):
+        if agent not in names:
+            raise ScenarioError(f"scenario field 'network.{field}': {agent!r} is not an agent of "
+                                f"this scenario; allowed: {', '.join(names) or 'none'}")
+    config = NetworkConfig(_link(spec), {a: _link(link) for a, link in spec.links.items()},
+                           [Outage(o.agent, o.start_s, o.end_s) for o in spec.outages],
+                           spec.timeout_s)
+    return Network(simpy.Environment(), config, rng)
 
 
 #: role -> (default strategy, default fallback)
@@ -342,16 +401,14 @@ def _visitor_fleet(visits: list[Visit], sites: list[str]):
 VISITOR_SPEED_KMH = 9.2
 
 
-def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook],
-              sites: dict, base_dir: Path) -> DSOPlatform:
+def _platform(s: Scenario, register: dict[str, Visit], sites: dict,
+              base_dir: Path) -> tuple[DSOPlatform, EMSP, ITS]:
+    """The DSO platform, the EMSP and the ITS of a scenario with visitors."""
     spec = _role(s, "dso_platform")
     if spec is None:
         raise ScenarioError("scenario field 'agents': visitors need an agent with role dso_platform")
     routes = {site: Route(r.distance_km, r.drive_s, r.walk_s)
               for g in s.visitors for site, r in g.routes.items()}
-    missing = [site for site in routes if site not in books]
-    if missing:
-        raise ScenarioError(f"scenario field 'sites': visitor sites {missing} need a transformer")
     strategy, _ = _strategy(spec)
     if strategy == "random_share":
         slots = [site for site in routes for _ in sites[site][1].chargers]
@@ -362,34 +419,51 @@ def _platform(s: Scenario, register: dict[str, Visit], books: dict[str, SiteBook
             allocation = ALLOCATION.create(strategy, base_dir)
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'agents' (dso_platform): {exc}") from None
-    its = _guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its")
-    emsp = _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp")
-    return DSOPlatform(register, routes, its, emsp, {site: books[site] for site in routes},
-                       allocation, s.step_s, s.duration_s)
+    its = ITS(_guarded("its", ITS_STRATEGIES, _role(s, "its"), check_estimates, base_dir, "its"))
+    emsp = EMSP(register, routes,
+                _guarded("emsp", EMSP_STRATEGIES, _role(s, "emsp"), check_request, base_dir, "emsp"),
+                s.step_s, s.network.selection_timeout_s)
+    platform = DSOPlatform({site: f"agg_{site}" for site in routes}, allocation, s.step_s, s.duration_s)
+    return platform, emsp, its
+
+
+def metering_s(scenario: Scenario) -> int:
+    """The grid's and the recorder's metering interval [s]."""
+    return scenario.grid.step_s or scenario.step_s
+
+
+def world_until_s(scenario: Scenario) -> int:
+    """Run a built world until this time [s]: one second past the end, so that the
+    metering step at the end writes the last interval."""
+    return scenario.duration_s + 1
 
 
 def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
     """Start the simulators, create the entities and connect them (see module docstring).
 
-    With a ``gate`` every simulator waits for it at each step, so a session can pause
-    the run between steps (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
+    Run the world with ``world.run(until=world_until_s(scenario))``. With a ``gate``
+    every simulator waits for it, so a session can pause the run
+    (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
     world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
     step = {"step_s": s.step_s}
+    meter = {"step_s": metering_s(s)}
     offset = _seconds_of_day(pd.Timestamp(s.start))
     profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
 
-    fleet_sim = world.start("Fleet", **step, fleets={g: f for g, f in a.fleets.items()})
-    charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()})
-    profile_sim = world.start("Profiles", **step, buildings=profiles,
+    # event-driven simulators and the grid, joined by weak (same-second) connections
+    with world.group():
+        fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
+                                grid_s=s.events.grid_s)
+        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()},
+                                  end_s=s.duration_s)
+        agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
+                                end_s=s.duration_s)
+        grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
+    profile_sim = world.start("Profiles", **meter, buildings=profiles, series_step_s=s.step_s,
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
-    grid_sim = world.start("Grid", **step, grid=PowerFlowGrid(a.grid))
-    agent_sim = world.start("Agents", **step, agents=a.agents, plants=a.plants,
-                            targets_kwh=a.targets_kwh, departures_s=a.departures_s,
-                            books=a.books, platform=a.platform, horizon_end_s=s.duration_s,
-                            dso=a.dso)
-    recorder = world.start("Recorder", **step, writer=writer).Recorder()
+    recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
     fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
     sites = {n: charger_sim.Site(name=n) for n in a.sites}
@@ -406,7 +480,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         for site in sites.values():
             world.connect(fleet, site, "plugged")
             world.connect(site, fleet, "battery_kw", time_shifted=True,
-                          initial_data={"battery_kw": {}})
+                          initial_data={"battery_kw": Meter(0, {})})
         for agent in agents.values():
             world.connect(fleet, agent, "plugged")
     for name, agent in agents.items():
@@ -417,18 +491,23 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         hosted.append(platform)
         for fleet in fleets:
             world.connect(fleet, platform, "events", "soc")
-            world.connect(platform, fleet, "routes", time_shifted=True, initial_data={"routes": {}})
+            world.connect(platform, fleet, "routes", time_shifted=1)
         world.connect(platform, recorder, "requests")
     if a.dso is not None:
         dso = agent_sim.DSOGrid()
         hosted.append(dso)
+        world.connect(grid_entity, dso, "metered_s", weak=True)
         for tx in trafos:
-            world.connect(tx, dso, "loading_pct", time_shifted=True, initial_data={"loading_pct": 0.0})
+            world.connect(tx, dso, "loading_pct", weak=True, initial_data={"loading_pct": 0.0})
         for bus in buses.values():
-            world.connect(bus, dso, "vm_pu", time_shifted=True, initial_data={"vm_pu": 1.0})
+            world.connect(bus, dso, "vm_pu", weak=True, initial_data={"vm_pu": 1.0})
         for site in sites.values():
-            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": 0.0})
-        world.connect(dso, recorder, "limit_kw")
+            # time-shifted (a meter read at t needs no change made at t)
+            world.connect(site, dso, "p_kw", time_shifted=True, initial_data={"p_kw": Meter(0, {})})
+        # time-shifted: the row of [t - step, t) shows the limits in force then, not those
+        # decided at t for the next interval
+        world.connect(dso, recorder, "limit_kw", time_shifted=True,
+                      initial_data={"limit_kw": {site: math.inf for site in a.dso.site_transformer}})
     for name, site in sites.items():
         world.connect(site, buses[a.sites[name][0]], "p_kw", "q_kvar")
         world.connect(site, recorder, "p_kw", "battery_kw", "ev_grid_kw", "connected", "waiting",
@@ -449,8 +528,9 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     if a.dayahead is not None:
         hosted += wire_dayahead(world, a.dayahead, s.step_s, buses, pvs, recorder)
     if gate is not None:
-        connect_gate(world, gate, s.step_s, [*fleets, *sites.values(), grid_entity, *buildings.values(),
-                                             *pvs.values(), *hosted, recorder])
+        connect_gate(world, gate, s.step_s, s.duration_s,
+                     [*fleets, *sites.values(), grid_entity, *buildings.values(),
+                      *pvs.values(), *hosted, recorder])
     return world
 
 

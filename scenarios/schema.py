@@ -170,6 +170,10 @@ class GridSpec(_Model):
 
     builder: str = Field(description="registered grid builder, see `grids.BUILDERS`")
     params: dict[str, Any] = Field(default_factory=dict, description="builder keyword arguments")
+    step_s: int | None = Field(
+        None, gt=0, description="metering interval: one power flow and one recorded row per "
+        "interval, of its energy-correct averages [s]; must divide the scenario's step_s; "
+        "default: the scenario's step_s")
 
 
 class BuildingGroup(_Model):
@@ -424,6 +428,71 @@ class BatteryRental(_Model):
 DayAhead = Annotated[PvEvCoordination | BatteryRental, Field(discriminator="kind")]
 
 
+class LatencyRange(_Model):
+    """A one-way delay drawn uniformly per message from ``[low_s, high_s]``."""
+
+    low_s: float = Field(ge=0, description="shortest delay [s]")
+    high_s: float = Field(ge=0, description="longest delay [s]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LatencyRange:
+        if self.high_s < self.low_s:
+            raise ValueError(f"network latency high_s {self.high_s} < low_s {self.low_s}; need high_s >= low_s")
+        return self
+
+
+class LinkSpec(_Model):
+    """Latency and loss of the messages to or from one agent."""
+
+    latency_s: Annotated[float, Field(ge=0)] | LatencyRange = Field(
+        0.0, description="one-way delay per message [s], or {low_s, high_s} for a uniform draw")
+    loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost [-]")
+
+
+class OutageSpec(_Model):
+    """An agent that sends and receives nothing for a while (its link is down)."""
+
+    agent: str = Field(description="agent name: emsp, its, platform, dso or agg_<site>")
+    start_s: float = Field(ge=0, description="start of the outage [s since start]")
+    end_s: float = Field(gt=0, description="end of the outage (exclusive) [s since start]")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OutageSpec:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"network outage of {self.agent!r}: end_s {self.end_s} <= start_s {self.start_s}")
+        return self
+
+
+class NetworkSpec(_Model):
+    """The network the agents' messages travel on (``flexcosim.agents.network``).
+
+    The default (no latency, no loss) makes every exchange complete within the second
+    it starts, as if the roles called each other.
+    """
+
+    latency_s: Annotated[float, Field(ge=0)] | LatencyRange = Field(
+        0.0, description="one-way delay of every message [s], or {low_s, high_s}")
+    loss: float = Field(0.0, ge=0, lt=1, description="probability that a message is lost [-]")
+    timeout_s: float = Field(30.0, gt=0, description="how long a requester waits for a reply "
+                             "before its fallback decides [s]")
+    selection_timeout_s: float = Field(
+        120.0, gt=0, description="how long the EMSP waits for the DSO platform's answer to a "
+        "site request, which takes the platform several exchanges and may queue [s]")
+    links: dict[str, LinkSpec] = Field(
+        default_factory=dict, description="agent name -> link for every message to or from it "
+        "(the receiver's link wins)")
+    outages: list[OutageSpec] = Field(default_factory=list, description="windows in which an agent is cut off")
+
+
+class EventTiming(_Model):
+    """When events happen inside a run (the engine counts whole seconds)."""
+
+    grid_s: int | None = Field(
+        None, gt=0, description="round visitors' request and departure times and the fleet's "
+        "own events up to this grid [s] (900 reproduces a fixed 15-min engine); "
+        "default: every event at its own second")
+
+
 class Location(_Model):
     """Where the scenario is, for solar position (PV)."""
 
@@ -626,7 +695,8 @@ class Scenario(_Model):
     description: str = Field("", description="one paragraph; its first line is shown by `flexcosim list`")
     start: datetime = Field(description="simulation start, ISO 8601 with UTC offset, years 1900-2200")
     duration_s: int = Field(gt=0, le=MAX_DURATION_S, description="simulated time span [s]")
-    step_s: int = Field(gt=0, le=MAX_STEP_S, description="time step of every simulator [s]")
+    step_s: int = Field(gt=0, le=MAX_STEP_S, description="decision tick of the agents and step of "
+                        "their forecasts and schedules [s]")
     seed: int = Field(ge=0, lt=2**63, description="seed of every random draw in the run")
     warmup_s: int = Field(0, ge=0, description="the KPIs (summary, costs, per-EV table) leave "
                           "out the first warmup_s seconds; default 0: every step counts [s]")
@@ -642,6 +712,9 @@ class Scenario(_Model):
     tariff: Tariff | None = Field(
         None, description="tariff of the grid connection (transformers) and of every site "
         "without its own; no tariff, no cost KPIs")
+    network: NetworkSpec = Field(default_factory=NetworkSpec,
+                                 description="latency, loss and outages of the agents' messages")
+    events: EventTiming = Field(default_factory=EventTiming, description="event timing")
     variants: dict[Identifier, dict[str, Any]] = Field(
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
@@ -678,6 +751,9 @@ class Scenario(_Model):
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s {self.warmup_s} leaves nothing of duration_s {self.duration_s}; "
                              "need warmup_s < duration_s")
+        if self.grid.step_s is not None and self.step_s % self.grid.step_s:
+            raise ValueError(f"grid.step_s {self.grid.step_s} does not divide step_s {self.step_s}; "
+                             "allowed: a divisor, e.g. 60 or 300 for step_s 900")
         self._unique_names()
         site_groups = {s.name for s in self.sites}
         for i, f in enumerate(self.fleet):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, wide
-from flexcosim.cosim.world import assemble, build_world
+from flexcosim.cosim.world import assemble, build_world, world_until_s
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
@@ -37,7 +37,7 @@ def reduced(variant: str, chargers: dict[str, int] = CHARGERS):
 def simulate(scenario, base, out):
     a = assemble(scenario, base)
     writer = TimeseriesWriter(out)
-    build_world(a, writer).run(until=scenario.duration_s, print_progress=False)
+    build_world(a, writer).run(until=world_until_s(scenario), print_progress=False)
     writer.flush()
     return scenario, a, read_timeseries(out)
 
@@ -61,11 +61,11 @@ def test_no_charger_is_double_booked(optimised):
         for t in range(0, scenario.duration_s, scenario.step_s):
             booked = sum(r.arrival_s <= t < r.departure_s for r in res)
             assert booked <= CHARGERS[site], (site, t)
-    connected = wide(ts, "connected")
+    connected = wide(ts, "connected")  # interval averages of the EVs on a charger
     waiting = wide(ts, "waiting")
     for site, n in CHARGERS.items():
-        assert connected[site].max() <= n
-    assert waiting.to_numpy().max() == 0  # every EV found its reserved charger free
+        assert connected[site].max() <= n + 1e-9
+    assert waiting.to_numpy().max() < 1e-9  # every EV found its reserved charger free
 
 
 def test_no_transformer_above_100_in_optimised_mode(optimised):
@@ -102,4 +102,4 @@ def test_a_crowded_day_never_books_a_charger_twice(tmp_path):
             assert booked <= chargers[site]
     connected = wide(ts, "connected")
     for site, n in chargers.items():
-        assert connected[site].max() <= n
+        assert connected[site].max() <= n + 1e-9

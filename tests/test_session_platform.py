@@ -2,7 +2,7 @@
 
 import pytest
 
-from flexcosim.cosim.session import ExtraEVRequest, PlatformOutage, Session
+from flexcosim.cosim.session import ExtraEVRequest, LinkChange, PlatformOutage, Session
 
 pytestmark = pytest.mark.mosaik
 
@@ -27,11 +27,17 @@ def session(tmp_path):
 def test_platform_outage_sends_requests_to_the_fallback(session):
     session.inject(PlatformOutage(until_s=9 * 3600))
     session.advance_to(10 * 3600)
+    emsp = session.assembly.emsp
+    fell_back = {f.observation["ev"] for f in emsp.fallbacks}
     decisions = session.platform()
-    early = decisions[decisions.time_s < 9 * 3600]
-    late = decisions[decisions.time_s >= 9 * 3600]
-    assert len(early) and early.strategy.str.startswith("fallback: DSO platform outage").all()
-    assert len(late) and (late.strategy == "ChargingSiteSelection").all()
+    # requests sent during the outage are lost and time out into the EMSP's fallback
+    assert fell_back and all(f.strategy == "platform" and f.time_s < 9 * 3600 for f in emsp.fallbacks)
+    assert not fell_back & set(decisions.ev)
+    assert len(decisions) and (decisions.time_s >= 9 * 3600).all()
+    assert (decisions.strategy == "ChargingSiteSelection").all()
+    log = session.messages()
+    to_platform = log[(log.receiver == "platform") & (log.sent_s < 9 * 3600)]
+    assert len(to_platform) == len(fell_back) and (to_platform.outcome == "lost").all()
 
 
 def test_extra_request_books_a_charger(session):
@@ -50,3 +56,16 @@ def test_extra_request_books_a_charger(session):
     sites = session.sites()
     assert {"headroom_kw", "price_per_kwh", "reserved"} <= set(sites.columns)
     assert (sites.reserved <= sites.chargers).all() and (sites.price_per_kwh > 0).all()
+
+
+def test_step_to_the_next_event_and_inject_latency(session):
+    session.advance_to(8 * 3600)
+    t = session.next_event_s()
+    assert t is not None and t >= 8 * 3600
+    assert session.advance_to_next_event() == t + 1
+    session.inject(LinkChange("platform", latency_s=5.0))
+    session.advance_to(10 * 3600)
+    log = session.messages()
+    to_platform = log[(log.receiver == "platform") & (log.sent_s > t)]
+    assert len(to_platform) and ((to_platform.received_s - to_platform.sent_s) == 5.0).all()
+    assert (session.platform().decided_s > session.platform().time_s).any()

@@ -1,4 +1,4 @@
-"""What every flexcosim mosaik adapter shares: fixed step, named entities, cached outputs.
+"""What every flexcosim mosaik adapter shares: a step length, named entities, cached outputs.
 
 An adapter only translates between mosaik and a plain-Python model: ``step`` reads
 the inputs, calls the model and stores the outputs per entity; ``get_data`` hands
@@ -18,16 +18,24 @@ import mosaik_api_v3
 GATE_ATTR = "gate"
 
 
-def meta(models: Mapping[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
-    """mosaik meta for time-based models given ``{model: (params, attrs)}``."""
-    return {
-        "api_version": "3.0",
-        "type": "time-based",
-        "models": {
-            name: {"public": True, "params": params, "attrs": [*attrs, GATE_ATTR]}
-            for name, (params, attrs) in models.items()
-        },
-    }
+def meta(models: Mapping[str, tuple[list[str], list[str]]], kind: str = "time-based",
+         triggers: list[str] | None = None, persistent: list[str] | None = None) -> dict[str, Any]:
+    """mosaik meta given ``{model: (params, attrs)}``.
+
+    ``kind`` is mosaik's simulator type. For a ``"hybrid"`` simulator, ``triggers`` are
+    the inputs that make it step (the gate input never does) and ``persistent`` the
+    outputs that hold their value; the other outputs are non-persistent events. The
+    same lists apply to every model of the simulator (attributes a model lacks are skipped).
+    """
+    out: dict[str, Any] = {"api_version": "3.0", "type": kind, "models": {}}
+    for name, (params, attrs) in models.items():
+        model: dict[str, Any] = {"public": True, "params": params, "attrs": [*attrs, GATE_ATTR]}
+        if kind == "hybrid":
+            model["trigger"] = [a for a in triggers or [] if a in attrs]
+            model["persistent"] = [a for a in persistent or [] if a in model["attrs"]]
+            model["non-persistent"] = [a for a in model["attrs"] if a not in model["persistent"]]
+        out["models"][name] = model
+    return out
 
 
 def merged(values: Mapping[str, Mapping[str, float]] | None) -> dict[str, float]:
@@ -46,13 +54,10 @@ def plugged_at(values: Mapping[str, Mapping[str, Mapping]] | None, site: str) ->
     return out
 
 
-def total(values: Mapping[str, float] | None) -> float:
-    """Sum of the values from all sources connected to one input attribute."""
-    return float(sum((values or {}).values()))
-
-
 class SteppedAdapter(mosaik_api_v3.Simulator):
-    """Base adapter: fixed ``step_s``; subclasses fill ``self.outputs[eid][attr]``."""
+    """Base adapter: ``step_s`` (the step of a time-based simulator, the decision tick of an
+    event-based one); subclasses fill ``self.outputs[eid][attr]``. Time is in whole
+    seconds: mosaik's ``time_resolution`` must be 1."""
 
     def __init__(self, meta_: dict[str, Any]) -> None:
         super().__init__(meta_)
@@ -60,6 +65,9 @@ class SteppedAdapter(mosaik_api_v3.Simulator):
         self.outputs: dict[str, dict[str, Any]] = {}
 
     def init(self, sid: str, time_resolution: float = 1.0, *, step_s: int, **params: Any):
+        if time_resolution != 1.0:
+            raise ValueError(f"{type(self).__name__}: time_resolution {time_resolution!r} is not "
+                             "supported; flexcosim simulators count whole seconds (time_resolution=1)")
         self.step_s = int(step_s)
         self.setup(**params)
         return self.meta
@@ -68,4 +76,7 @@ class SteppedAdapter(mosaik_api_v3.Simulator):
         """Receive the plain-Python model objects (overridden by subclasses)."""
 
     def get_data(self, outputs: Mapping[str, list[str]]) -> dict[str, dict[str, Any]]:
-        return {eid: {a: self.outputs[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        """The outputs of the last step; a non-persistent output not produced then is left
+        out, so it triggers nobody."""
+        return {eid: {a: self.outputs[eid][a] for a in attrs if a in self.outputs[eid]}
+                for eid, attrs in outputs.items()}

@@ -1,52 +1,83 @@
 """mosaik adapter for :class:`flexcosim.cosim.models.charger.ChargingSite` (one entity per site).
 
-Each step the site plugs in the EVs parked at it (first free charger; an EV that
-finds no free charger waits unplugged), unplugs those that left, and applies the
-agent's set-points clipped to charger and EV limits.
+An event-driven (hybrid) simulator: it steps when the fleet reports the EVs parked at
+its sites, when an agent sends set-points, and at the second an EV on a charger reaches
+its SOC limit (which it computes from the EV's last reported SOC and the energy its
+meter has delivered since). It then plugs in the EVs parked at a site (first free
+charger; an EV that finds no free charger waits unplugged), unplugs those that left,
+and applies the last set-points clipped to charger and EV limits (the SOC headroom is
+checked over one second, the engine's resolution). The powers hold until its next step.
 
-Inputs
+Inputs (trigger)
 ------
-plugged : ``{site: {ev: PluggedEV}}`` from the fleet
-setpoints_kw : ``{ev: kW}`` grid-side set-points from the site's agent (+ charge)
+plugged : ``{site: {ev: PluggedEV}}`` from the fleet; a site missing from it is unchanged
+setpoints_kw : ``{ev: kW}`` grid-side set-points from the site's agent (+ charge); kept
+    until the next set-points
 
-Outputs
--------
-p_kw, q_kvar : site demand at the meter [kW], [kvar]
-battery_kw : ``{ev: kW}`` battery-side power, for the fleet
-ev_grid_kw : ``{ev: kW}`` grid-side power per EV
-connected : number of EVs on a charger [-]
-waiting : number of EVs at the site without a free charger [-]
+Outputs (persistent), each a :class:`~cosim.models.meter.Meter` (rates held from the
+step on, so a metering consumer averages them exactly over its interval)
+------
+p_kw, q_kvar : site demand at the meter [kW], [kvar], keyed by site
+battery_kw : battery-side power per EV [kW]
+ev_grid_kw : grid-side power per EV [kW]
+connected : EVs on a charger [-]; waiting : EVs at the site without a free charger [-]
 losses_kw : charger conversion losses [kW]
+
+The fleet reads ``battery_kw`` (time-shifted) and integrates each EV's energy from it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import replace
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
-from flexcosim.cosim.models.charger import ChargingSite
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.models.charger import ChargingSite, PluggedEV
+from flexcosim.cosim.models.meter import MeterBook
 
-ATTRS = ["plugged", "setpoints_kw", "p_kw", "q_kvar", "battery_kw", "ev_grid_kw",
-         "connected", "waiting", "losses_kw"]
-META = meta({"Site": (["name"], ATTRS)})
+OUTPUTS = ["p_kw", "q_kvar", "battery_kw", "ev_grid_kw", "connected", "waiting", "losses_kw"]
+META = meta({"Site": (["name"], ["plugged", "setpoints_kw", *OUTPUTS])},
+            kind="hybrid", triggers=["plugged", "setpoints_kw"], persistent=OUTPUTS)
 
 
 class ChargerSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, sites: Mapping[str, ChargingSite]) -> None:
-        self.sites = dict(sites)
+    def setup(self, sites: Mapping[str, ChargingSite], end_s: int) -> None:
+        """``end_s``: no own step at or after it [s]."""
+        self.sites, self.end_s = dict(sites), end_s
+        self.base_kwh: dict[str, dict[str, float]] = {name: {} for name in self.sites}
+        self.due = {name: math.inf for name in self.sites}  # a site's next SOC-limit step [s]
+        self.present: dict[str, dict] = {name: {} for name in self.sites}
+        self.wanted: dict[str, dict[str, float]] = {name: {} for name in self.sites}
+        self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
 
     def create(self, num: int, model: str, name: str):
-        self.outputs[name] = {}
+        self.outputs[name] = {attr: self.meters[name][attr].reading() for attr in OUTPUTS}
         return [{"eid": name, "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> int:
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
+        nxt = math.inf
         for name in self.outputs:
             site = self.sites[name]
             data = inputs.get(name, {})
-            present = plugged_at(data.get("plugged"), name)
+            plugged = [per_site for per_site in (data.get("plugged") or {}).values() if name in per_site]
+            if not plugged and "setpoints_kw" not in data and self.due[name] > time:
+                nxt = min(nxt, self.due[name])  # nothing new here: the powers hold
+                continue
+            battery = self.meters[name]["battery_kw"]
+            battery.advance(time)
+            for per_site in plugged:
+                if name in per_site:
+                    self.present[name] = dict(per_site[name])
+                    # energy now = reported energy; later = that + what the meter adds
+                    self.base_kwh[name] = {ev: p.soc * p.capacity_kwh - battery.total.get(ev, 0.0)
+                                           for ev, p in self.present[name].items()}
+            if "setpoints_kw" in data:
+                self.wanted[name] = merged(data["setpoints_kw"])
+            present = {ev: self._now(name, p) for ev, p in self.present[name].items()}
             for ev in list(site.connected()):
                 if ev not in present:
                     site.disconnect(ev)
@@ -54,18 +85,36 @@ class ChargerSim(SteppedAdapter):
                 if ev not in site.connected() and site.free_chargers() > 0:
                     site.connect(ev)
             on_charger = {ev: present[ev] for ev in site.connected()}
-            wanted = merged(data.get("setpoints_kw"))
-            setpoints = {ev: kw for ev, kw in wanted.items() if ev in on_charger}
-            result = site.apply(setpoints, on_charger, self.step_s)
-            self.outputs[name] = {
-                "p_kw": result.grid_kw,
-                "q_kvar": 0.0,
+            setpoints = {ev: kw for ev, kw in self.wanted[name].items() if ev in on_charger}
+            result = site.apply(setpoints, on_charger, 1)
+            rates = {
+                "p_kw": {name: result.grid_kw},
+                "q_kvar": {name: 0.0},
                 "battery_kw": dict(result.battery_kw),
                 "ev_grid_kw": dict(result.ev_grid_kw),
-                "connected": len(on_charger),
-                "waiting": len(present) - len(on_charger),
-                "losses_kw": result.losses_kw,
-                "plugged": None,
-                "setpoints_kw": None,
+                "connected": {name: float(len(on_charger))},
+                "waiting": {name: float(len(present) - len(on_charger))},
+                "losses_kw": {name: result.losses_kw},
             }
-        return time + self.step_s
+            for attr, meter in self.meters[name].items():
+                meter.set_rates(time, rates[attr])
+            self.outputs[name] = {attr: meter.reading() for attr, meter in self.meters[name].items()}
+            self.due[name] = self._limit_s(time, present, result.battery_kw)
+            nxt = min(nxt, self.due[name])
+        return nxt if nxt < self.end_s else None
+
+    def _now(self, name: str, p: PluggedEV) -> PluggedEV:
+        """``p`` with the SOC it has now: last reported energy plus the metered energy since."""
+        energy = self.base_kwh[name][p.ev] + self.meters[name]["battery_kw"].total.get(p.ev, 0.0)
+        return replace(p, soc=min(max(energy / p.capacity_kwh, 0.0), 1.0))
+
+    @staticmethod
+    def _limit_s(time: int, evs: Mapping[str, PluggedEV], battery_kw: Mapping[str, float]) -> float:
+        """The first whole second at which a charging (discharging) EV reaches soc_max (soc_min)."""
+        first = math.inf
+        for ev, kw in battery_kw.items():
+            p = evs[ev]
+            room = (p.soc_max - p.soc if kw > 0 else p.soc - p.soc_min) * p.capacity_kwh
+            if kw and room > 1e-6:  # a fuller battery takes only what the 1-s clip lets through
+                first = min(first, time + max(1, math.ceil(max(room, 0.0) / abs(kw) * 3600.0)))
+        return first

@@ -1,87 +1,145 @@
 """mosaik adapter for :class:`flexcosim.cosim.models.ev.EVFleet` (one entity per fleet group).
 
+A hybrid simulator: it steps at its own next event (a trip start, an arrival or a
+departure of the mobility model; the next decision tick of ``step_s`` while any EV is
+parked at a charging site) and when the platform sends routes.
+
 Outputs
 -------
-plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now
-events : list of :class:`~cosim.models.ev.EVEvent` emitted at this step
-soc : ``{ev: soc}`` [-]
-unmet_kwh : ``{site: kWh}`` energy missing to the target SOC of the EVs that left each
-site this step (sites without departures are absent)
+plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent):
+    every site at a decision tick, else the sites an EV arrived at or left
+events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
+soc : ``{ev: soc}`` [-] (persistent)
+unmet_kwh : counter :class:`~cosim.models.meter.Meter` of the energy missing to the
+    target SOC of the EVs that left each site [kWh] (persistent)
 
 Inputs
 ------
-battery_kw : ``{ev: kW}`` battery-side power over the previous step, from the chargers
-(a time-shifted connection, so it is applied when the interval has passed).
-routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs whose trip started
-at the previous step (time-shifted); applied to the trip plan before moving the fleet.
+battery_kw : a :class:`~cosim.models.meter.Meter` per charging site, battery-side energy
+    per EV (time-shifted, not a trigger): the energy an EV got between two fleet steps
+    is read from it exactly, since a charger changes power only at events.
+routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs (trigger,
+    time-shifted by one second).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta
 from flexcosim.cosim.models.charger import PluggedEV
-from flexcosim.cosim.models.ev import Departure, EVFleet
+from flexcosim.cosim.models.ev import Arrival, Departure, EVFleet
+from flexcosim.cosim.models.meter import MeterBook
 
-META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])})
+META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])},
+            kind="hybrid", triggers=["routes"], persistent=["soc", "unmet_kwh"])
 
 
 class FleetSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, fleets: Mapping[str, tuple[EVFleet, Sequence[Mapping[str, str]], np.ndarray]]) -> None:
+    def setup(self, fleets: Mapping[str, tuple[EVFleet, Sequence[Mapping[str, str]], np.ndarray]],
+              end_s: int, grid_s: int | None = None) -> None:
         """``fleets[group] = (fleet, site_of_place, target_soc)``.
 
         ``site_of_place[i]`` maps a place name of EV i to the site where it charges;
-        ``target_soc[i]`` is the SOC its driver wants at departure [-].
+        ``target_soc[i]`` is the SOC its driver wants at departure [-]. ``end_s``: no own
+        step at or after it [s]; ``grid_s``: own steps are rounded up to this grid [s].
         """
         self.fleets = dict(fleets)
+        self.end_s, self.grid_s = end_s, grid_s
+        self.last_s: int | None = None
+        self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
+        self.sites = {g: sorted({site for places in site_of for site in places.values()})
+                      for g, (_, site_of, _) in self.fleets.items()}
+        self.metered = {g: {} for g in self.fleets}  # (source, ev) -> kWh read at the last step
+        self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
+        # charges[g][i, state]: EV i parked in that state is at a charging site
+        self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
+                        for g, (f, site_of, _) in self.fleets.items()}
 
     def create(self, num: int, model: str, name: str):
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> int:
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
+        nxt = math.inf
         for name in self.outputs:
             fleet, site_of_place, target_soc = self.fleets[name]
-            index = {ev: i for i, ev in enumerate(fleet.ids)}
-            power = np.zeros(len(fleet.ids))
-            for ev, kw in merged(inputs.get(name, {}).get("battery_kw")).items():
-                power[index[ev]] = kw
-            for ev, (site, arrival_s) in merged(inputs.get(name, {}).get("routes")).items():
-                if ev in index:  # routes from the platform cover every fleet group
-                    fleet.mobility.route(index[ev], 0, site, arrival_s)
-            events = fleet.step(time, self.step_s if time > 0 else 0, power)
-            energy = fleet.energy_kwh()
+            index = self.index[name]
+            data = inputs.get(name, {})
+            out: dict = {}
+            dt = 0 if self.last_s is None else time - self.last_s
+            events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
+            if events:
+                out["events"] = events
             unmet: dict[str, float] = {}
+            energy = fleet.energy_kwh()
             for e in events:
                 if isinstance(e, Departure) and e.place in site_of_place[index[e.ev]]:
                     i = index[e.ev]
                     site = site_of_place[i][e.place]
                     short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
                     unmet[site] = unmet.get(site, 0.0) + short
-            self.outputs[name] = {
-                "plugged": plugged_evs(fleet, site_of_place),
-                "events": events,
-                "soc": dict(zip(fleet.ids, fleet.soc.tolist())),
-                "unmet_kwh": unmet,
-                "battery_kw": None,
-                "routes": None,
-            }
-        return time + self.step_s
+            self.unmet[name].add(time, unmet)
+            if time % self.step_s:  # between ticks: only the sites where EVs came or went
+                touched = {site_of_place[index[e.ev]].get(e.place) for e in events
+                           if isinstance(e, (Arrival, Departure))} - {None}
+            else:
+                touched = set(self.sites[name])
+            parked = plugged_evs(fleet, site_of_place, touched) if touched else {}
+            plugged = {site: parked.get(site, {}) for site in sorted(touched)}
+            if plugged:
+                out["plugged"] = plugged
+            for routes in (data.get("routes") or {}).values():
+                for ev, (site, arrival_s) in routes.items():
+                    if ev in index:  # routes from the platform cover every fleet group
+                        # a route that comes after the estimated arrival: the EV arrives next second
+                        fleet.mobility.route(index[ev], 0, site, max(arrival_s, time + 1))
+            out["soc"] = dict(zip(fleet.ids, fleet.soc.tolist()))
+            out["unmet_kwh"] = self.unmet[name].reading()
+            self.outputs[name] = out
+            parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())
+            nxt = min(nxt, self._next_s(time, fleet, parked))
+        self.last_s = time
+        return int(nxt) if nxt < self.end_s else None
+
+    def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
+        """Average battery power per EV since the last step [kW], from the chargers' meters."""
+        power = np.zeros(len(self.index[name]))
+        last = self.metered[name]
+        for src, meter in (meters or {}).items():
+            for ev, kwh in meter.total_at(time).items():
+                i = self.index[name].get(ev)
+                if i is not None:
+                    if dt:
+                        power[i] += (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
+                    last[(src, ev)] = kwh
+        return power
+
+    def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
+        """The fleet's next own step: mobility event or decision tick."""
+        mobility = fleet.next_event_s(time)
+        nxt = math.inf if mobility is None else mobility
+        if self.grid_s:
+            nxt = -(-nxt // self.grid_s) * self.grid_s if nxt < math.inf else nxt
+        if parked:
+            nxt = min(nxt, (time // self.step_s + 1) * self.step_s)
+        return nxt
 
 
-def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]]) -> dict[str, dict[str, PluggedEV]]:
-    """EVs parked where they can charge, as ``{site: {ev: PluggedEV}}``."""
+def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]],
+                sites: set[str] | None = None) -> dict[str, dict[str, PluggedEV]]:
+    """EVs parked where they can charge, as ``{site: {ev: PluggedEV}}`` (only ``sites`` if given)."""
     out: dict[str, dict[str, PluggedEV]] = {}
     for i, ev in enumerate(f.ids):
         place = f.place(i)
         site = site_of_place[i].get(place) if place is not None else None
-        if site is None:
+        if site is None or (sites is not None and site not in sites):
             continue
         out.setdefault(site, {})[ev] = PluggedEV(
             ev=ev,

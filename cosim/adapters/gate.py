@@ -2,14 +2,16 @@
 
 mosaik runs a World once, to its end. To step a scenario interactively the World runs
 in a background thread and one extra simulator, the gate, is connected to one entity
-of every other simulator (attribute ``gate``, which every model accepts, see
-:func:`flexcosim.cosim.adapters.base.meta`). mosaik therefore steps the gate first at each time
-``t``: no simulator steps ``t`` before the gate has. With mosaik's lazy stepping (the
-default) the gate steps ``t`` only once all its successors have finished ``t - step_s``.
-So while ``GateSim.step(t)`` blocks in :meth:`StepGate.wait`, every simulator has
-finished every step before ``t`` and none has started ``t``: the session can read and
-change the plain-Python models without a race, and the data flow is the one of an
-uninterrupted run (the gate sends nothing but ``None``).
+of every other simulator (attribute ``gate``, which every model accepts and which
+triggers nothing, see :func:`flexcosim.cosim.adapters.base.meta`). The gate is a hybrid
+simulator that steps exactly at the times the session pauses at: ``GateSim.step(t)``
+blocks in :meth:`StepGate.wait` until the session releases the world up to some
+``until_s`` and returns ``until_s`` as its next step. No simulator steps ``t`` or later
+before the gate has stepped ``t``, and with mosaik's lazy stepping (the default) the
+gate steps ``t`` only once all its successors have finished every step before ``t``.
+So while the gate waits, the session can read and change the plain-Python models
+without a race, and the data flow is the one of an uninterrupted run (the gate sends
+nothing but ``None``).
 
 The world thread and the session talk over two queues: the session sends the time to
 run up to (or ``None`` to stop); the world thread answers :class:`Paused`,
@@ -26,7 +28,7 @@ import mosaik
 
 from flexcosim.cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta
 
-META = meta({"Gate": ([], [])})
+META = meta({"Gate": ([], [])}, kind="hybrid", persistent=[GATE_ATTR])
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,18 @@ class StepGate:
         self.reports: queue.Queue[Paused | Finished | Failed] = queue.Queue()
         self._until_s = 0
 
-    def wait(self, time_s: int) -> None:
-        """Block until the session allows the step at ``time_s``; raise if it closes."""
+    def wait(self, time_s: int) -> int:
+        """Block until the session allows the step at ``time_s``; raise if it closes.
+
+        Returns the time [s] the session released the world up to (the next pause).
+        """
         while time_s >= self._until_s:
             self.reports.put(Paused(time_s))
             until_s = self.commands.get()
             if until_s is None:
                 raise SessionClosed
             self._until_s = until_s
+        return self._until_s
 
     def release(self, until_s: int | None) -> None:
         """Let the world run every step before ``until_s`` [s]; ``None`` ends it."""
@@ -89,22 +95,25 @@ class GateSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, gate: StepGate) -> None:
-        self.gate = gate
+    def setup(self, gate: StepGate, end_s: int) -> None:
+        self.gate, self.end_s = gate, end_s
 
     def create(self, num: int, model: str):
         self.outputs["gate"] = {GATE_ATTR: None}
         return [{"eid": "gate", "type": model}]
 
-    def step(self, time: int, inputs, max_advance: int) -> int:
-        self.gate.wait(time)
-        return time + self.step_s
+    def step(self, time: int, inputs, max_advance: int) -> int | None:
+        if time >= self.end_s:
+            return None
+        until_s = self.gate.wait(time)
+        return until_s if until_s < self.end_s else None
 
 
-def connect_gate(world: mosaik.World, gate: StepGate, step_s: int,
+def connect_gate(world: mosaik.World, gate: StepGate, step_s: int, end_s: int,
                  entities: Iterable[mosaik.scenario.Entity]) -> None:
-    """Start the gate and make one entity of each simulator among ``entities`` wait for it."""
-    gate_entity = world.start("Gate", step_s=step_s, gate=gate).Gate()
+    """Start the gate and make one entity of each simulator among ``entities`` wait for it;
+    ``end_s``: the scenario's end [s], where the gate stops pausing."""
+    gate_entity = world.start("Gate", step_s=step_s, gate=gate, end_s=end_s).Gate()
     first_of_sim = {}
     for entity in entities:
         first_of_sim.setdefault(entity.sid, entity)

@@ -1,5 +1,9 @@
 """mosaik adapter for time-series sources: buildings (non-EV load) and PV systems.
 
+Time-based on the metering interval ``step_s``: the step at ``t`` outputs the value of
+the interval ``[t - step_s, t)`` that just ended (at 0: the value at 0), the same
+interval the grid's power flow at ``t`` stands for.
+
 Building outputs ``p_kw``/``q_kvar`` (demand, [kW]/[kvar]). PV outputs ``p_gen_kw``
 (generation [kW], >= 0) after its export limit, which may come as an input
 ``export_limit_kw`` from an agent or stay at the scenario's fixed value.
@@ -29,20 +33,24 @@ class ProfileSim(SteppedAdapter):
         self,
         buildings: Mapping[str, LoadProfile],
         pv: Mapping[str, tuple[np.ndarray, float | None]],
+        series_step_s: int,
     ) -> None:
-        """``pv[name] = (kW per step, fixed export limit kW or None)``."""
+        """``pv[name] = (kW per series step, fixed export limit kW or None)``;
+        ``series_step_s``: the PV series' step [s]."""
         self.buildings = dict(buildings)
         self.pv = dict(pv)
+        self.series_step_s = series_step_s
 
     def create(self, num: int, model: str, name: str):
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
-        k = time // self.step_s
+        start = max(0, time - self.step_s)
+        k = start // self.series_step_s
         for name in self.outputs:
             if name in self.buildings:
-                p, q = self.buildings[name].at(time)
+                p, q = self.buildings[name].at(start)
                 self.outputs[name] = {"p_kw": p, "q_kvar": q}
             else:
                 series, fixed_limit = self.pv[name]

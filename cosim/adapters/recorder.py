@@ -1,13 +1,19 @@
-"""mosaik adapter that records every connected attribute as tidy rows.
+"""mosaik adapter that records every connected attribute as tidy rows, per metering interval.
 
-A scalar input becomes one row ``(time_s, source entity, attribute, value)``; a
-``{key: number}`` dict (e.g. SOC per EV) becomes one row per key with the key as
-entity. Non-numeric inputs (event lists, plug-in snapshots) are not recorded here.
+Time-based on the metering interval ``step_s``. The step at ``t`` writes the interval
+``[t - step_s, t)`` that just ended, stamped with its start ``t - step_s`` (nothing at
+0): a :class:`~cosim.models.meter.Meter` input becomes its exact average over the
+interval (its increase, for a counter such as unmet energy; zero increases are not
+written), a number is the interval's value (profiles, power flow) or the state at its
+end (SOC, limits). A scalar becomes one row ``(time_s, source entity, attribute,
+value)``; a ``{key: number}`` dict or a meter one row per key with the key as entity.
+Non-numeric inputs (event lists, plug-in snapshots) are not recorded here.
 """
 
 from __future__ import annotations
 
 from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.models.meter import IntervalReader, Meter
 from flexcosim.cosim.results import TimeseriesWriter
 
 META = meta({"Recorder": ([], [])})
@@ -20,21 +26,29 @@ class RecorderSim(SteppedAdapter):
 
     def setup(self, writer: TimeseriesWriter) -> None:
         self.writer = writer
+        self.reader = IntervalReader()
 
     def create(self, num: int, model: str):
         self.outputs["recorder"] = {}
         return [{"eid": "recorder", "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
-        add = self.writer.add
+        if time == 0:
+            self.writer.end_step()
+            return self.step_s
+        add, start = self.writer.add, time - self.step_s
         for attr, sources in inputs.get("recorder", {}).items():
             for src, value in sources.items():
-                if isinstance(value, (int, float)):
-                    add(time, src.split(".", 1)[1], attr, value)
+                if isinstance(value, Meter):
+                    for key, v in self.reader.read(f"{src}.{attr}", value, start, time).items():
+                        if v or (not value.counter and key in value.rate):
+                            add(start, key, attr, v)
+                elif isinstance(value, (int, float)):
+                    add(start, src.split(".", 1)[1], attr, value)
                 elif isinstance(value, dict):
                     for key, v in value.items():
                         if isinstance(v, (int, float)):
-                            add(time, key, attr, v)
+                            add(start, key, attr, v)
         self.writer.end_step()
         return time + self.step_s
 

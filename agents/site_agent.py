@@ -1,0 +1,133 @@
+"""The site aggregator as an agent: its mailbox, its book and its plant readings.
+
+One :class:`SiteAgent` per charging site. It answers the DSO platform's offer and
+reservation requests from its :class:`~flexcosim.agents.site_book.SiteBook`, takes the
+DSO's capacity notices (re-deciding with the last reading), and on every reading of
+the EVs parked at its site builds a
+:class:`~flexcosim.agents.site.SiteObservation` and decides set-points with its
+:class:`~flexcosim.agents.site.SiteAggregator` (strategy and fallback). The set-points
+wait in :attr:`SiteAgent.setpoints` until the mosaik adapter hands them to the chargers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flexcosim.agents.messages import (
+    CapacityLimitNotice,
+    Envelope,
+    OfferReply,
+    OfferRequest,
+    PlantReading,
+    ReservationConfirmed,
+    ReserveRequest,
+)
+from flexcosim.agents.processes import Role
+from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
+from flexcosim.agents.site_book import SiteBook
+from flexcosim.cosim.models.tariff import TariffSeries
+
+
+@dataclass(frozen=True)
+class SitePlant:
+    """The fixed facts an aggregator knows about its site."""
+
+    charger_kw: float
+    efficiency: float
+    v2g: bool
+    tariff: TariffSeries | None = None  # the site meter's prices over the whole run
+
+
+class SiteAgent(Role):
+    """A site aggregator with a mailbox (see the module docstring).
+
+    Parameters
+    ----------
+    aggregator : the site's decision maker (strategy, fallback, outside capacity limit)
+    plant : charger rating, efficiency, V2G
+    book : forecasts and reservations (sites with a transformer), else ``None``
+    targets_kwh : EV -> energy its driver wants at departure [kWh]
+    departures_s : EV -> announced departure [s since start]
+    step_s : decision interval [s]; horizon_end_s : end of the forecasts [s since start]
+
+    Attributes
+    ----------
+    setpoints : ``{ev: kW}`` of the last decision not yet handed out, else ``None``
+    """
+
+    def __init__(self, aggregator: SiteAggregator, plant: SitePlant, book: SiteBook | None,
+                 targets_kwh: Mapping[str, float], departures_s: Mapping[str, int],
+                 step_s: int, horizon_end_s: int) -> None:
+        super().__init__(f"agg_{aggregator.site}")
+        self.aggregator, self.plant, self.book = aggregator, plant, book
+        self.targets_kwh, self.departures_s = targets_kwh, departures_s
+        self.step_s, self.horizon_end_s = step_s, horizon_end_s
+        self.setpoints: dict[str, float] | None = None
+        self._present: Mapping | None = None  # the last reading of the parked EVs
+        self._timer_s: int | None = None  # when the strategy asked to decide again
+
+    def handle(self, envelope: Envelope) -> None:
+        match envelope.body:
+            case PlantReading(evs=evs):
+                self._present = evs
+                self._decide()
+            case OfferRequest() as r:
+                offer = self.book.offer(r.request, r.now_s, r.n_steps)
+                self.reply(envelope, OfferReply(offer, self.book.free_chargers(r.arrival_s, r.departure_s)))
+            case ReserveRequest(reservation=r):
+                if self.book.free_chargers(r.arrival_s, r.departure_s) > 0:  # else: no confirmation
+                    self.book.reserve(r)
+                    self.reply(envelope, ReservationConfirmed(r.ev, r.site))
+            case CapacityLimitNotice(capacity_kw=kw):
+                self.aggregator.capacity_kw = kw
+                if self._present is not None:  # a capacity change is a decision event
+                    self._decide()
+
+    def _decide(self) -> None:
+        """Decide on the last reading; keep one timer for the strategy's next decision."""
+        decision = self.aggregator.decide(self.observe(self._present))
+        self.setpoints = dict(decision.power_kw)
+        at = decision.next_decision_s
+        if at is not None and at > self.env.now and at != self._timer_s:
+            self._timer_s = at
+            self.runtime.start(self._timer(at))
+
+    def _timer(self, at: int):
+        yield self.env.timeout(at - self.env.now)
+        if self._timer_s == at and self._present is not None:  # else a later decision replaced it
+            self._timer_s = None
+            self.activations += 1
+            self._decide()
+
+    def observe(self, present: Mapping) -> SiteObservation:
+        """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end."""
+        time = int(self.env.now)
+        site = self.aggregator.site
+        evs = tuple(
+            SiteEV(
+                ev=p.ev,
+                energy_kwh=p.soc * p.capacity_kwh,
+                capacity_kwh=p.capacity_kwh,
+                target_kwh=self.targets_kwh[p.ev],
+                max_charge_kw=p.max_charge_kw,
+                max_discharge_kw=p.max_discharge_kw,
+                departure_s=self.departures_s.get(p.ev),
+            )
+            for p in present.values()
+        )
+        forecast = {}
+        n = max(1, (self.horizon_end_s - time) // self.step_s)
+        if self.book is not None:
+            capacity = self.book.capacity_kw(time, n)
+            forecast = {
+                "capacity_kw": float(capacity[0]),
+                "capacity_forecast_kw": tuple(capacity.tolist()),
+                "price_forecast_per_kwh": tuple(self.book.prices(time, n).charge_price_per_kwh.tolist()),
+            }
+        p = self.plant
+        if p.tariff is not None:
+            k = time // self.step_s
+            forecast["tariff_forecast_per_kwh"] = tuple(p.tariff.import_per_kwh[k:k + n].tolist())
+        return SiteObservation(site=site, time_s=time, step_s=self.step_s, evs=evs,
+                               charger_kw=p.charger_kw, efficiency=p.efficiency, v2g=p.v2g, **forecast)
