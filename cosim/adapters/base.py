@@ -46,6 +46,11 @@ def merged(values: Mapping[str, Mapping[str, float]] | None) -> dict[str, float]
     return out
 
 
+def total(values: Mapping[str, float] | None) -> float:
+    """Sum of the values from all sources connected to one input attribute."""
+    return float(sum((values or {}).values()))
+
+
 def plugged_at(values: Mapping[str, Mapping[str, Mapping]] | None, site: str) -> dict:
     """EVs parked at ``site`` from every connected fleet's ``plugged`` output."""
     out: dict = {}
