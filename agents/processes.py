@@ -172,7 +172,10 @@ class AgentRuntime:
             if proc.is_alive:
                 proc.interrupt("run ended")
         while self.env.peek() < math.inf:
-            self.env.step()
+            try:
+                self.env.step()
+            except KeyboardInterrupt:  # the Ctrl-C that ended the run, re-raised by its process
+                continue
 
     def activations(self) -> dict[str, int]:
         return {name: role.activations for name, role in self.roles.items()}

@@ -119,7 +119,8 @@ def _ev_energy(ts: pd.DataFrame, scenario: Scenario) -> list[Violation]:
         evs = [ev for ev in soc.columns if ev.startswith(f"{g.name}_") and ev in battery.columns]
         if not evs:
             continue
-        gained = soc[evs].diff().shift(-1) * g.vehicle.capacity_kwh  # over [t, t + step)
+        # row t holds the power over [t, t + step) and the SOC at its end
+        gained = soc[evs].diff() * g.vehicle.capacity_kwh
         delivered = battery[evs].reindex(gained.index) * h
         charging = (delivered.abs() > 0) & gained.notna()
         error = (gained - delivered).abs().where(charging)

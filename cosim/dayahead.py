@@ -370,40 +370,52 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
 
 
 def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, step_s: int,
-                  buses: dict, pvs: dict, recorder) -> list:
-    """Start the study's simulators, create and connect its entities; returns them (for a gate)."""
-    agents = world.start("DayAhead", step_s=step_s, study=study)
+                  end_s: int, buses: dict, pvs: dict, recorder) -> list:
+    """Start the study's simulators, create and connect its entities; returns them (for a gate).
+
+    These simulators decide and act at ``t`` for the step ``[t, t + step_s)``; the grid,
+    the PV profiles and the recorder read at ``t`` the interval ``[t - step_s, t)`` that
+    just ended (:mod:`flexcosim.cosim.adapters.grid`), so every connection to them is
+    time-shifted by one step.
+    """
+    shifted = {"time_shifted": True}
+    agents = world.start("DayAhead", step_s=step_s, study=study, end_s=end_s)
     dso = agents.DSO()
-    world.connect(dso, recorder, "plan_ok")
+    world.connect(dso, recorder, "plan_ok", **shifted, initial_data={"plan_ok": 1.0})
     entities = [dso]
     if isinstance(study, CoordinationStudy):
-        ev_sim = world.start("HomeEVs", step_s=step_s, plants=study.plants)
+        ev_sim = world.start("HomeEVs", step_s=step_s, plants=study.plants, end_s=end_s)
         for feeder, plant in study.plants.items():
             agg = agents.Aggregator(name=feeder)
-            world.connect(agg, recorder, "planned_ev_kw", "export_limit")
+            world.connect(agg, recorder, "planned_ev_kw", "export_limit", **shifted,
+                          initial_data={"planned_ev_kw": 0.0, "export_limit": 1.0})
             entities.append(agg)
             for bus in sorted(set(plant.evs.bus)):
                 evs = ev_sim.HomeEVs(name=f"ev_{bus}", plant=feeder, bus=bus)
                 world.connect(agg, evs, "setpoints_kw")
                 world.connect(evs, agg, "energy_kwh", time_shifted=True,
                               initial_data={"energy_kwh": {}})
-                world.connect(evs, buses[bus], "p_kw")
-                world.connect(evs, recorder, "p_kw")
+                world.connect(evs, buses[bus], "p_kw", **shifted, initial_data={"p_kw": 0.0})
+                world.connect(evs, recorder, "p_kw", **shifted, initial_data={"p_kw": 0.0})
                 entities.append(evs)
         for pv in study.inverter_feeder:
             inverter = agents.Inverter(name=f"inv_{pv}")
-            world.connect(inverter, pvs[pv], "export_limit_kw")
+            world.connect(inverter, pvs[pv], "export_limit_kw", **shifted,
+                          initial_data={"export_limit_kw": math.inf})
             entities.append(inverter)
     else:
-        storage = world.start("Storage", step_s=step_s, batteries=study.batteries)
+        storage = world.start("Storage", step_s=step_s, batteries=study.batteries, end_s=end_s)
         for name, bus in study.battery_bus.items():
             battery = storage.Battery(name=name)
             operator = agents.BatteryOperator(name=f"op_{name}")
             world.connect(operator, battery, "setpoint_kw")
             world.connect(battery, operator, "energy_kwh", time_shifted=True,
                           initial_data={"energy_kwh": 0.0})
-            world.connect(operator, recorder, "requested_kw")
-            world.connect(battery, buses[bus], "p_kw")
-            world.connect(battery, recorder, "p_kw", "soc", "energy_kwh")
+            world.connect(operator, recorder, "requested_kw", **shifted,
+                          initial_data={"requested_kw": 0.0})
+            world.connect(battery, buses[bus], "p_kw", **shifted, initial_data={"p_kw": 0.0})
+            start = study.batteries[name]
+            world.connect(battery, recorder, "p_kw", "soc", "energy_kwh", **shifted,
+                          initial_data={"p_kw": 0.0, "soc": start.soc, "energy_kwh": start.energy_kwh})
             entities += [battery, operator]
     return entities

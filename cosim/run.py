@@ -216,16 +216,18 @@ def check_strategies(scenario: Scenario, base_dir: Path = Path(".")) -> None:
 
     by_role = {"site_aggregator": SITE_STRATEGIES, "dso_platform": ALLOCATION,
                "emsp": EMSP_STRATEGIES, "its": ITS_STRATEGIES, "dso_grid": GRID_COORDINATION}
+    if scenario.sweep is not None:  # every point, variants included, as the sweep will run it
+        from flexcosim.scenarios.sweep_points import sweep_points
+
+        resolved = [(f"sweep point {p.name!r}: ", p.scenario) for p in sweep_points(scenario)]
+    else:
+        resolved = [("", scenario), *((f"variants.{v}.", scenario.variant(v)) for v in scenario.variants)]
     named = []
-    for prefix, s in [("", scenario), *((f"variants.{v}.", scenario.variant(v))
-                                        for v in scenario.variants)]:
+    for prefix, s in resolved:
         for i, a in enumerate(s.agents):
             if a.strategy and (a.role, a.strategy) != ("dso_platform", "random_share"):
                 named.append((f"{prefix}agents.{i}.strategy", by_role[a.role], a.strategy))
         named += [(f"{prefix}sites.{i}.pricing", PRICING, g.pricing) for i, g in enumerate(s.sites)]
-    if scenario.sweep is not None:
-        named += [(f"sweep.penetrations.{name}.site_strategy", SITE_STRATEGIES, p.site_strategy)
-                  for name, p in scenario.sweep.penetrations.items() if p.site_strategy]
     checked = set()
     for field, registry, name in named:
         if (registry.kind, name) in checked:

@@ -55,7 +55,10 @@ def ev_sessions(ts: pd.DataFrame, assembly: Assembly) -> pd.DataFrame:
         for chunk in np.split(np.arange(times.size), breaks):
             t0, t1 = int(times[chunk[0]]), int(times[chunk[-1]])
             power = on.to_numpy()[chunk]
-            e_plug = float(soc.at[t0, ev]) * capacity[ev]
+            # a row stamped t averages the power over [t, t + step) and holds the SOC at its
+            # end (the fleet steps at every decision tick while EVs are parked), so the energy
+            # at the start of the session's first row is that row's SOC less what it delivered
+            e_plug = float(soc.at[t0, ev]) * capacity[ev] - float(power[0] * h)
             e_end = e_plug + float(power.sum() * h)
             target = targets[ev]
             missing = target - e_end

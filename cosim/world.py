@@ -526,7 +526,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(line, recorder, "loading_pct")
     world.connect(grid_entity, recorder, "converged")
     if a.dayahead is not None:
-        hosted += wire_dayahead(world, a.dayahead, s.step_s, buses, pvs, recorder)
+        hosted += wire_dayahead(world, a.dayahead, s.step_s, s.duration_s, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,
                      [*fleets, *sites.values(), grid_entity, *buildings.values(),

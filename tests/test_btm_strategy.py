@@ -119,5 +119,9 @@ def test_btm_ems_runs_a_reduced_ucd_day_within_every_site_capacity(tmp_path):
     # the schedule came within 1 kW of richview's limit: the limit shaped it
     spare = TRANSFORMERS["richview_tx1"].rating_kva - p["richview_buildings"] - p["richview"]
     assert spare.min() < 1.0
-    unmet = wide(ts, "unmet_kwh").iloc[-1]
-    assert unmet[["vet_college", "richview", "civil_engineering"]].sum() < 1e-6
+    # unmet at departure stays a sliver of what was delivered: with events at their own
+    # second a schedule starts when it is solved while its forecast steps stay on the
+    # quarter hour, so the last step of a stay can fall short (docs/study-ucd-campus.md)
+    unmet = wide(ts, "unmet_kwh").iloc[-1].sum()  # per fleet group, cumulative [kWh]
+    delivered = wide(ts, "battery_kw").clip(lower=0).sum().sum() * scenario.step_s / 3600
+    assert unmet < 0.01 * delivered

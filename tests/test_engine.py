@@ -140,7 +140,7 @@ def test_60s_metering_records_the_same_energy_as_900s(tmp_path):
     scenario, base = load_scenario("lv-feeder-20bus")
     data = scenario.model_dump(mode="json")
     data.update(start="2019-01-16T17:00:00+01:00", duration_s=2 * 3600)
-    data["fleet"][0].update(soc0_min=0.3, soc0_max=0.5)  # EVs at home that need charging
+    data["fleet"][0].update(soc0_min=0.3, soc0_max=0.5, soc0_at_home="drawn")  # EVs at home that need charging
     energy = {}
     for metering in (900, 60):
         data["grid"]["step_s"] = metering

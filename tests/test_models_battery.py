@@ -35,7 +35,8 @@ def test_bad_ratings_name_the_field():
 
 def test_adapter_steps_the_battery_from_its_setpoint():
     sim = StorageSim()
-    sim.init("Storage", step_s=900, batteries={"b": Battery(BatterySpec(5.0, 0.5, 1.0, 1.0))})
+    sim.init("Storage", step_s=900, batteries={"b": Battery(BatterySpec(5.0, 0.5, 1.0, 1.0))},
+             end_s=86400)
     sim.create(1, "Battery", name="b")
     assert sim.step(0, {"b": {"setpoint_kw": {"agents.x": 0.4}}}, 900) == 900
     out = sim.get_data({"b": ["p_kw", "energy_kwh", "soc"]})["b"]

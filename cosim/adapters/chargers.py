@@ -55,6 +55,9 @@ class ChargerSim(SteppedAdapter):
         self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
 
     def create(self, num: int, model: str, name: str):
+        # the site's own quantities are 0 until an EV comes, so every site is recorded
+        for attr in ("p_kw", "q_kvar", "connected", "waiting", "losses_kw"):
+            self.meters[name][attr].set_rates(0, {name: 0.0})
         self.outputs[name] = {attr: self.meters[name][attr].reading() for attr in OUTPUTS}
         return [{"eid": name, "type": model}]
 

@@ -34,7 +34,8 @@ class DayAheadSim(SteppedAdapter):
         super().__init__(META)
         self.models: dict[str, str] = {}
 
-    def setup(self, study) -> None:
+    def setup(self, study, end_s: int) -> None:
+        self.end_s = end_s  # steps at or after it are skipped: nobody reads them
         """``study``: a ``CoordinationStudy`` or ``RentalStudy`` of :mod:`flexcosim.cosim.dayahead`."""
         self.study = study
 
@@ -44,6 +45,8 @@ class DayAheadSim(SteppedAdapter):
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
+        if time >= self.end_s:
+            return time + self.step_s
         study = self.study
         if study.plan is None:
             study.make_plan()

@@ -106,7 +106,8 @@ class FleetSim(SteppedAdapter):
             parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())
             nxt = min(nxt, self._next_s(time, fleet, parked))
         self.last_s = time
-        return int(nxt) if nxt < self.end_s else None
+        # a step at end_s still counts: the last metering interval records the SOC it leaves
+        return int(nxt) if nxt <= self.end_s else None
 
     def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
         """Average battery power per EV since the last step [kW], from the chargers' meters."""

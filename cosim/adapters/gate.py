@@ -4,9 +4,11 @@ mosaik runs a World once, to its end. To step a scenario interactively the World
 in a background thread and one extra simulator, the gate, is connected to one entity
 of every other simulator (attribute ``gate``, which every model accepts and which
 triggers nothing, see :func:`flexcosim.cosim.adapters.base.meta`). The gate is a hybrid
-simulator that steps exactly at the times the session pauses at: ``GateSim.step(t)``
-blocks in :meth:`StepGate.wait` until the session releases the world up to some
-``until_s`` and returns ``until_s`` as its next step. No simulator steps ``t`` or later
+simulator that steps at the times the session pauses at, and every ``step_s`` while the
+world is released (so that :meth:`StepGate.pause` can stop a release early):
+``GateSim.step(t)`` blocks in :meth:`StepGate.wait` until the session releases the world
+up to some ``until_s`` and returns the earlier of ``until_s`` and ``t + step_s`` as its
+next step. No simulator steps ``t`` or later
 before the gate has stepped ``t``, and with mosaik's lazy stepping (the default) the
 gate steps ``t`` only once all its successors have finished every step before ``t``.
 So while the gate waits, the session can read and change the plain-Python models
@@ -106,7 +108,9 @@ class GateSim(SteppedAdapter):
         if time >= self.end_s:
             return None
         until_s = self.gate.wait(time)
-        return until_s if until_s < self.end_s else None
+        # while released, wake at least every step_s, so that a pause (Ctrl-C) takes hold there
+        nxt = min(until_s, time + self.step_s)
+        return nxt if nxt < self.end_s else None
 
 
 def connect_gate(world: mosaik.World, gate: StepGate, step_s: int, end_s: int,

@@ -19,7 +19,8 @@ class StorageSim(SteppedAdapter):
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, batteries: Mapping[str, Battery]) -> None:
+    def setup(self, batteries: Mapping[str, Battery], end_s: int) -> None:
+        self.end_s = end_s  # steps at or after it are skipped: nobody reads them
         self.batteries = dict(batteries)
 
     def create(self, num: int, model: str, name: str):
@@ -27,6 +28,8 @@ class StorageSim(SteppedAdapter):
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int:
+        if time >= self.end_s:
+            return time + self.step_s
         dt_h = self.step_s / 3600.0
         for name in self.outputs:
             battery = self.batteries[name]

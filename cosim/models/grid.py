@@ -87,8 +87,10 @@ class PowerFlowGrid:
         self.net.load.loc[self._load_idx, "p_mw"] = p / 1e3
         self.net.load.loc[self._load_idx, "q_mvar"] = q / 1e3
         try:
+            # recycling needs a solved case to reuse (the first flow builds it)
             pp.runpp(self.net, init="results" if self._solved_once else "auto",
-                     numba=False, calculate_voltage_angles=False, **RECYCLE)
+                     numba=False, calculate_voltage_angles=False,
+                     **(RECYCLE if self._solved_once else {}))
         except pp.LoadflowNotConverged:
             return self._not_converged()
         self._solved_once = True
