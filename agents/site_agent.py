@@ -86,6 +86,8 @@ class SiteAgent(Role):
 
     def _decide(self) -> None:
         """Decide on the last reading; keep one timer for the strategy's next decision."""
+        if self.env.now >= self.horizon_end_s:  # the run is over: nothing left to decide for
+            return
         decision = self.aggregator.decide(self.observe(self._present))
         self.setpoints = dict(decision.power_kw)
         at = decision.next_decision_s
