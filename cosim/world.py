@@ -18,6 +18,7 @@ mosaik's per-step scheduling cost low.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
+from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import (
@@ -116,6 +118,7 @@ class Assembly:
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
     dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
     runtime: AgentRuntime | None = None  # the agents as simpy processes, their network
+    simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators
 
     @property
     def emsp(self) -> EMSP | None:
@@ -281,7 +284,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         roles.append(DSOGrid(dso, {agent.site: name for name, agent in agents.items()}))
     runtime = AgentRuntime(_network(s.network, roles, rng_for(s.seed, "network")), roles)
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso, tariff, dayahead, runtime)
+                    platform, dso, tariff, dayahead, runtime,
+                    simulators=resolve(s.simulators, grid, base_dir))
 
 
 def _link(spec: NetworkSpec | LinkSpec) -> Link:
@@ -438,15 +442,30 @@ def world_until_s(scenario: Scenario) -> int:
     return scenario.duration_s + 1
 
 
-def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
+@dataclass(frozen=True)
+class Built:
+    """A wired mosaik World and the entities :func:`build_world` made.
+
+    ``entities[kind][name]`` for kind ``fleets``, ``sites``, ``buses``, ``transformers``,
+    ``lines``, ``buildings``, ``pv``, ``agents`` (flexcosim names), ``grid`` and
+    ``recorder`` (one entity each, under their kind's name), and ``simulators``
+    (scenario ``simulators`` name -> list of its entities in creation order).
+    """
+
+    world: mosaik.World
+    entities: dict[str, dict]
+
+
+def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> Built:
     """Start the simulators, create the entities and connect them (see module docstring).
 
-    Run the world with ``world.run(until=world_until_s(scenario))``. With a ``gate``
-    every simulator waits for it, so a session can pause the run
+    Run the world with ``build_world(...).world.run(until=world_until_s(scenario))``. With a
+    ``gate`` every simulator waits for it, so a session can pause the run
     (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
-    world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
+    world = mosaik.World({**SIM_CONFIG, **sim_config(a.simulators)}, skip_greetings=True,
+                         configure_logging=False)
     step = {"step_s": s.step_s}
     meter = {"step_s": metering_s(s)}
     offset = _seconds_of_day(pd.Timestamp(s.start))
@@ -465,17 +484,17 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
                               pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
     recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
-    fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
+    fleets = {g: fleet_sim.Fleet(name=g) for g in a.fleets}
     sites = {n: charger_sim.Site(name=n) for n in a.sites}
     buses = {b: grid_sim.Bus(name=b) for b in a.grid.buses}
-    trafos = [grid_sim.Transformer(name=t) for t in a.grid.transformers]
-    lines = [grid_sim.Line(name=line) for line in a.grid.lines]
+    trafos = {t: grid_sim.Transformer(name=t) for t in a.grid.transformers}
+    lines = {line: grid_sim.Line(name=line) for line in a.grid.lines}
     grid_entity = grid_sim.Grid()
     buildings = {n: profile_sim.Building(name=n) for n in a.buildings}
     pvs = {n: profile_sim.PV(name=n) for n in a.pv}
     agents = {n: agent_sim.SiteAggregator(name=n) for n in a.agents}
 
-    for fleet in fleets:
+    for fleet in fleets.values():
         world.connect(fleet, recorder, "soc", "unmet_kwh")
         for site in sites.values():
             world.connect(fleet, site, "plugged")
@@ -489,7 +508,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     if a.platform is not None:
         platform = agent_sim.Platform()
         hosted.append(platform)
-        for fleet in fleets:
+        for fleet in fleets.values():
             world.connect(fleet, platform, "events", "soc")
             world.connect(platform, fleet, "routes", time_shifted=1)
         world.connect(platform, recorder, "requests")
@@ -497,7 +516,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         dso = agent_sim.DSOGrid()
         hosted.append(dso)
         world.connect(grid_entity, dso, "metered_s", weak=True)
-        for tx in trafos:
+        for tx in trafos.values():
             world.connect(tx, dso, "loading_pct", weak=True, initial_data={"loading_pct": 0.0})
         for bus in buses.values():
             world.connect(bus, dso, "vm_pu", weak=True, initial_data={"vm_pu": 1.0})
@@ -520,18 +539,22 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(pv, recorder, "p_gen_kw")
     for bus in buses.values():
         world.connect(bus, recorder, "vm_pu")
-    for tx in trafos:
+    for tx in trafos.values():
         world.connect(tx, recorder, "loading_pct", "p_kw")
-    for line in lines:
+    for line in lines.values():
         world.connect(line, recorder, "loading_pct")
+    external, links = wire(world, a.simulators, meter["step_s"], buses, recorder)
     world.connect(grid_entity, recorder, "converged")
     if a.dayahead is not None:
         hosted += wire_dayahead(world, a.dayahead, s.step_s, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,
-                     [*fleets, *sites.values(), grid_entity, *buildings.values(),
-                      *pvs.values(), *hosted, recorder])
-    return world
+                     [*fleets.values(), *sites.values(), grid_entity, *buildings.values(),
+                      *pvs.values(), *hosted, *links, recorder])
+    return Built(world, {"fleets": fleets, "sites": sites, "buses": buses, "transformers": trafos,
+                         "lines": lines, "buildings": buildings, "pv": pvs, "agents": agents,
+                         "grid": {"grid": grid_entity}, "recorder": {"recorder": recorder},
+                         "simulators": external})
 
 
 class _Shifted:
