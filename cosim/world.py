@@ -63,6 +63,7 @@ from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
+from flexcosim.cosim.sessions_fleet import sessions_fleet
 from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
@@ -242,6 +243,9 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
+    for gi, g in enumerate(s.sessions):
+        fleets[g.name], leaving = sessions_fleet(g, s, base_dir, list(sites), f"sessions.{gi}")
+        departures.update(leaving)
     roles: list[Role] = []
     platform = None
     if register:

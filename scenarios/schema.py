@@ -297,6 +297,30 @@ class VisitorGroup(_Model):
         min_length=1, description="site name -> route from the request point")
 
 
+class SessionsGroup(_Model):
+    """EVs from charging-session data (``flexcosim.cosim.models.sessions``): one EV per
+    session, away until its arrival second, parked at its site until its departure, wanting
+    the session's energy. Columns of the CSV: docs/scenario-reference.md and the module."""
+
+    name: Identifier = Field(description="group name; EVs are named <name>_<k>")
+    path: str = Field(description="sessions file; relative paths are relative to the scenario file")
+    format: Literal["csv", "acn_json"] = Field(
+        "csv", description="`csv` (columns arrival, departure, energy_kwh or arrival_soc and "
+        "target_soc; optional battery_kwh, max_power_kw, ev, site) or `acn_json` (the ACN-Data "
+        "API export)")
+    site: str | None = Field(
+        None, description="site (entity name) every session charges at; default: the file's "
+        "`site` column (`siteID` of ACN-Data), whose values must be site names")
+    battery_kwh: float = Field(60.0, gt=0, le=MAX_BATTERY_KWH,
+                               description="battery capacity where the file has none [kWh]")
+    max_power_kw: float = Field(11.0, gt=0, le=MAX_CHARGER_KW,
+                                description="on-board charge limit where the file has none [kW]")
+    target_soc: float = Field(0.9, gt=0, le=1, description="SOC wanted at departure where the "
+                              "file gives energy, not SOCs [-]")
+    requested: bool = Field(False, description="acn_json: energy the driver asked for "
+                            "(kWhRequested) instead of kWhDelivered")
+
+
 class AgentSpec(_Model):
     """A decision-making agent and the strategy it uses."""
 
@@ -777,6 +801,8 @@ class Scenario(_Model):
     fleet: list[FleetGroup] = Field(default_factory=list, description="EV fleet groups")
     visitors: list[VisitorGroup] = Field(default_factory=list,
                                          description="EVs routed by the DSO platform")
+    sessions: list[SessionsGroup] = Field(
+        default_factory=list, description="EVs from charging-session data")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
     tariff: Tariff | None = Field(
         None, description="tariff of the grid connection (transformers) and of every site "
@@ -866,7 +892,7 @@ class Scenario(_Model):
                 for bus in g.buses:
                     claim(g.name if len(g.buses) == 1 else f"{g.name}_{bus}",
                           f"{field}.{i} ({g.name!r}, bus {bus!r})")
-        for field in ("fleet", "visitors", "simulators"):
+        for field in ("fleet", "visitors", "sessions", "simulators"):
             for i, g in enumerate(getattr(self, field)):
                 claim(g.name, f"{field}.{i}")
 
