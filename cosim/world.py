@@ -366,7 +366,7 @@ def _profile(spec, s: Scenario, name: str, days: int, base_dir: Path, field: str
         path = path if path.is_absolute() else base_dir / path
         try:
             return load_profile_csv(path, spec.column, power_factor=spec.power_factor,
-                                    clock=(pd.Timestamp(s.start), s.duration_s))
+                                    clock=(pd.Timestamp(s.start), s.duration_s), scale=spec.scale)
         except (OSError, ValueError) as exc:
             raise ScenarioError(f"scenario field {field + '.path'!r}: {exc}") from None
     make = synthetic_household if isinstance(spec, SyntheticHouseholdProfile) else synthetic_office

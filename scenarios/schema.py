@@ -97,14 +97,17 @@ class SyntheticOfficeProfile(_Model):
 
 
 class CsvProfile(_Model):
-    """A user's measured load: CSV with a time column and a kW column."""
+    """A user's measured load: CSV with a time column and a load column (kW, or any unit
+    with ``scale``); mosaik-csv files (a model-name line first) are read too."""
 
     kind: Literal["csv"]
     path: str = Field(description="CSV file; relative paths are relative to the scenario file. "
                       "Its first column holds ISO 8601 timestamps with UTC offset; the rows are "
                       "aligned to the scenario's clock and must cover its whole period")
-    column: str | None = Field(None, description="column holding kW (default: the only numeric one)")
+    column: str | None = Field(None, description="column holding the load (default: the only numeric one)")
     power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
+    scale: float = Field(1.0, gt=0, description="factor from the column's unit to kW, e.g. "
+                         "0.001 for a mosaik-csv file in W [-]")
 
 
 Profile = Annotated[
