@@ -440,6 +440,37 @@ def metering_s(scenario: Scenario) -> int:
     return scenario.grid.step_s or scenario.step_s
 
 
+def assemble_from(scenario: str | dict, base_dir: str | None = None) -> Assembly:
+    """The models of a scenario given JSON-safe (for simulators started from any mosaik
+    World): a shipped scenario's name or a file's path, or the scenario as a dict;
+    ``base_dir`` overrides the folder relative paths refer to (for a dict: default ".")."""
+    from flexcosim.scenarios.catalog import load_scenario
+    from flexcosim.scenarios.schema import parse_scenario
+
+    if isinstance(scenario, dict):
+        return assemble(parse_scenario(scenario), Path(base_dir or "."))
+    s, base = load_scenario(scenario)
+    return assemble(s, Path(base_dir) if base_dir else base)
+
+
+def sim_params(a: Assembly) -> dict[str, dict]:
+    """``world.start`` keyword arguments of flexcosim's own simulators for ``a``."""
+    s = a.scenario
+    offset = _seconds_of_day(pd.Timestamp(s.start))
+    return {
+        "Fleet": {"step_s": s.step_s, "fleets": dict(a.fleets), "end_s": s.duration_s,
+                  "grid_s": s.events.grid_s},
+        "Chargers": {"step_s": s.step_s, "sites": {n: m for n, (_, m) in a.sites.items()},
+                     "end_s": s.duration_s},
+        "Agents": {"step_s": s.step_s, "runtime": a.runtime, "metering_s": metering_s(s),
+                   "end_s": s.duration_s},
+        "Grid": {"step_s": metering_s(s), "grid": PowerFlowGrid(a.grid)},
+        "Profiles": {"step_s": metering_s(s), "series_step_s": s.step_s,
+                     "buildings": {n: _Shifted(p, offset) for n, (_, p) in a.buildings.items()},
+                     "pv": {n: (series, lim) for n, (_, series, lim) in a.pv.items()}},
+    }
+
+
 def world_until_s(scenario: Scenario) -> int:
     """Run a built world until this time [s]: one second past the end, so that the
     metering step at the end writes the last interval."""
@@ -470,22 +501,16 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     s = a.scenario
     world = mosaik.World({**SIM_CONFIG, **sim_config(a.simulators)}, skip_greetings=True,
                          configure_logging=False)
-    step = {"step_s": s.step_s}
     meter = {"step_s": metering_s(s)}
-    offset = _seconds_of_day(pd.Timestamp(s.start))
-    profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
+    params = sim_params(a)
 
     # event-driven simulators and the grid, joined by weak (same-second) connections
     with world.group():
-        fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
-                                grid_s=s.events.grid_s)
-        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()},
-                                  end_s=s.duration_s)
-        agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
-                                end_s=s.duration_s)
-        grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
-    profile_sim = world.start("Profiles", **meter, buildings=profiles, series_step_s=s.step_s,
-                              pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
+        fleet_sim = world.start("Fleet", **params["Fleet"])
+        charger_sim = world.start("Chargers", **params["Chargers"])
+        agent_sim = world.start("Agents", **params["Agents"])
+        grid_sim = world.start("Grid", **params["Grid"])
+    profile_sim = world.start("Profiles", **params["Profiles"])
     recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
     fleets = {g: fleet_sim.Fleet(name=g) for g in a.fleets}
