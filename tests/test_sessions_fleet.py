@@ -60,3 +60,23 @@ def test_a_bad_sessions_entry_is_a_one_line_error(change, message):
     data["sessions"][0].update(change)
     with pytest.raises(ScenarioError, match=message):
         assemble(parse_scenario(data), base)
+
+
+def test_an_acn_data_export_feeds_the_sites_named_in_it(tmp_path):
+    items = [{"sessionID": "acn-1", "siteID": "work", "kWhDelivered": 12.5,
+              "connectionTime": "Wed, 16 Jan 2019 07:00:00 GMT",
+              "disconnectTime": "Wed, 16 Jan 2019 15:00:00 GMT", "userInputs": None},
+             {"sessionID": "acn-2", "siteID": "work", "kWhDelivered": 30.0,
+              "connectionTime": "Wed, 16 Jan 2019 08:30:05 GMT",
+              "disconnectTime": "Wed, 16 Jan 2019 17:00:00 GMT", "userInputs": None}]
+    (tmp_path / "acn.json").write_text(json.dumps({"_items": items}))
+    scenario, base = load_scenario("workplace-sessions")
+    data = scenario.model_dump(mode="json")
+    data["sessions"][0].update(path=str(tmp_path / "acn.json"), format="acn_json", site=None,
+                               battery_kwh=50.0)
+    a = assemble(parse_scenario(data), base)
+    fleet, _, target = a.fleets["staff"]
+    assert fleet.ids == ("staff_0000", "staff_0001")
+    # 08:00 and 09:30:05 at UTC+1; energy 12.5 and 30 kWh of a 50 kWh battery to 0.9
+    assert [trips[0][0] for trips in fleet.mobility.trips] == [8 * 3600, 9 * 3600 + 1805]
+    assert (fleet.soc * 50).tolist() == pytest.approx([45 - 12.5, 45 - 30.0])
