@@ -48,3 +48,16 @@ def test_num_and_unbuildable_simulators_are_refused_in_one_line():
     assert [e["eid"] for e in sim.create(10, "EV", fleet="staff")][:2] == ["staff_0000", "staff_0001"]
     with pytest.raises(ValueError, match="StorageSim: cannot be built from a scenario"):
         StorageSim().init("Storage-0", scenario="workplace-sessions")
+
+
+def test_a_scenario_given_as_a_dict_builds_the_same_chargers_as_its_file():
+    from flexcosim.cosim.adapters.chargers import ChargerSim
+    from flexcosim.scenarios.catalog import load_scenario
+
+    scenario, base = load_scenario("workplace-sessions")
+    from_dict, from_name = ChargerSim(), ChargerSim()
+    from_dict.init("Chargers-0", scenario=scenario.model_dump(mode="json"), base_dir=str(base))
+    from_name.init("Chargers-1", scenario="workplace-sessions")
+    assert from_dict.step_s == from_name.step_s == 900
+    assert [len(s.chargers) for s in from_dict.sites.values()] == [4]
+    assert list(from_dict.sites) == list(from_name.sites) == ["work"]
