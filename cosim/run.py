@@ -178,7 +178,7 @@ def run_scenario(scenario: Scenario, out: Path, base_dir: Path = Path("."),
         write_scenario(out, scenario)
         write_manifest(out, scenario, 0.0, 0, "running")
         writer = TimeseriesWriter(out / "timeseries")
-        world = build_world(assembly, writer)
+        world = build_world(assembly, writer).world
         try:
             world.run(until=world_until_s(scenario), print_progress=progress)
         except BaseException as exc:

@@ -148,7 +148,7 @@ class Session:
     def _world_main(self) -> None:
         world = None
         try:
-            world = build_world(self.assembly, self.writer, gate=self.gate)
+            world = build_world(self.assembly, self.writer, gate=self.gate).world
             world.run(until=world_until_s(self.scenario), print_progress=False)
             self.writer.flush()
             self.gate.reports.put(Finished())

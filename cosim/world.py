@@ -18,6 +18,7 @@ mosaik's per-step scheduling cost low.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
+from flexcosim.cosim.sessions_fleet import sessions_fleet
+from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import (
@@ -116,6 +119,7 @@ class Assembly:
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
     dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
     runtime: AgentRuntime | None = None  # the agents as simpy processes, their network
+    simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators
 
     @property
     def emsp(self) -> EMSP | None:
@@ -239,6 +243,9 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         fleets[g.name] = _visitor_fleet(visits, list(g.routes))
         register.update({v.ev: v for v in visits})
         departures.update({v.ev: v.departure_s for v in visits})
+    for gi, g in enumerate(s.sessions):
+        fleets[g.name], leaving = sessions_fleet(g, s, base_dir, list(sites), f"sessions.{gi}")
+        departures.update(leaving)
     roles: list[Role] = []
     platform = None
     if register:
@@ -281,7 +288,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         roles.append(DSOGrid(dso, {agent.site: name for name, agent in agents.items()}))
     runtime = AgentRuntime(_network(s.network, roles, rng_for(s.seed, "network")), roles)
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso, tariff, dayahead, runtime)
+                    platform, dso, tariff, dayahead, runtime,
+                    simulators=resolve(s.simulators, grid, base_dir))
 
 
 def _link(spec: NetworkSpec | LinkSpec) -> Link:
@@ -358,7 +366,7 @@ def _profile(spec, s: Scenario, name: str, days: int, base_dir: Path, field: str
         path = path if path.is_absolute() else base_dir / path
         try:
             return load_profile_csv(path, spec.column, power_factor=spec.power_factor,
-                                    clock=(pd.Timestamp(s.start), s.duration_s))
+                                    clock=(pd.Timestamp(s.start), s.duration_s), scale=spec.scale)
         except (OSError, ValueError) as exc:
             raise ScenarioError(f"scenario field {field + '.path'!r}: {exc}") from None
     make = synthetic_household if isinstance(spec, SyntheticHouseholdProfile) else synthetic_office
@@ -432,50 +440,90 @@ def metering_s(scenario: Scenario) -> int:
     return scenario.grid.step_s or scenario.step_s
 
 
+def assemble_from(scenario: str | dict, base_dir: str | None = None) -> Assembly:
+    """The models of a scenario given JSON-safe (for simulators started from any mosaik
+    World): a shipped scenario's name or a file's path, or the scenario as a dict;
+    ``base_dir`` overrides the folder relative paths refer to (for a dict: default ".")."""
+    from flexcosim.scenarios.catalog import load_scenario
+    from flexcosim.scenarios.schema import parse_scenario
+
+    if isinstance(scenario, dict):
+        return assemble(parse_scenario(scenario), Path(base_dir or "."))
+    s, base = load_scenario(scenario)
+    return assemble(s, Path(base_dir) if base_dir else base)
+
+
+def sim_params(a: Assembly) -> dict[str, dict]:
+    """``world.start`` keyword arguments of flexcosim's own simulators for ``a``."""
+    s = a.scenario
+    offset = _seconds_of_day(pd.Timestamp(s.start))
+    return {
+        "Fleet": {"step_s": s.step_s, "fleets": dict(a.fleets), "end_s": s.duration_s,
+                  "grid_s": s.events.grid_s},
+        "Chargers": {"step_s": s.step_s, "sites": {n: m for n, (_, m) in a.sites.items()},
+                     "end_s": s.duration_s},
+        "Agents": {"step_s": s.step_s, "runtime": a.runtime, "metering_s": metering_s(s),
+                   "end_s": s.duration_s},
+        "Grid": {"step_s": metering_s(s), "grid": PowerFlowGrid(a.grid)},
+        "Profiles": {"step_s": metering_s(s), "series_step_s": s.step_s,
+                     "buildings": {n: _Shifted(p, offset) for n, (_, p) in a.buildings.items()},
+                     "pv": {n: (series, lim) for n, (_, series, lim) in a.pv.items()}},
+    }
+
+
 def world_until_s(scenario: Scenario) -> int:
     """Run a built world until this time [s]: one second past the end, so that the
     metering step at the end writes the last interval."""
     return scenario.duration_s + 1
 
 
-def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> mosaik.World:
+@dataclass(frozen=True)
+class Built:
+    """A wired mosaik World and the entities :func:`build_world` made.
+
+    ``entities[kind][name]`` for kind ``fleets``, ``sites``, ``buses``, ``transformers``,
+    ``lines``, ``buildings``, ``pv``, ``agents`` (flexcosim names), ``grid`` and
+    ``recorder`` (one entity each, under their kind's name), and ``simulators``
+    (scenario ``simulators`` name -> list of its entities in creation order).
+    """
+
+    world: mosaik.World
+    entities: dict[str, dict]
+
+
+def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = None) -> Built:
     """Start the simulators, create the entities and connect them (see module docstring).
 
-    Run the world with ``world.run(until=world_until_s(scenario))``. With a ``gate``
-    every simulator waits for it, so a session can pause the run
+    Run the world with ``build_world(...).world.run(until=world_until_s(scenario))``. With a
+    ``gate`` every simulator waits for it, so a session can pause the run
     (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
-    world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
-    step = {"step_s": s.step_s}
+    world = mosaik.World({**SIM_CONFIG, **sim_config(a.simulators)}, skip_greetings=True,
+                         configure_logging=False)
     meter = {"step_s": metering_s(s)}
-    offset = _seconds_of_day(pd.Timestamp(s.start))
-    profiles = {name: _Shifted(p, offset) for name, (_, p) in a.buildings.items()}
+    params = sim_params(a)
 
     # event-driven simulators and the grid, joined by weak (same-second) connections
     with world.group():
-        fleet_sim = world.start("Fleet", **step, fleets=dict(a.fleets), end_s=s.duration_s,
-                                grid_s=s.events.grid_s)
-        charger_sim = world.start("Chargers", **step, sites={n: m for n, (_, m) in a.sites.items()},
-                                  end_s=s.duration_s)
-        agent_sim = world.start("Agents", **step, runtime=a.runtime, metering_s=meter["step_s"],
-                                end_s=s.duration_s)
-        grid_sim = world.start("Grid", **meter, grid=PowerFlowGrid(a.grid))
-    profile_sim = world.start("Profiles", **meter, buildings=profiles, series_step_s=s.step_s,
-                              pv={n: (series, lim) for n, (_, series, lim) in a.pv.items()})
+        fleet_sim = world.start("Fleet", **params["Fleet"])
+        charger_sim = world.start("Chargers", **params["Chargers"])
+        agent_sim = world.start("Agents", **params["Agents"])
+        grid_sim = world.start("Grid", **params["Grid"])
+    profile_sim = world.start("Profiles", **params["Profiles"])
     recorder = world.start("Recorder", **meter, writer=writer).Recorder()
 
-    fleets = [fleet_sim.Fleet(name=g) for g in a.fleets]
+    fleets = {g: fleet_sim.Fleet(name=g) for g in a.fleets}
     sites = {n: charger_sim.Site(name=n) for n in a.sites}
     buses = {b: grid_sim.Bus(name=b) for b in a.grid.buses}
-    trafos = [grid_sim.Transformer(name=t) for t in a.grid.transformers]
-    lines = [grid_sim.Line(name=line) for line in a.grid.lines]
+    trafos = {t: grid_sim.Transformer(name=t) for t in a.grid.transformers}
+    lines = {line: grid_sim.Line(name=line) for line in a.grid.lines}
     grid_entity = grid_sim.Grid()
     buildings = {n: profile_sim.Building(name=n) for n in a.buildings}
     pvs = {n: profile_sim.PV(name=n) for n in a.pv}
     agents = {n: agent_sim.SiteAggregator(name=n) for n in a.agents}
 
-    for fleet in fleets:
+    for fleet in fleets.values():
         world.connect(fleet, recorder, "soc", "unmet_kwh")
         for site in sites.values():
             world.connect(fleet, site, "plugged")
@@ -489,7 +537,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     if a.platform is not None:
         platform = agent_sim.Platform()
         hosted.append(platform)
-        for fleet in fleets:
+        for fleet in fleets.values():
             world.connect(fleet, platform, "events", "soc")
             world.connect(platform, fleet, "routes", time_shifted=1)
         world.connect(platform, recorder, "requests")
@@ -497,7 +545,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         dso = agent_sim.DSOGrid()
         hosted.append(dso)
         world.connect(grid_entity, dso, "metered_s", weak=True)
-        for tx in trafos:
+        for tx in trafos.values():
             world.connect(tx, dso, "loading_pct", weak=True, initial_data={"loading_pct": 0.0})
         for bus in buses.values():
             world.connect(bus, dso, "vm_pu", weak=True, initial_data={"vm_pu": 1.0})
@@ -520,18 +568,22 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(pv, recorder, "p_gen_kw")
     for bus in buses.values():
         world.connect(bus, recorder, "vm_pu")
-    for tx in trafos:
+    for tx in trafos.values():
         world.connect(tx, recorder, "loading_pct", "p_kw")
-    for line in lines:
+    for line in lines.values():
         world.connect(line, recorder, "loading_pct")
+    external, links = wire(world, a.simulators, meter["step_s"], buses, recorder)
     world.connect(grid_entity, recorder, "converged")
     if a.dayahead is not None:
         hosted += wire_dayahead(world, a.dayahead, s.step_s, s.duration_s, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,
-                     [*fleets, *sites.values(), grid_entity, *buildings.values(),
-                      *pvs.values(), *hosted, recorder])
-    return world
+                     [*fleets.values(), *sites.values(), grid_entity, *buildings.values(),
+                      *pvs.values(), *hosted, *links, recorder])
+    return Built(world, {"fleets": fleets, "sites": sites, "buses": buses, "transformers": trafos,
+                         "lines": lines, "buildings": buildings, "pv": pvs, "agents": agents,
+                         "grid": {"grid": grid_entity}, "recorder": {"recorder": recorder},
+                         "simulators": external})
 
 
 class _Shifted:

@@ -97,14 +97,17 @@ class SyntheticOfficeProfile(_Model):
 
 
 class CsvProfile(_Model):
-    """A user's measured load: CSV with a time column and a kW column."""
+    """A user's measured load: CSV with a time column and a load column (kW, or any unit
+    with ``scale``); mosaik-csv files (a model-name line first) are read too."""
 
     kind: Literal["csv"]
     path: str = Field(description="CSV file; relative paths are relative to the scenario file. "
                       "Its first column holds ISO 8601 timestamps with UTC offset; the rows are "
                       "aligned to the scenario's clock and must cover its whole period")
-    column: str | None = Field(None, description="column holding kW (default: the only numeric one)")
+    column: str | None = Field(None, description="column holding the load (default: the only numeric one)")
     power_factor: float = Field(1.0, gt=0, le=1, description="cos phi of the load [-]")
+    scale: float = Field(1.0, gt=0, description="factor from the column's unit to kW, e.g. "
+                         "0.001 for a mosaik-csv file in W [-]")
 
 
 Profile = Annotated[
@@ -295,6 +298,30 @@ class VisitorGroup(_Model):
     count: int = Field(gt=0, le=MAX_COUNT, description="EVs arriving that day [-]")
     routes: dict[str, RouteSpec] = Field(
         min_length=1, description="site name -> route from the request point")
+
+
+class SessionsGroup(_Model):
+    """EVs from charging-session data (``flexcosim.cosim.models.sessions``): one EV per
+    session, away until its arrival second, parked at its site until its departure, wanting
+    the session's energy. Columns of the CSV: docs/scenario-reference.md and the module."""
+
+    name: Identifier = Field(description="group name; EVs are named <name>_<k>")
+    path: str = Field(description="sessions file; relative paths are relative to the scenario file")
+    format: Literal["csv", "acn_json"] = Field(
+        "csv", description="`csv` (columns arrival, departure, energy_kwh or arrival_soc and "
+        "target_soc; optional battery_kwh, max_power_kw, ev, site) or `acn_json` (the ACN-Data "
+        "API export)")
+    site: str | None = Field(
+        None, description="site (entity name) every session charges at; default: the file's "
+        "`site` column (`siteID` of ACN-Data), whose values must be site names")
+    battery_kwh: float = Field(60.0, gt=0, le=MAX_BATTERY_KWH,
+                               description="battery capacity where the file has none [kWh]")
+    max_power_kw: float = Field(11.0, gt=0, le=MAX_CHARGER_KW,
+                                description="on-board charge limit where the file has none [kW]")
+    target_soc: float = Field(0.9, gt=0, le=1, description="SOC wanted at departure where the "
+                              "file gives energy, not SOCs [-]")
+    requested: bool = Field(False, description="acn_json: energy the driver asked for "
+                            "(kWhRequested) instead of kWhDelivered")
 
 
 class AgentSpec(_Model):
@@ -687,6 +714,75 @@ def axis_levels(axis: SweepAxis) -> list[str]:
     return [safe_name(f"sweep axis {axis.axis_name!r} value", f"{axis.axis_name}-{v}") for v in values]
 
 
+# --- third-party simulators ------------------------------------------------------------
+
+_PYTHON_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+
+
+class SimulatorLink(_Model):
+    """One output attribute of a third-party simulator's entities, fed to grid buses."""
+
+    attr: str = Field(description="output attribute of the simulator's entities")
+    to: Literal["p_kw", "q_kvar", "p_gen_kw"] = Field(
+        description="bus input it feeds: demand `p_kw` [kW], `q_kvar` [kvar] or generation "
+        "`p_gen_kw` [kW]")
+    buses: list[str] = Field(min_length=1, description="grid bus of each entity, in the "
+                             "order the simulator creates them (one bus per entity)")
+    scale: float = Field(1.0, description="factor from the simulator's unit to the input's, "
+                         "e.g. 0.001 for W -> kW, -1 for a generator reported as negative load [-]")
+
+
+class SimulatorSpec(_Model):
+    """Any mosaik-api-v3 simulator added to the run (``flexcosim.cosim.simulators``).
+
+    Its entities' values are held from the time they are output until the next output,
+    and the grid and the recorder average them exactly over each metering interval.
+    """
+
+    name: Identifier = Field(description="simulator name; its values are recorded under "
+                             "<name>_<k> for entity k")
+    python: str = Field(description="`module:Class` of a mosaik-api-v3 simulator, started in "
+                        "this process. The module is imported and run: a scenario naming one "
+                        "executes that code")
+    params: dict[str, Any] = Field(default_factory=dict,
+                                   description="keyword arguments of the simulator's init")
+    paths: list[str] = Field(default_factory=list, description="names of `params` that are file "
+                             "paths; relative ones are relative to the scenario file")
+    model: str = Field(description="model of the simulator to create entities of")
+    count: int = Field(1, gt=0, le=MAX_COUNT, description="entities to create with "
+                       "`model_params` (ignored when `entities` is given) [-]")
+    model_params: dict[str, Any] = Field(default_factory=dict,
+                                         description="model parameters of each entity")
+    entities: list[dict[str, Any]] | None = Field(
+        None, min_length=1, description="model parameters per entity, one entity each")
+    connect: list[SimulatorLink] = Field(min_length=1, description="what feeds the grid")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SimulatorSpec:
+        if not _PYTHON_TARGET.fullmatch(self.python):
+            raise ValueError(f"simulators: python {self.python!r} is not allowed; need "
+                             "module:Class, e.g. mosaik_csv:CSV")
+        missing = [p for p in self.paths if p not in self.params]
+        if missing:
+            raise ValueError(f"simulators ({self.name}): paths {missing} are not in params; "
+                             f"allowed: {sorted(self.params)}")
+        n = self.n_entities
+        for i, link in enumerate(self.connect):
+            if len(link.buses) != n:
+                raise ValueError(f"simulators ({self.name}): connect.{i}.buses has "
+                                 f"{len(link.buses)} buses for {n} entities; need one per entity")
+        feeds = [link.to for link in self.connect]
+        if len(set(feeds)) < len(feeds):
+            raise ValueError(f"simulators ({self.name}): connect feeds {feeds}; each of "
+                             "p_kw, q_kvar, p_gen_kw at most once per simulator")
+        return self
+
+    @property
+    def n_entities(self) -> int:
+        """Entities this simulator creates [-]."""
+        return len(self.entities) if self.entities is not None else self.count
+
+
 class Scenario(_Model):
     """A whole study: grid, loads, PV, sites, fleet, agents, time span, seed."""
 
@@ -708,6 +804,8 @@ class Scenario(_Model):
     fleet: list[FleetGroup] = Field(default_factory=list, description="EV fleet groups")
     visitors: list[VisitorGroup] = Field(default_factory=list,
                                          description="EVs routed by the DSO platform")
+    sessions: list[SessionsGroup] = Field(
+        default_factory=list, description="EVs from charging-session data")
     agents: list[AgentSpec] = Field(default_factory=list, description="decision-making agents")
     tariff: Tariff | None = Field(
         None, description="tariff of the grid connection (transformers) and of every site "
@@ -720,6 +818,8 @@ class Scenario(_Model):
         "runs every variant into its own subfolder and compares them")
     dayahead: DayAhead | None = Field(
         None, description="a DSO day-ahead coordination study (seed 000 or seed 003)")
+    simulators: list[SimulatorSpec] = Field(
+        default_factory=list, description="third-party mosaik simulators feeding grid buses")
     sweep: Sweep | None = Field(
         None, description="run the scenario over many points (`flexcosim run` then runs every "
         "point and writes the sweep report; docs/sweeps.md)")
@@ -795,7 +895,7 @@ class Scenario(_Model):
                 for bus in g.buses:
                     claim(g.name if len(g.buses) == 1 else f"{g.name}_{bus}",
                           f"{field}.{i} ({g.name!r}, bus {bus!r})")
-        for field in ("fleet", "visitors"):
+        for field in ("fleet", "visitors", "sessions", "simulators"):
             for i, g in enumerate(getattr(self, field)):
                 claim(g.name, f"{field}.{i}")
 

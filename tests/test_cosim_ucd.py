@@ -37,7 +37,7 @@ def reduced(variant: str, chargers: dict[str, int] = CHARGERS):
 def simulate(scenario, base, out):
     a = assemble(scenario, base)
     writer = TimeseriesWriter(out)
-    build_world(a, writer).run(until=world_until_s(scenario), print_progress=False)
+    build_world(a, writer).world.run(until=world_until_s(scenario), print_progress=False)
     writer.flush()
     return scenario, a, read_timeseries(out)
 

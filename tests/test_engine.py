@@ -44,7 +44,7 @@ def tiny_ucd(monkeypatch, tmp_path, visits: list[Visit], network: dict | None = 
     monkeypatch.setattr(world_module, "campus_visits", lambda n, rng, grid_s, prefix: visits)
     a = assemble(s, base)
     writer = TimeseriesWriter(tmp_path / "ts")
-    build_world(a, writer).run(until=world_until_s(s), print_progress=False)
+    build_world(a, writer).world.run(until=world_until_s(s), print_progress=False)
     writer.flush()
     return a, read_timeseries(tmp_path / "ts")
 

@@ -35,7 +35,7 @@ from flexcosim.agents.messages import GridReading, PlantReading, TripStarted
 from flexcosim.agents.platform import EMSP
 from flexcosim.agents.processes import AgentRuntime
 from flexcosim.agents.site_agent import SiteAgent
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, plugged_at
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity, plugged_at
 from flexcosim.cosim.models.ev import TripStart
 from flexcosim.cosim.models.meter import IntervalReader, Meter, MeterBook
 
@@ -48,6 +48,8 @@ META = meta({
 
 
 class AgentSim(SteppedAdapter):
+    scenario_part = "Agents"
+
     def __init__(self) -> None:
         super().__init__(META)
 
@@ -60,6 +62,7 @@ class AgentSim(SteppedAdapter):
         self.metered_s = 0  # end of the last metering interval the DSO has seen
 
     def create(self, num: int, model: str, name: str | None = None):
+        one_entity(num, model)
         name = name or {"Platform": "platform", "DSOGrid": "dso"}[model]
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]

@@ -2,8 +2,9 @@
 
 An adapter only translates between mosaik and a plain-Python model: ``step`` reads
 the inputs, calls the model and stores the outputs per entity; ``get_data`` hands
-them out. Models are passed in as Python objects (all simulators run in-process),
-so no physics lives here.
+them out. Models are passed in as Python objects (all simulators run in-process), or built
+from a JSON-safe ``scenario`` parameter by simulators that say which part of a
+scenario they are (``scenario_part``), so no physics lives here.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def total(values: Mapping[str, float] | None) -> float:
     return float(sum((values or {}).values()))
 
 
+def one_entity(num: int, model: str) -> None:
+    """Refuse ``create(num > 1)`` for models whose entities are named one by one."""
+    if num != 1:
+        raise ValueError(f"create {model}: num={num}; entities of {model} are named, create "
+                         "one per name (num=1)")
+
+
 def plugged_at(values: Mapping[str, Mapping[str, Mapping]] | None, site: str) -> dict:
     """EVs parked at ``site`` from every connected fleet's ``plugged`` output."""
     out: dict = {}
@@ -64,15 +72,38 @@ class SteppedAdapter(mosaik_api_v3.Simulator):
     event-based one); subclasses fill ``self.outputs[eid][attr]``. Time is in whole
     seconds: mosaik's ``time_resolution`` must be 1."""
 
+    #: key of this simulator in :func:`~cosim.world.sim_params`, so that ``init`` can build
+    #: it from a JSON-safe ``scenario``; ``None``: it needs its model objects
+    scenario_part: str | None = None
+
     def __init__(self, meta_: dict[str, Any]) -> None:
         super().__init__(meta_)
         self.step_s = 0
         self.outputs: dict[str, dict[str, Any]] = {}
 
-    def init(self, sid: str, time_resolution: float = 1.0, *, step_s: int, **params: Any):
+    def init(self, sid: str, time_resolution: float = 1.0, *, step_s: int | None = None,
+             scenario: str | dict | None = None, base_dir: str | None = None, **params: Any):
+        """``step_s`` [s] and the model objects of :meth:`setup`; or, from any mosaik World,
+        JSON-safe: ``scenario`` (a shipped scenario's name, a scenario file's path or a
+        scenario as a dict; ``base_dir``: the folder its relative paths refer to), whose
+        models this simulator builds and takes its part of (``scenario_part``)."""
         if time_resolution != 1.0:
             raise ValueError(f"{type(self).__name__}: time_resolution {time_resolution!r} is not "
                              "supported; flexcosim simulators count whole seconds (time_resolution=1)")
+        if scenario is not None:
+            if params:
+                raise ValueError(f"{type(self).__name__}: give either scenario= or the model "
+                                 f"objects {sorted(params)}, not both")
+            if self.scenario_part is None:
+                raise ValueError(f"{type(self).__name__}: cannot be built from a scenario; "
+                                 "pass its model objects")
+            from flexcosim.cosim.world import assemble_from, sim_params
+
+            params = sim_params(assemble_from(scenario, base_dir))[self.scenario_part]
+            scenario_step_s = params.pop("step_s")
+            step_s = scenario_step_s if step_s is None else step_s
+        if step_s is None:
+            raise ValueError(f"{type(self).__name__}: step_s [s] is missing (or give scenario=)")
         self.step_s = int(step_s)
         self.setup(**params)
         return self.meta

@@ -22,6 +22,7 @@ battery_kw : battery-side power per EV [kW]
 ev_grid_kw : grid-side power per EV [kW]
 connected : EVs on a charger [-]; waiting : EVs at the site without a free charger [-]
 losses_kw : charger conversion losses [kW]
+and the same as plain numbers: p_kw_now [kW], n_connected, n_waiting [-]
 
 The fleet reads ``battery_kw`` (time-shifted) and integrates each EV's energy from it.
 """
@@ -32,16 +33,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity
 from flexcosim.cosim.models.charger import ChargingSite, PluggedEV
 from flexcosim.cosim.models.meter import MeterBook
 
 OUTPUTS = ["p_kw", "q_kvar", "battery_kw", "ev_grid_kw", "connected", "waiting", "losses_kw"]
-META = meta({"Site": (["name"], ["plugged", "setpoints_kw", *OUTPUTS])},
-            kind="hybrid", triggers=["plugged", "setpoints_kw"], persistent=OUTPUTS)
+#: JSON-safe numbers beside the meters: site power now [kW], EVs on a charger and waiting [-]
+SCALARS = ["p_kw_now", "n_connected", "n_waiting"]
+META = meta({"Site": (["name"], ["plugged", "setpoints_kw", *OUTPUTS, *SCALARS])},
+            kind="hybrid", triggers=["plugged", "setpoints_kw"], persistent=OUTPUTS + SCALARS)
 
 
 class ChargerSim(SteppedAdapter):
+    scenario_part = "Chargers"
+
     def __init__(self) -> None:
         super().__init__(META)
 
@@ -55,10 +60,12 @@ class ChargerSim(SteppedAdapter):
         self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
 
     def create(self, num: int, model: str, name: str):
+        one_entity(num, model)
         # the site's own quantities are 0 until an EV comes, so every site is recorded
         for attr in ("p_kw", "q_kvar", "connected", "waiting", "losses_kw"):
             self.meters[name][attr].set_rates(0, {name: 0.0})
         self.outputs[name] = {attr: self.meters[name][attr].reading() for attr in OUTPUTS}
+        self.outputs[name].update(dict.fromkeys(SCALARS, 0.0))
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int | None:
@@ -102,6 +109,8 @@ class ChargerSim(SteppedAdapter):
             for attr, meter in self.meters[name].items():
                 meter.set_rates(time, rates[attr])
             self.outputs[name] = {attr: meter.reading() for attr, meter in self.meters[name].items()}
+            self.outputs[name].update(p_kw_now=result.grid_kw, n_connected=len(on_charger),
+                                      n_waiting=len(present) - len(on_charger))
             self.due[name] = self._limit_s(time, present, result.battery_kw)
             nxt = min(nxt, self.due[name])
         return nxt if nxt < self.end_s else None

@@ -9,7 +9,8 @@ Outputs
 plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent):
     every site at a decision tick, else the sites an EV arrived at or left
 events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
-soc : ``{ev: soc}`` [-] (persistent)
+n_events : number of events of this second (non-persistent)
+soc : ``{ev: soc}`` [-] (persistent); entity ``EV`` (one per EV of a fleet): ``soc`` [-]
 unmet_kwh : counter :class:`~cosim.models.meter.Meter` of the energy missing to the
     target SOC of the EVs that left each site [kWh] (persistent)
 
@@ -29,16 +30,20 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity
 from flexcosim.cosim.models.charger import PluggedEV
 from flexcosim.cosim.models.ev import Arrival, Departure, EVFleet
 from flexcosim.cosim.models.meter import MeterBook
 
-META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "soc", "unmet_kwh"])},
+META = meta({"Fleet": (["name"], ["battery_kw", "routes", "plugged", "events", "n_events", "soc",
+                                  "unmet_kwh"]),
+             "EV": (["fleet"], ["soc"])},
             kind="hybrid", triggers=["routes"], persistent=["soc", "unmet_kwh"])
 
 
 class FleetSim(SteppedAdapter):
+    scenario_part = "Fleet"
+
     def __init__(self) -> None:
         super().__init__(META)
 
@@ -52,6 +57,7 @@ class FleetSim(SteppedAdapter):
         """
         self.fleets = dict(fleets)
         self.end_s, self.grid_s = end_s, grid_s
+        self.evs: dict[str, list[str]] = {}  # created fleet entity -> its EV entities
         self.last_s: int | None = None
         self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
         self.sites = {g: sorted({site for places in site_of for site in places.values()})
@@ -62,13 +68,26 @@ class FleetSim(SteppedAdapter):
         self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
                         for g, (f, site_of, _) in self.fleets.items()}
 
-    def create(self, num: int, model: str, name: str):
-        self.outputs[name] = {}
-        return [{"eid": name, "type": model}]
+    def create(self, num: int, model: str, name: str | None = None, fleet: str | None = None):
+        """``Fleet`` (one per call, ``name``: a fleet group) or ``EV`` (``fleet``: a created
+        fleet group; num = its size: one entity per EV, named by the EV)."""
+        if model == "Fleet":
+            one_entity(num, model)
+            self.outputs[name] = {}
+            self.evs[name] = []
+            return [{"eid": name, "type": model}]
+        ids = self.fleets[fleet][0].ids if fleet in self.evs else None
+        if ids is None or num != len(ids):
+            raise ValueError(f"create EV: need fleet= a created Fleet ({sorted(self.evs)}) and "
+                             f"num = its EVs ({len(ids) if ids else '-'}); got {fleet!r}, num={num}")
+        self.evs[fleet] = list(ids)
+        for ev in ids:
+            self.outputs[ev] = {}
+        return [{"eid": ev, "type": model} for ev in ids]
 
     def step(self, time: int, inputs, max_advance: int) -> int | None:
         nxt = math.inf
-        for name in self.outputs:
+        for name in self.evs:
             fleet, site_of_place, target_soc = self.fleets[name]
             index = self.index[name]
             data = inputs.get(name, {})
@@ -77,6 +96,7 @@ class FleetSim(SteppedAdapter):
             events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
             if events:
                 out["events"] = events
+                out["n_events"] = len(events)
             unmet: dict[str, float] = {}
             energy = fleet.energy_kwh()
             for e in events:
@@ -101,6 +121,8 @@ class FleetSim(SteppedAdapter):
                         # a route that comes after the estimated arrival: the EV arrives next second
                         fleet.mobility.route(index[ev], 0, site, max(arrival_s, time + 1))
             out["soc"] = dict(zip(fleet.ids, fleet.soc.tolist()))
+            for ev in self.evs[name]:
+                self.outputs[ev] = {"soc": out["soc"][ev]}
             out["unmet_kwh"] = self.unmet[name].reading()
             self.outputs[name] = out
             parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())

@@ -18,7 +18,7 @@ step at 0 solves the initial state (profiles at 0, no charging).
 
 from __future__ import annotations
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity
 from flexcosim.cosim.models.grid import PowerFlowGrid
 from flexcosim.cosim.models.meter import IntervalReader, Meter
 
@@ -32,6 +32,8 @@ META = meta({
 
 
 class GridSim(SteppedAdapter):
+    scenario_part = "Grid"
+
     def __init__(self) -> None:
         super().__init__(META)
 
@@ -41,6 +43,7 @@ class GridSim(SteppedAdapter):
         self.power_flows = 0
 
     def create(self, num: int, model: str, name: str = "grid"):
+        one_entity(num, model)
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 

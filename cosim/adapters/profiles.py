@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity
 from flexcosim.cosim.models.building import LoadProfile
 from flexcosim.cosim.models.pv import clip_export
 
@@ -26,6 +26,8 @@ META = meta({
 
 
 class ProfileSim(SteppedAdapter):
+    scenario_part = "Profiles"
+
     def __init__(self) -> None:
         super().__init__(META)
 
@@ -42,6 +44,7 @@ class ProfileSim(SteppedAdapter):
         self.series_step_s = series_step_s
 
     def create(self, num: int, model: str, name: str):
+        one_entity(num, model)
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]
 

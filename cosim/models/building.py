@@ -101,13 +101,17 @@ def load_profile_csv(
     power_factor: float = 1.0,
     time_column: str | None = None,
     clock: tuple[pd.Timestamp, int] | None = None,
+    scale: float = 1.0,
 ) -> LoadProfile:
     """Read a measured load series [kW] from a CSV file.
 
     Parameters
     ----------
-    path : CSV file with a header row
-    column : the kW column; may be omitted when there is exactly one data column
+    path : CSV file with a header row, or in mosaik-csv's format: a first line holding
+        only the model name (e.g. ``Building``), then the header row; its column names
+        may carry ``# comments`` and its timestamps no UTC offset (they are then read in
+        the scenario start's UTC offset)
+    column : the load column; may be omitted when there is exactly one data column
     resolution_s : interval length [s]; needed when there is no time column, checked
         against the timestamps otherwise
     power_factor : cos(phi) for the reactive power (lagging)
@@ -117,12 +121,17 @@ def load_profile_csv(
         timestamps, which then need a UTC offset, and must cover ``[start, start +
         duration_s)``; the profile's clock (``at``) is seconds after midnight of the start
         day in the start's UTC offset
+    scale : factor from the column's unit to kW, e.g. 0.001 for W [-]
 
     Timestamps must be strictly increasing and evenly spaced (a gap is an error that names
     the row); values must be finite and >= 0.
     """
     path = Path(path)
-    frame = pd.read_csv(path)
+    with open(path) as f:  # mosaik-csv: a model-name line, then a header of 2+ columns
+        mosaik_csv = "," not in f.readline() and "," in f.readline()
+    frame = pd.read_csv(path, skiprows=1 if mosaik_csv else 0)
+    if mosaik_csv:
+        frame.columns = [str(c).split("#")[0].strip() for c in frame.columns]
     where = f"{path.name}"
     if time_column is not None and time_column not in frame.columns:
         raise ValueError(
@@ -162,26 +171,32 @@ def load_profile_csv(
             )
         resolution_s = step_s
         if clock is not None:
-            start_s = _aligned_start_s(frame[time_column], step_s, clock, where)
+            start_s = _aligned_start_s(frame[time_column], step_s, clock, where, mosaik_csv)
     elif clock is not None:
         raise ValueError(f"{where}: no time column; a scenario's profile needs ISO timestamps "
                          "with UTC offset in its first column")
     if resolution_s is None:
         raise ValueError(f"{where}: no time column, so resolution_s [s] must be given")
     _check_power_factor(power_factor, where)
-    return LoadProfile(p_kw=values, resolution_s=resolution_s, power_factor=power_factor,
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{where}: scale {scale!r} is not allowed; need > 0")
+    return LoadProfile(p_kw=values * scale, resolution_s=resolution_s, power_factor=power_factor,
                        start_s=start_s)
 
 
 def _aligned_start_s(times: pd.Series, step_s: int, clock: tuple[pd.Timestamp, int],
-                     where: str) -> int:
-    """Seconds from midnight of the scenario's start day to the first row; checks coverage."""
+                     where: str, naive_local: bool = False) -> int:
+    """Seconds from midnight of the scenario's start day to the first row; checks coverage.
+    ``naive_local``: timestamps without UTC offset are in the start's offset (mosaik-csv)."""
     start, duration_s = pd.Timestamp(clock[0]), int(clock[1])
     first_text = str(times.iloc[0])
     if pd.Timestamp(first_text).tzinfo is None:
-        raise ValueError(f"{where}: timestamp {first_text!r} has no UTC offset; write e.g. "
-                         f"{start.isoformat()} so the rows can be placed on the scenario's clock")
-    t = pd.to_datetime(times, utc=True, format="ISO8601")
+        if not naive_local:
+            raise ValueError(f"{where}: timestamp {first_text!r} has no UTC offset; write e.g. "
+                             f"{start.isoformat()} so the rows can be placed on the scenario's clock")
+        t = pd.to_datetime(times, format="ISO8601").dt.tz_localize(start.tzinfo).dt.tz_convert("UTC")
+    else:
+        t = pd.to_datetime(times, utc=True, format="ISO8601")
     first, end = t.iloc[0], t.iloc[-1] + pd.Timedelta(seconds=step_s)
     needed_end = start + pd.Timedelta(seconds=duration_s)
     if first > start or end < needed_end:

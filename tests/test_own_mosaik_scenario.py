@@ -1,0 +1,63 @@
+"""docs/own-mosaik-scenario.md: flexcosim's simulators in a plain mosaik World with
+mosaik-csv (a building, the CSVWriter) give the flexcosim run's transformer energy."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from flexcosim.cosim.adapters.fleet import FleetSim
+from flexcosim.cosim.adapters.storage import StorageSim
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "own-mosaik-scenario.md"
+pytest.importorskip("mosaik_csv")
+pytestmark = pytest.mark.mosaik
+
+
+def test_the_pages_script_gives_the_flexcosim_runs_energy(tmp_path, monkeypatch):
+    (script,) = re.findall(r"^```python\n(.*?)^```$", DOC.read_text(), flags=re.M | re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(script, str(DOC), "exec"), namespace)  # noqa: S102 - running the doc is the test
+    plain, flexcosim = namespace["plain_kwh"], namespace["flexcosim_kwh"]
+    assert plain == pytest.approx(flexcosim, rel=1e-9)
+    assert plain > 100  # office and EVs, not an empty feeder
+    assert f"plain mosaik World {plain:.3f} kWh, flexcosim run {flexcosim:.3f} kWh" in DOC.read_text()
+    socs = namespace["results"].filter(like="-soc").iloc[-1]
+    assert len(socs) == 10 and (socs > 0.5).all()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"time_resolution": 60, "scenario": "workplace-sessions"}, "time_resolution 60"),
+    ({"scenario": "workplace-sessions", "fleets": {}}, "either scenario= or"),
+    ({}, "step_s"),
+])
+def test_bad_start_parameters_are_one_line(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FleetSim().init("Fleet-0", **kwargs)
+
+
+def test_num_and_unbuildable_simulators_are_refused_in_one_line():
+    sim = FleetSim()
+    sim.init("Fleet-0", scenario="workplace-sessions")
+    with pytest.raises(ValueError, match="num=2; entities of Fleet are named"):
+        sim.create(2, "Fleet", name="staff")
+    sim.create(1, "Fleet", name="staff")
+    with pytest.raises(ValueError, match="num = its EVs \\(10\\); got 'staff', num=3"):
+        sim.create(3, "EV", fleet="staff")
+    assert [e["eid"] for e in sim.create(10, "EV", fleet="staff")][:2] == ["staff_0000", "staff_0001"]
+    with pytest.raises(ValueError, match="StorageSim: cannot be built from a scenario"):
+        StorageSim().init("Storage-0", scenario="workplace-sessions")
+
+
+def test_a_scenario_given_as_a_dict_builds_the_same_chargers_as_its_file():
+    from flexcosim.cosim.adapters.chargers import ChargerSim
+    from flexcosim.scenarios.catalog import load_scenario
+
+    scenario, base = load_scenario("workplace-sessions")
+    from_dict, from_name = ChargerSim(), ChargerSim()
+    from_dict.init("Chargers-0", scenario=scenario.model_dump(mode="json"), base_dir=str(base))
+    from_name.init("Chargers-1", scenario="workplace-sessions")
+    assert from_dict.step_s == from_name.step_s == 900
+    assert [len(s.chargers) for s in from_dict.sites.values()] == [4]
+    assert list(from_dict.sites) == list(from_name.sites) == ["work"]
