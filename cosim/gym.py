@@ -187,7 +187,7 @@ class ChargingEnv(gym.Env):
             if first.platform is None:
                 raise ValueError(f"EnvConfig.action = 'allocation': scenario {self.scenario.name!r} "
                                  "has no DSO platform (no visitors)")
-            self.targets = list(first.platform.routes)
+            self.targets = list(first.platform.sites)
         low = -1.0 if self.config.action == "site_setpoints" else 0.0
         self.action_space = spaces.Box(low, 1.0, (len(self.targets),), dtype=np.float32)
         self._followers: dict[str, SetpointFollower] = {}

@@ -19,6 +19,7 @@ mosaik's per-step scheduling cost low.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -118,12 +119,19 @@ class Assembly:
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
     dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
-    runtime: AgentRuntime | None = None  # the agents as simpy processes, their network
+    roles: list[Role] = dataclasses.field(default_factory=list)  # the agents, not yet running
+    network: Network | None = None  # the network their messages travel on
     simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators
+
+    @functools.cached_property
+    def runtime(self) -> AgentRuntime:
+        """The agents as simpy processes on their network, started on first use (so an
+        assembly can be deep-copied, e.g. by the gym environment, until a world runs it)."""
+        return AgentRuntime(self.network, self.roles)
 
     @property
     def emsp(self) -> EMSP | None:
-        return self.runtime.roles.get("emsp") if self.runtime else None
+        return self.runtime.roles.get("emsp")
 
     @property
     def targets_kwh(self) -> dict[str, float]:
@@ -286,9 +294,9 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                                 "with role site_aggregator")
     if dso is not None:
         roles.append(DSOGrid(dso, {agent.site: name for name, agent in agents.items()}))
-    runtime = AgentRuntime(_network(s.network, roles, rng_for(s.seed, "network")), roles)
     return Assembly(s, grid, buildings, pv, sites, plants, fleets, agents, books, departures,
-                    platform, dso, tariff, dayahead, runtime,
+                    platform, dso, tariff, dayahead, roles,
+                    _network(s.network, roles, rng_for(s.seed, "network")),
                     simulators=resolve(s.simulators, grid, base_dir))
 
 
