@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
+from flexcosim.grids.lv_feeder_3ph import build_lv_feeder_3ph
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
 from flexcosim.grids.simbench_feeder import build_simbench_feeder
@@ -16,6 +17,7 @@ from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,
+    "lv_feeder_3ph": build_lv_feeder_3ph,
     "simbench_feeder": build_simbench_feeder,
     "ucd_feeder4": build_ucd_feeder4,
 }
