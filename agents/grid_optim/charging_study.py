@@ -227,14 +227,15 @@ def evaluate_share(problem: OPFProblem, net: pp.pandapowerNet, strategy: Strateg
             raise ValueError(f"cost_prices[{name!r}]: {len(hourly)} hourly values for {hours:g} h")
         prices[name] = np.repeat(np.asarray(hourly, dtype=float), round(3600 / problem.step_s))
     ac = ac_net(problem, net) if ac is None else ac
-    check: ACCheck | None
-    if strategy == "c":
+    check: ACCheck | None = None
+    if problem.evs.n_evs == 0:  # nothing to schedule (and HiGHS rejects an empty LP)
+        result = dataclasses.replace(solve_opf(problem, "a"), strategy=strategy, status="no EVs")
+    elif strategy == "c":
         feasible = solve_ac_feasible(problem, net, workers=workers)
         result: OPFResult = feasible.opf
         check = feasible.check
     else:
         result = solve_opf(problem, strategy)
-        check = None
     schedule_s = time.perf_counter() - t0
     if check is None:
         check = ac_check(problem, result, net, workers=workers, ac=ac)
@@ -247,7 +248,7 @@ def evaluate_share(problem: OPFProblem, net: pp.pandapowerNet, strategy: Strateg
                 | (v > problem.v_max_pu + TOLERANCE).any(axis=0) | np.isnan(v).any(axis=0))
     return ShareKPIs(
         strategy=strategy, ev_share=float(share), n_evs=problem.evs.n_evs,
-        status=result.status if result.ok else f"{result.status}: {result.reason}",
+        status=f"{result.status}: {result.reason}" if result.reason else result.status,
         ac_ok=check.ok,
         energy_mwh=float(np.nansum(slack) * step_h),
         ev_energy_mwh=float(result.ev_power_kw.sum() * step_h / 1000.0),
