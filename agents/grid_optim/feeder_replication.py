@@ -27,7 +27,10 @@ adjusts them; an adjusted EV keeps its deficit and charges later, an adjusted ba
 ends the step with the energy it actually moved. Every step also records whether a
 violation the heuristic left could have been removed by the flexible agents at all
 (all agents at their lowest consumption clears an undervoltage, overload, neutral or
-unbalance violation; at their highest an overvoltage).
+unbalance violation; at their highest an overvoltage). A step whose power flow does
+not converge at the agents' positions counts as congested on the pseudo element
+``NOT_CONVERGED``; the heuristic then restarts from the safe position (all agents at
+their lowest consumption).
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.grids.network import GridNetwork
 
 POWER_FACTOR = 0.97
+#: Pseudo element congested when the power flow does not converge.
+NOT_CONVERGED = "power_flow:not_converged"
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,9 @@ class FeederReplication:
     removable_left : steps at which a violation remained that the flexible agents at their
         relieving bounds would have removed (0 when the heuristic did its job)
     unmet_ev_kwh : EV energy deficit at the end [kWh], all EVs
-    statuses : heuristic status per step ("ok", "cleared", "not_cleared", "power_flow_failed")
+    statuses : heuristic status per step ("ok", "cleared", "not_cleared",
+        "power_flow_failed", or "power_flow_failed, fallback <status>" when the heuristic
+        restarted from every agent at its lowest consumption)
     """
 
     outcome: ReplicationOutcome
@@ -184,9 +191,11 @@ class FeederReplication:
 
 
 def feeder_elements(grid: GridNetwork) -> tuple[str, ...]:
-    """Names of every bus, line and transformer as used in :class:`FeederReplication`."""
+    """Names of every bus, line and transformer as used in :class:`FeederReplication`, and
+    ``NOT_CONVERGED`` for steps whose power flow found no solution (voltage collapse)."""
     net = grid.net
-    return tuple(f"{el}:{net[el].name.at[i]}" for el in ("bus", "line", "trafo") for i in net[el].index)
+    return tuple(f"{el}:{net[el].name.at[i]}" for el in ("bus", "line", "trafo")
+                 for i in net[el].index) + (NOT_CONVERGED,)
 
 
 def agent_names(households: Sequence[Household]) -> tuple[str, ...]:
@@ -244,15 +253,25 @@ def replicate(grid: GridNetwork, households: Sequence[Household], seed: int, heu
         agents_t = [FlexAgent(name, grid.buses[bus], p, lo, hi, phase) if heuristic else
                     FlexAgent(name, grid.buses[bus], p, p, p, phase) for name, bus, phase, p, lo, hi in flex]
         result = resolve_violations(model.net, agents_t, config.limits)
-        statuses.append(result.status)
+        status = result.status
+        if heuristic and status == "power_flow_failed":
+            # no power flow, no sensitivities: fall back to the safe position (every agent
+            # at its lowest consumption) and let the heuristic go on from there
+            safe = [dataclasses.replace(a, power_kw=a.lower_kw) for a in agents_t]
+            result = resolve_violations(model.net, safe, config.limits)
+            status = f"power_flow_failed, fallback {result.status}"
+        statuses.append(status)
+        if result.status == "power_flow_failed":
+            congested[row_of[NOT_CONVERGED], t] = True
         left = result.remaining_violations if heuristic else result.initial_violations
         for v in left:
             congested[row_of[_element_name(model.net, v)], t] = True
         if heuristic and result.status == "not_cleared" and _removable(model.net, agents_t, left, config.limits):
             removable += 1
-        for name, delta in result.adjustments_kw.items():
-            adjustments[agent_row[name], t] = delta
-        _advance(households, state == home, result.positions_kw, deficit, soc_kwh, dt_h)
+        positions = result.positions_kw
+        for a in agents_t:
+            adjustments[agent_row[a.name], t] = positions[a.name] - a.power_kw
+        _advance(households, state == home, positions, deficit, soc_kwh, dt_h)
     first = config.first_checked_step
     return FeederReplication(
         outcome=ReplicationOutcome(congested=congested[:, first:], adjustments_kw=adjustments[:, first:]),
