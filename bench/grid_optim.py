@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    PYTHONPATH=. python3 bench/grid_optim.py            # table
-    PYTHONPATH=. python3 bench/grid_optim.py --json     # one JSON object
+    python3 bench/grid_optim.py            # table
+    python3 bench/grid_optim.py --json     # one JSON object
 
 Scenario (seed 002 section 4.4 and Appendix D.2, Table D.7): horizon 12:00 1 Feb to
 12:00 2 Feb (SimBench profile year), 1.3 EVs per load point, daily distance
