@@ -18,7 +18,7 @@ Heating base load (seed 002 section 5.1): seed 002's base load is a Norwegian wi
 of homes with electric heating; its base-load case loads the most loaded line/transformer
 to 89 % (Table 3) with a minimum voltage of 0.93 pu. SimBench's household profiles
 (``H0-A`` .. ``H0-L``) are German homes without electric heating, which leave this feeder
-at ~40 % on a February day. ``load_profiles(..., heating_scale=s)`` therefore gives every
+at 25 % (AC peak loading, 1-2 Feb). ``load_profiles(..., heating_scale=s)`` therefore gives every
 household load SimBench's profile of a household *with* electric heating, ``H0-H``
 (shipped in the package's complete data set, not in the MV1.101 grid), times ``s`` times
 the load's SimBench rating; commercial and agricultural loads and PV keep their own
