@@ -238,7 +238,7 @@ def solve_ac_feasible(problem: OPFProblem, net: pp.pandapowerNet, max_iterations
     iterations = 0
     while iterations < max_iterations and check.violations:
         # the mismatch of a branch is systematic (losses, 1/v current), so a violated
-        # branch is tightened at every step where it is nearly binding, not only where hit
+        # branch is tightened at every step where AC loads it above 90 %, not only where hit
         ac_loading = np.nan_to_num(check.loading)
         usage = result.loading * result.v_pu[problem.network.from_bus]
         near = (ac_loading > 1.0 + 1e-6).any(axis=1, keepdims=True) & (ac_loading > 0.9)
