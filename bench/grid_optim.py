@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    PYTHONPATH=. python3 bench/grid_optim.py            # table
-    PYTHONPATH=. python3 bench/grid_optim.py --json     # one JSON object
+    python3 bench/grid_optim.py            # table
+    python3 bench/grid_optim.py --json     # one JSON object
 
 Scenario (seed 002 section 4.4 and Appendix D.2, Table D.7): horizon 12:00 1 Feb to
 12:00 2 Feb (SimBench profile year), 1.3 EVs per load point, daily distance
@@ -14,13 +14,13 @@ for the two consumption groups) are ours; the seed does not give them. The price
 synthetic hourly NO3 winter day with the seed's 2000 NOK/MWh spike at 08:00 (the
 Trondheim 2012 series is not shipped). Base load and PV are SimBench standard profiles
 (German households, no electric heating), so the grid is far less loaded by its base
-load than seed 002's Norwegian one.
+load than seed 002's Norwegian one; bench/seed002_sweep.py runs the calibrated
+electric-heating base load (grids/large_feeder.py) instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 import warnings
@@ -28,64 +28,11 @@ import warnings
 import numpy as np
 
 from flexcosim.agents.grid_optim.ac_check import ac_check, ac_net, solve_ac_feasible
-from flexcosim.agents.grid_optim.lindistflow import radial_network
-from flexcosim.agents.grid_optim.opf import EVSessions, OPFProblem, solve_opf
-from flexcosim.grids.large_feeder import build_large_feeder, load_profiles
+from flexcosim.agents.grid_optim.charging_study import large_feeder_problem, with_share
+from flexcosim.agents.grid_optim.opf import OPFProblem, solve_opf
+from flexcosim.grids.large_feeder import build_large_feeder
 
 STEPS = 96
-FIRST_STEP = 31 * 96 + 48  # 1 Feb 12:00 in the SimBench profile year
-EVS_PER_LOAD_POINT = 1.3
-#: Hourly spot price 12:00 .. 11:00 next day [NOK/MWh], stylised NO3 winter day.
-PRICE_HOURLY = np.array([
-    420, 415, 410, 415, 430, 460, 470, 455, 430, 400, 380, 360,
-    340, 330, 325, 325, 335, 380, 520, 900, 2000, 700, 520, 460,
-], dtype=float)
-
-
-def make_sessions(bus_positions: np.ndarray, n_evs: int, seed: int = 2) -> EVSessions:
-    """Draw ``n_evs`` EV sessions as in seed 002 Table D.7; the first k of a larger draw
-    equal a draw of k (so an EV-share sweep adds EVs, never reshuffles)."""
-    rng = np.random.default_rng(seed)
-    total = int(np.ceil(EVS_PER_LOAD_POINT * len(bus_positions)))
-    order = np.concatenate([rng.permutation(bus_positions), rng.choice(bus_positions, total)])[:total]
-    km = np.clip(rng.normal(52, 22, total), 5, None)
-    heavy = rng.random(total) < 0.2
-    kwh_per_km = np.where(heavy, 0.21, 0.17)
-    capacity = np.where(heavy, 75.0, 40.0)
-    charger = rng.choice([2.3, 3.7, 11.0], size=total, p=[0.7, 0.2, 0.1])
-    arrival_h = np.clip(rng.normal(17.0, 1.5, total), 12.25, 23.75)
-    arrival = np.round((arrival_h - 12.0) * 4).astype(int)
-    departure = np.minimum(arrival + 58, STEPS)  # 14.5 h plugged in
-    soc_arrival = np.clip(1.0 - km * kwh_per_km / capacity, 0.05, 1.0)
-    sl = slice(0, n_evs)
-    return EVSessions(bus=order[sl], arrival_step=arrival[sl], departure_step=departure[sl],
-                      p_max_kw=charger[sl], capacity_kwh=capacity[sl], soc_arrival=soc_arrival[sl],
-                      soc_target=np.ones(n_evs), efficiency=0.95)
-
-
-def make_problem(grid) -> OPFProblem:
-    """The OPF problem with the full EV population (1.3 per load point)."""
-    net = grid.net
-    network = radial_network(net)
-    p, q = load_profiles(net, FIRST_STEP, STEPS)
-    pos = network.bus_positions(p.columns.to_numpy())
-    base_p = np.zeros((network.n_buses, STEPS))
-    base_q = np.zeros((network.n_buses, STEPS))
-    base_p[pos] = p.to_numpy().T
-    base_q[pos] = q.to_numpy().T
-    load_points = network.bus_positions(np.asarray(sorted(net.load.bus.unique())))
-    n_evs = int(round(EVS_PER_LOAD_POINT * len(load_points)))
-    return OPFProblem(network=network, base_p_mw=base_p, base_q_mvar=base_q,
-                      price_per_mwh=np.repeat(PRICE_HOURLY, 4),
-                      evs=make_sessions(load_points, n_evs), unmet_penalty_per_kwh=20.0)
-
-
-def with_share(problem: OPFProblem, share: float) -> OPFProblem:
-    """``problem`` with the first ``share`` of its EVs."""
-    k = int(round(share * problem.evs.n_evs))
-    evs = problem.evs
-    cut = {f.name: getattr(evs, f.name)[:k] for f in dataclasses.fields(evs) if f.name != "efficiency"}
-    return dataclasses.replace(problem, evs=EVSessions(**cut, efficiency=evs.efficiency))
 
 
 def first_overload(problem: OPFProblem, net, strategy: str, shares: np.ndarray) -> tuple[float, float]:
@@ -117,7 +64,7 @@ def run(workers: int = 1) -> dict:
     """All measurements of the benchmark as one dict."""
     t0 = time.perf_counter()
     grid = build_large_feeder()
-    problem = make_problem(grid)
+    problem = large_feeder_problem(grid, heating_scale=None)
     setup_s = time.perf_counter() - t0
     out: dict = {"n_buses": problem.network.n_buses, "n_branches": problem.network.n_branches,
                  "n_load_points": int(grid.net.load.bus.nunique()), "n_evs": problem.evs.n_evs,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from flexcosim.grids.lv_feeder_3ph import build_lv_feeder_3ph
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
 from flexcosim.grids.seed000_two_feeders import build_seed000_two_feeders
@@ -20,6 +21,7 @@ from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,
+    "lv_feeder_3ph": build_lv_feeder_3ph,
     "seed000_two_feeders": build_seed000_two_feeders,
     "simbench_feeder": build_simbench_feeder,
     "ucd_feeder4": build_ucd_feeder4,

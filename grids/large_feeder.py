@@ -13,12 +13,29 @@ The cut is radial: the second HV/MV transformer and the busbar coupler are remov
 loop lines stay open (SimBench opens them with load-break switches), and every bus not
 fed through the chosen feeders is dropped. Load and PV profiles are SimBench's
 quarter-hourly standard profiles (``load_profiles``).
+
+Heating base load (seed 002 section 5.1): seed 002's base load is a Norwegian winter day
+of homes with electric heating; its base-load case loads the most loaded line/transformer
+to 89 % (Table 3) with a minimum voltage of 0.93 pu. SimBench's household profiles
+(``H0-A`` .. ``H0-L``) are German homes without electric heating, which leave this feeder
+at 25 % (AC peak loading, 1-2 Feb). ``load_profiles(..., heating_scale=s)`` therefore gives every
+household load SimBench's profile of a household *with* electric heating, ``H0-H``
+(shipped in the package's complete data set, not in the MV1.101 grid), times ``s`` times
+the load's SimBench rating; commercial and agricultural loads and PV keep their own
+profiles. :func:`calibrate_heating_scale` finds the ``s`` at which the AC base-load case
+reaches a wanted peak loading; ``HEATING_SCALE`` is its result for the default feeder
+and the seed-002 window (command and measured numbers in docs/bench-grid-optim.md).
 """
 
 from __future__ import annotations
 
+import copy
+import os
+from functools import lru_cache
+
 import networkx as nx
 import numpy as np
+import pandapower as pp
 import pandapower.topology as top
 import pandas as pd
 import simbench as sb
@@ -31,6 +48,17 @@ SIMBENCH_CODE = "1-MVLV-rural-all-0-sw"
 FEEDER_PREFIX = "MV1.101_Feeder"
 #: Quarter-hours per SimBench profile year (2016 data, 366 days).
 STEPS_PER_YEAR = 35136
+#: SimBench household profiles (no electric heating) and the one with electric heating.
+HOUSEHOLD_PROFILES = ("H0-A", "H0-B", "H0-C", "H0-G", "H0-L")
+HEATING_PROFILE = "H0-H"
+#: Seed 002 Table 3, "Base-load": max line/transformer loading [-] of the base-load case.
+SEED_BASE_LOAD_PEAK_LOADING = 0.89
+#: Seed-002 window: 1 Feb 12:00 (quarter-hour of the SimBench profile year) + 96 steps.
+SEED_WINDOW = (31 * 96 + 48, 96)
+#: ``heating_scale`` that brings the default feeder's AC base-load peak over ``SEED_WINDOW``
+#: to ``SEED_BASE_LOAD_PEAK_LOADING``; measured with :func:`calibrate_heating_scale`
+#: (tests/test_grid_large_feeder.py re-measures it, marked slow).
+HEATING_SCALE = 1.348
 
 
 def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
@@ -82,7 +110,8 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
     )
 
 
-def load_profiles(net: pandapowerNet, first_step: int, n_steps: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_profiles(net: pandapowerNet, first_step: int, n_steps: int,
+                  heating_scale: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Net consumption of every load and sgen over ``n_steps`` quarter-hours [MW, Mvar].
 
     Parameters
@@ -90,6 +119,9 @@ def load_profiles(net: pandapowerNet, first_step: int, n_steps: int) -> tuple[pd
     net : a net built by :func:`build_large_feeder` (carries SimBench ``profiles``)
     first_step : first quarter-hour of the SimBench profile year (0 = 1 Jan 00:00)
     n_steps : number of quarter-hours
+    heating_scale : ``None`` for SimBench's own profiles; else every household load
+        (profile in ``HOUSEHOLD_PROFILES``) follows the electric-heating profile
+        ``H0-H`` times ``heating_scale`` times its rating ``p_mw`` / ``q_mvar`` [-]
 
     Returns
     -------
@@ -99,14 +131,80 @@ def load_profiles(net: pandapowerNet, first_step: int, n_steps: int) -> tuple[pd
     if not 0 <= first_step <= STEPS_PER_YEAR - n_steps or n_steps < 1:
         raise ValueError(
             f"first_step={first_step}, n_steps={n_steps}: the window must lie in 0..{STEPS_PER_YEAR}")
+    if heating_scale is not None and not heating_scale >= 0:
+        raise ValueError(f"heating_scale={heating_scale}: must be >= 0 or None")
     values = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
     rows = slice(first_step, first_step + n_steps)
-    p = _by_bus(values[("load", "p_mw")].iloc[rows], net.load.bus)
-    q = _by_bus(values[("load", "q_mvar")].iloc[rows], net.load.bus)
+    load_p = values[("load", "p_mw")].iloc[rows].copy()
+    load_q = values[("load", "q_mvar")].iloc[rows].copy()
+    if heating_scale is not None:
+        homes = net.load.index[net.load.profile.isin(HOUSEHOLD_PROFILES)]
+        heat = heating_profile().iloc[rows]
+        load_p[homes] = np.outer(heat["p"].to_numpy(), heating_scale * net.load.p_mw[homes].to_numpy())
+        load_q[homes] = np.outer(heat["q"].to_numpy(), heating_scale * net.load.q_mvar[homes].to_numpy())
+    p = _by_bus(load_p, net.load.bus)
+    q = _by_bus(load_q, net.load.bus)
     pv = _by_bus(values[("sgen", "p_mw")].iloc[rows], net.sgen.bus)
     p = p.sub(pv, fill_value=0.0)
     q = q.reindex(columns=p.columns, fill_value=0.0)
     return p.reset_index(drop=True), q.reset_index(drop=True)
+
+
+@lru_cache(maxsize=1)
+def heating_profile() -> pd.DataFrame:
+    """SimBench's relative profile ``H0-H`` (household with electric heating), one row per
+    quarter-hour of the profile year, columns ``p`` and ``q`` [-, per unit of the rating]."""
+    path = os.path.join(sb.complete_data_path(0), "LoadProfile.csv")
+    cols = {f"{HEATING_PROFILE}_pload": "p", f"{HEATING_PROFILE}_qload": "q"}
+    frame = pd.read_csv(path, sep=";", usecols=list(cols)).rename(columns=cols)
+    if len(frame) != STEPS_PER_YEAR:
+        raise ValueError(f"{path}: {len(frame)} rows, expected {STEPS_PER_YEAR} quarter-hours")
+    return frame
+
+
+def base_load_peak(net: pandapowerNet, p_mw: pd.DataFrame, q_mvar: pd.DataFrame) -> tuple[float, float]:
+    """Max line/transformer loading [-] and min bus voltage [pu] of a base-load case in AC.
+
+    ``p_mw``/``q_mvar`` as returned by :func:`load_profiles` (one column per bus); the
+    loads, sgens and storages of ``net`` are replaced by one PQ load per column.
+    """
+    ac = copy.deepcopy(net)
+    for table in ("load", "sgen", "storage"):
+        ac[table] = ac[table].iloc[0:0]
+    idx = pp.create_loads(ac, p_mw.columns.to_numpy(), 0.0, q_mvar=0.0)
+    loading, v_min = 0.0, np.inf
+    for t in range(len(p_mw)):
+        ac.load.loc[idx, "p_mw"] = p_mw.iloc[t].to_numpy()
+        ac.load.loc[idx, "q_mvar"] = q_mvar.iloc[t].to_numpy()
+        pp.runpp(ac, numba=False, init="results" if t else "auto")
+        loading = max(loading, ac.res_line.loading_percent.max() / 100,
+                      ac.res_trafo.loading_percent.max() / 100)
+        v_min = min(v_min, float(ac.res_bus.vm_pu.min()))
+    return float(loading), v_min
+
+
+def calibrate_heating_scale(net: pandapowerNet, target_loading: float = SEED_BASE_LOAD_PEAK_LOADING,
+                            window: tuple[int, int] = SEED_WINDOW, tolerance: float = 0.005) -> float:
+    """``heating_scale`` at which the AC base-load peak loading over ``window`` equals
+    ``target_loading`` [-] within ``tolerance`` (bisection on [0, 5]; loading grows with it).
+
+    Raises ``ValueError`` if even the largest scale stays below the target.
+    """
+    first_step, n_steps = window
+    lo, hi = 0.0, 5.0
+
+    def peak(scale: float) -> float:
+        return base_load_peak(net, *load_profiles(net, first_step, n_steps, heating_scale=scale))[0]
+
+    if peak(hi) < target_loading:
+        raise ValueError(f"target_loading={target_loading}: not reached with heating_scale <= {hi}")
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        value = peak(mid)
+        if abs(value - target_loading) <= tolerance:
+            return round(mid, 3)
+        lo, hi = (mid, hi) if value < target_loading else (lo, mid)
+    return round((lo + hi) / 2, 3)
 
 
 def _by_bus(frame: pd.DataFrame, element_bus: pd.Series) -> pd.DataFrame:

@@ -6,13 +6,20 @@ loading. On a violation it turns each agent's active power up/down by 10 %, re-r
 power flow, and ranks the agents by the sensitivity of the violated quantity,
 ``S_a = Delta V_m / Delta P_a`` (seed 001 section III-B, steps 1.a.i-ii). The seed
 extends the heuristic to return agent adjustments; here the most sensitive agent with
-headroom is moved by the linear estimate ``-violation / S_a`` (within its bounds), and
+headroom is moved by the linear estimate ``-(violation + AIM_MARGIN |limit|) / S_a``
+(within its bounds; the margin of 0.1 % of the limit keeps the linear step from landing
+just short of the limit again and again, as it does when the sensitivity grows towards
+the limit, e.g. dV/dP at falling voltage), and
 the power flow is re-run until no violation is left (iterate, as in step 3 of the
 platform stages).
 
 The power flow is three-phase (``pandapower.runpp_3ph``) when an agent is single-phase
 or the net holds asymmetric loads or sgens, so each phase is checked on its own as the
-seed asks; otherwise the balanced ``runpp``. A 3-phase net needs zero-sequence data
+seed asks; otherwise the balanced ``runpp``. In three-phase mode two more limits are
+checked where pandapower reports the quantity: the neutral current of a line against
+its rated current (a full-size neutral; "neutral_overload", phase ``"n"``) and, when a
+limit is given, the voltage unbalance factor |V_2|/|V_1| of a bus ("unbalance"; EN 50160
+allows 2 %, seed 001 names no value). A 3-phase net needs zero-sequence data
 (ext_grid ``s_sc_max_mva``, ``rx_max``, ``x0x_max``, ``r0x0_max``; line
 ``r0_ohm_per_km``, ``x0_ohm_per_km``, ``c0_nf_per_km``).
 """
@@ -27,6 +34,8 @@ import numpy as np
 import pandapower as pp
 
 PHASES = ("a", "b", "c")
+#: An adjustment aims this share of the limit inside it [-].
+AIM_MARGIN = 1e-3
 
 
 @dataclass(frozen=True)
@@ -68,21 +77,27 @@ class OperatingLimits:
     ----------
     v_min_pu, v_max_pu : voltage band [pu]
     loading_max_percent : line and transformer loading limit [%]
+    neutral_max_percent : neutral current limit of a line [% of its rated phase current];
+        ``None`` = not checked (three-phase power flow only)
+    unbalance_max_percent : voltage unbalance factor limit [%]; ``None`` = not checked
+        (three-phase power flow only)
     """
 
     v_min_pu: float = 0.94
     v_max_pu: float = 1.10
     loading_max_percent: float = 100.0
+    neutral_max_percent: float | None = 100.0
+    unbalance_max_percent: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.v_min_pu < self.v_max_pu:
             raise ValueError(
                 f"v_min_pu={self.v_min_pu}, v_max_pu={self.v_max_pu}; 0 < v_min < v_max is required"
             )
-        if not self.loading_max_percent > 0:
-            raise ValueError(
-                f"loading_max_percent={self.loading_max_percent}; a limit > 0 % is required"
-            )
+        for name in ("loading_max_percent", "neutral_max_percent", "unbalance_max_percent"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name}={value}; a limit > 0 % is required")
 
 
 @dataclass(frozen=True)
@@ -91,11 +106,12 @@ class Violation:
 
     Attributes
     ----------
-    kind : "undervoltage", "overvoltage" or "overload"
+    kind : "undervoltage", "overvoltage", "overload", "neutral_overload" or "unbalance"
     element : "bus", "line" or "trafo"
     index : pandapower index of the element
-    phase : "a", "b", "c", or ``None`` in a balanced power flow
-    value : voltage [pu] or loading [%]
+    phase : "a", "b", "c", "n" (neutral), or ``None`` in a balanced power flow and for
+        the unbalance of a bus
+    value : voltage [pu], loading [%] or voltage unbalance factor [%]
     limit : the limit it breaks [pu or %]
     """
 
@@ -113,7 +129,7 @@ class Violation:
 
     def __str__(self) -> str:
         where = f"{self.element} {self.index}" + (f" phase {self.phase}" if self.phase else "")
-        unit = "%" if self.kind == "overload" else " pu"
+        unit = " pu" if self.kind.endswith("voltage") else "%"
         return f"{self.kind} at {where}: {self.value:.4f}{unit} vs limit {self.limit}{unit}"
 
 
@@ -184,7 +200,7 @@ class _AgentNet:
                 self.net.load.at[idx, "p_mw"] = p / 1000.0
         self.runs += 1
         if self.three_phase:
-            pp.runpp_3ph(self.net)
+            pp.runpp_3ph(self.net, numba=False)
             bus_v = {ph: self.net.res_bus_3ph[f"vm_{ph}_pu"] for ph in PHASES}
             loading = {
                 (el, ph): self.net[f"res_{el}_3ph"][f"loading_{ph}_percent"]
@@ -218,12 +234,31 @@ class _AgentNet:
                     found.append(
                         Violation("overload", el, int(idx), ph, float(val), lim.loading_max_percent)
                     )
+        if self.three_phase and lim.neutral_max_percent is not None and len(self.net.line):
+            for idx, val in self._neutral_loading().dropna().items():
+                if val > lim.neutral_max_percent:
+                    found.append(Violation("neutral_overload", "line", int(idx), "n", float(val),
+                                           lim.neutral_max_percent))
+        if self.three_phase and lim.unbalance_max_percent is not None:
+            for idx, val in self.net.res_bus_3ph.unbalance_percent.dropna().items():
+                if val > lim.unbalance_max_percent:
+                    found.append(Violation("unbalance", "bus", int(idx), None, float(val),
+                                           lim.unbalance_max_percent))
         return tuple(sorted(found, key=lambda x: -x.excess))
+
+    def _neutral_loading(self):
+        """Neutral current of every line over its rated current [%] (last 3-phase flow)."""
+        line = self.net.line
+        return 100.0 * self.net.res_line_3ph.i_n_ka / (line.max_i_ka * line.df * line.parallel)
 
     def excess_of(self, target: Violation, power_kw: np.ndarray) -> float:
         """Signed excess of the quantity behind ``target`` at ``power_kw`` (positive = violated)."""
         self.violations(power_kw)
-        if target.element == "bus":
+        if target.kind == "neutral_overload":
+            value = float(self._neutral_loading().at[target.index])
+        elif target.kind == "unbalance":
+            value = float(self.net.res_bus_3ph.at[target.index, "unbalance_percent"])
+        elif target.element == "bus":
             res = self.net.res_bus_3ph if self.three_phase else self.net.res_bus
             value = float(
                 res.at[target.index, f"vm_{target.phase}_pu" if target.phase else "vm_pu"]
@@ -274,8 +309,8 @@ def resolve_violations(
 
     Each iteration takes the worst violation, ranks the agents by sensitivity (each
     turned up/down by ``step_share`` of its position, or of its range when at zero) and
-    moves the most sensitive agent that still has headroom by ``-excess / S_a``, capped at
-    its bounds. The net itself is not modified.
+    moves the most sensitive agent that still has headroom by
+    ``-(excess + AIM_MARGIN |limit|) / S_a``, capped at its bounds. The net itself is not modified.
 
     Parameters
     ----------
@@ -340,7 +375,8 @@ def resolve_violations(
             if abs(s.per_kw) < 1e-12:
                 continue
             delta = float(
-                np.clip(-target.excess / s.per_kw, lower[i] - power[i], upper[i] - power[i])
+                np.clip(-(target.excess + AIM_MARGIN * abs(target.limit)) / s.per_kw,
+                        lower[i] - power[i], upper[i] - power[i])
             )
             if abs(delta) > 1e-9:
                 power[i] += delta
