@@ -23,7 +23,7 @@ from flexcosim.agents.platform import Reservation
 
 #: Segments of the headroom in the price curve the site schedules with [-]: enough for
 #: the convex congestion price (pricing.py) to spread load, few enough to keep the LP small.
-PRICE_SEGMENTS = 4
+PRICE_SEGMENTS = 8
 
 
 class SiteBook:
@@ -100,16 +100,17 @@ class SiteBook:
         return self.pricing.offer(self.forecast(now_s, n_steps, without=scheduling))
 
     def price_curve(self, now_s: int, n_steps: int, scheduling: Collection[str] = ()) -> np.ndarray:
-        """(n, PRICE_SEGMENTS) price of the EVs in ``scheduling`` drawing each segment of headroom.
+        """(n, PRICE_SEGMENTS) price of the EVs in ``scheduling`` drawing each segment of capacity.
 
-        Segment ``j`` of the headroom ``h(t)`` is priced at an added EV load of
-        ``h(t) (j + 1/2) / S`` on top of the forecast of :meth:`prices`: the site's price
+        Segment ``j`` of the capacity ``h(t)`` (:meth:`capacity_kw`, the site limit of
+        the schedule) is priced at an added EV load of ``h(t) (j + 1/2) / S`` on top of
+        the forecast of :meth:`prices`: the site's price
         rule read as the marginal cost of its own load (convex for ``congestion``), so a
         schedule under it fills the least loaded steps first [currency/kWh].
         """
         obs = self.forecast(now_s, n_steps, without=scheduling)
-        headroom = np.maximum(self.capacity_kw(now_s, n_steps) - obs.committed_ev_kw, 0.0)
-        columns = [self.pricing.offer(replace(obs, committed_ev_kw=obs.committed_ev_kw + headroom
+        capacity = self.capacity_kw(now_s, n_steps)
+        columns = [self.pricing.offer(replace(obs, committed_ev_kw=obs.committed_ev_kw + capacity
                                                * (j + 0.5) / PRICE_SEGMENTS)).charge_price_per_kwh
                    for j in range(PRICE_SEGMENTS)]
         return np.maximum.accumulate(np.column_stack(columns), axis=1)
