@@ -57,6 +57,15 @@ def test_every_ev_gets_at_most_one_reservation(optimised):
     assert len(a.platform.reservations) >= 36
 
 
+def test_no_ev_is_sent_beyond_its_walk(optimised):
+    _, a, _ = optimised
+    emsp = a.runtime.roles["emsp"]
+    walk = {site: r.walk_s for site, r in emsp.routes.items()}
+    for d in a.platform.decisions:
+        limit = emsp.register[d.ev].max_walk_s
+        assert walk[d.site] <= limit or walk[d.site] == min(walk.values())
+
+
 def test_no_charger_is_double_booked(optimised):
     scenario, a, ts = optimised
     for site, book in a.books.items():
