@@ -116,8 +116,17 @@ class SiteBook:
         return np.maximum.accumulate(np.column_stack(columns), axis=1)
 
     def capacity_kw(self, now_s: int, n_steps: int) -> np.ndarray:
-        """Transformer rating minus forecast building load, per step [kW], >= 0."""
-        return np.maximum(self.rating_kw - self.base_load_kw[self._window(now_s, n_steps)], 0.0)
+        """Transformer limit minus forecast building load, per step from ``now_s`` [kW], >= 0.
+
+        A decision between two step boundaries (an event at its own second) plans steps
+        that straddle two metering intervals: each then keeps to the tighter of the two.
+        """
+        w = self._window(now_s, n_steps)
+        base = self.base_load_kw[w]
+        if now_s % self.step_s:
+            after = self.base_load_kw[w.start + 1 : w.stop + 1]
+            base = np.maximum(base, np.r_[after, base[after.size:]])
+        return np.maximum(self.rating_kw - base, 0.0)
 
     def free_chargers(self, arrival_s: int, departure_s: int) -> int:
         """Chargers free over the whole of ``[arrival_s, departure_s)`` [-].

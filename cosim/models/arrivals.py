@@ -20,7 +20,7 @@ departure                 by 21:00
 vehicle model             40 kWh / 7.4 kW (30 %), 60 kWh / 11 kW (45 %), 77 kWh / 11 kW (25 %)
 SOC at request            uniform 0.30-0.70
 energy wanted             gamma, shape 2, mean NEED_MEAN_KWH, capped by what the EV
-                          can take at 90 % of full power in the stay less 30 min, and by
+                          can take at 80 % of full power in the stay less 45 min, and by
                           an SOC of 0.95;
                           target SOC = SOC at request + energy wanted / battery
 maximum walk              uniform 10-20 min from the site to the destination
@@ -52,7 +52,7 @@ VEHICLE_MIX: tuple[tuple[VehicleModel, float], ...] = (
 SEED_KWH_PER_EV_DAY = 1952e3 / 196 / 717
 #: Mean of the energy-wanted draw before the caps [kWh]; calibrated so that the mean
 #: after the caps is SEED_KWH_PER_EV_DAY (tests/test_models_arrivals.py).
-NEED_MEAN_KWH = 17.3
+NEED_MEAN_KWH = 18.4
 #: Share of staff among the drivers [-]; share of short stays among students [-].
 STAFF_SHARE, SHORT_STAY_SHARE = 0.40, 0.55
 
@@ -110,8 +110,9 @@ def campus_visits(n: int, rng: np.random.Generator, grid_s: int = 1, prefix: str
     capacity = np.array([VEHICLE_MIX[m][0].capacity_kwh for m in model])
     charge_kw = np.array([VEHICLE_MIX[m][0].max_charge_kw for m in model])
     soc = rng.uniform(0.30, 0.70, n)
-    # the stay less 30 min (drive, and whole 15-min charging steps), at 90 % of full power
-    reachable = 0.9 * np.maximum(departure - request - 0.5 * hour, 0.0) / hour * charge_kw
+    # the stay less 45 min (the drive, whole 15-min charging steps) at 80 % of full power,
+    # which leaves room for the drive's consumption and a busy site
+    reachable = 0.8 * np.maximum(departure - request - 0.75 * hour, 0.0) / hour * charge_kw
     need = np.minimum(rng.gamma(2.0, NEED_MEAN_KWH / 2.0, n), reachable)
     target = np.minimum(soc + need / capacity, 0.95)
     max_walk = rng.uniform(600.0, 1200.0, n)
