@@ -21,7 +21,7 @@ from flexcosim.agents.optim.pricing import SitePricing, site_offer
 from flexcosim.agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
 from flexcosim.agents.platform import Reservation
 
-#: Segments of the headroom in the price curve the site schedules with [-]: enough for
+#: Segments of the capacity in the price curve the site schedules with [-]: enough for
 #: the convex congestion price (pricing.py) to spread load, few enough to keep the LP small.
 PRICE_SEGMENTS = 8
 
@@ -72,22 +72,20 @@ class SiteBook:
         k0 = now_s // self.step_s
         return slice(k0, min(k0 + n_steps, self.base_load_kw.size))
 
-    def forecast(self, now_s: int, n_steps: int, commitments: bool = True,
-                 without: Collection[str] = ()) -> SiteForecast:
-        """Predicted loading from now on: building load plus (optionally) booked EV load.
+    def forecast(self, now_s: int, n_steps: int, without: Collection[str] = ()) -> SiteForecast:
+        """Predicted loading from now on: building load plus booked EV load.
 
         ``without`` leaves out the reference schedules of these EVs (the ones being
         re-planned, so a re-plan does not price its own previous plan).
         """
         w = self._window(now_s, n_steps)
-        committed = self.committed_kw[w].copy() if commitments else np.zeros(w.stop - w.start)
-        if commitments:
-            for ev in without:
-                if ev in self._booked_kw:
-                    k0, ref = self._booked_kw[ev]
-                    lo, hi = max(k0, w.start), min(k0 + ref.size, w.stop)
-                    if lo < hi:
-                        committed[lo - w.start : hi - w.start] -= ref[lo - k0 : hi - k0]
+        committed = self.committed_kw[w].copy()
+        for ev in without:
+            if ev in self._booked_kw:
+                k0, ref = self._booked_kw[ev]
+                lo, hi = max(k0, w.start), min(k0 + ref.size, w.stop)
+                if lo < hi:
+                    committed[lo - w.start : hi - w.start] -= ref[lo - k0 : hi - k0]
         return SiteForecast(self.site, self.base_load_kw[w], committed,
                             self.rating_kw, float(self.step_s), self.available)
 
@@ -104,9 +102,9 @@ class SiteBook:
 
         Segment ``j`` of the capacity ``h(t)`` (:meth:`capacity_kw`, the site limit of
         the schedule) is priced at an added EV load of ``h(t) (j + 1/2) / S`` on top of
-        the forecast of :meth:`prices`: the site's price
-        rule read as the marginal cost of its own load (convex for ``congestion``), so a
-        schedule under it fills the least loaded steps first [currency/kWh].
+        the forecast of :meth:`prices`: the site's price rule read as the marginal cost
+        of its own load. Each row is made non-decreasing, so any rule gives a convex cost
+        and a schedule under it fills the least loaded steps first [currency/kWh].
         """
         obs = self.forecast(now_s, n_steps, without=scheduling)
         capacity = self.capacity_kw(now_s, n_steps)
