@@ -218,8 +218,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'sites.{gi}.pricing': {exc}") from None
         offset = _seconds_of_day(start)
+        rating_kw = planning_limit_kw(grid.net, grid.transformers[g.transformer])
         for name, bus in entity_names(g.name, g.buses):
-            rating_kw = planning_limit_kw(grid.net, grid.transformers[g.transformer], grid.buses[bus])
             base = np.zeros(n_steps)
             for b_bus, profile in buildings.values():
                 if b_bus == bus:

@@ -93,7 +93,7 @@ def test_planning_limit_loads_the_transformer_to_100_percent():
     grid = build_ucd_feeder4()
     tx = grid.transformers["richview_tx1"]
     bus = int(grid.net.trafo.lv_bus.at[tx])
-    limit = planning_limit_kw(grid.net, tx, bus)
+    limit = planning_limit_kw(grid.net, tx)
     assert 0.95 * 200 < limit < 200  # its own losses and reactive power take the rest
     net = copy.deepcopy(grid.net)
     net.load.drop(net.load.index, inplace=True)
