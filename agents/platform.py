@@ -3,11 +3,12 @@
 Both are simpy roles (``flexcosim.agents.processes``) that talk only by messages
 (``flexcosim.agents.messages``). For every EV that starts its trip to the campus:
 
-1. the **EMSP** asks the **ITS** for arrival time and SOC per candidate site and turns
+1. the **EMSP** keeps the candidate sites within the driver's maximum walk
+   (:func:`within_walk`), asks the **ITS** for arrival time and SOC at each and turns
    the trip start into a request (battery, limits, departure, target SOC, V2G allowance)
    from its register of the driver's preferences (pluggable: :data:`EMSP_STRATEGIES`,
    method ``request``); it sends the request to the DSO platform;
-2. the **DSO platform** asks every site aggregator for an offer (free chargers over the
+2. the **DSO platform** asks every candidate site's aggregator for an offer (free chargers over the
    stay, price signal, charger limits capped by transformer headroom) and waits until
    its deadline (``network.timeout_s``); an offer that is lost or late is left out of
    this decision and recorded. It drops insufficient offers and chooses with its
@@ -79,15 +80,21 @@ class ChargingSiteSelection:
 
 
 class RandomShare:
-    """Seed 004 baseline: a site drawn from a shuffled list of one slot per charger."""
+    """Seed 004 baseline: a site drawn from a shuffled list of one slot per charger.
+
+    The next slot whose site is in the search space (within the driver's walk, with a
+    free charger over the stay) is taken.
+    """
 
     def __init__(self, slots: Sequence[str]) -> None:
         self._slots = list(slots)
 
     def choose(self, request, offers, step_s):
-        if not self._slots:
-            return None, np.zeros(0), "every charger slot of the baseline is taken"
-        return self._slots.pop(), np.zeros(0), ""
+        sites = {o.site for o in offers}  # the sites within the driver's walk with a free charger
+        for i in range(len(self._slots) - 1, -1, -1):
+            if self._slots[i] in sites:
+                return self._slots.pop(i), np.zeros(0), ""
+        return None, np.zeros(0), "no charger slot of the baseline left at a site in reach"
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,19 @@ def check_request(decision: object, q: DriverQuery) -> str:
 
 
 
+def within_walk(routes: Mapping[str, Route], max_walk_s: int | None) -> dict[str, Route]:
+    """The search space of one request: sites whose walk to the destination is at most
+    ``max_walk_s`` [s] (seed 004 section 4.2.2.2); ``None`` keeps every site. If no site
+    is that close, the driver has no choice but the one with the shortest walk."""
+    if max_walk_s is None:
+        return dict(routes)
+    near = {site: r for site, r in routes.items() if r.walk_s <= max_walk_s}
+    if near or not routes:
+        return near
+    site = min(routes, key=lambda s: routes[s].walk_s)
+    return {site: routes[site]}
+
+
 class EMSP(Role):
     """The e-mobility service provider: turns trip starts into site requests and routes EVs.
 
@@ -205,7 +225,8 @@ class EMSP(Role):
     def _request(self, ev: str, now: int, soc: float):
         visit = self.register[ev]
         v = visit.vehicle
-        query = RouteQuery(now, soc, v.capacity_kwh, v.consumption_kwh_per_km, self.routes)
+        query = RouteQuery(now, soc, v.capacity_kwh, v.consumption_kwh_per_km,
+                           within_walk(self.routes, visit.max_walk_s))
         reply = yield from self.ask(self.its, EstimateRequest(ev, query))
         if isinstance(reply, EstimateReply):
             estimates = reply.estimates
@@ -271,10 +292,11 @@ class DSOPlatform(Role):
         request, now, departure_s = body.request, body.now_s, body.departure_s
         estimates = body.estimates.by_site
         n_steps = max(1, -(-(self.horizon_end_s - now) // self.step_s))
+        asked = {site: agent for site, agent in self.sites.items() if site in estimates}  # within walk
         asks = [(agent, OfferRequest(request, now, n_steps, estimates[site].arrival_s, departure_s))
-                for site, agent in self.sites.items()]
+                for site, agent in asked.items()]
         replies = yield from self.ask_all(asks)
-        answered = {site: replies[agent] for site, agent in self.sites.items()
+        answered = {site: replies[agent] for site, agent in asked.items()
                     if isinstance(replies.get(agent), OfferReply)}
         free = {site: r.free_for_stay for site, r in answered.items()}
         offers = [r.offer for r in answered.values() if r.free_for_stay > 0]
@@ -306,6 +328,6 @@ class DSOPlatform(Role):
             else:
                 reservation = replace(reservation, strategy=f"{label} (reservation unconfirmed)")
         self.reply(envelope, SiteAssignment(reservation, booked))
-        missing = ",".join(s for s in self.sites if s not in answered)
+        missing = ",".join(s for s in asked if s not in answered)
         self.decisions.append(Decision(now, request.ev_id, site, reservation.arrival_s,
                                        reservation.strategy, len(offers), self.env.now, missing))

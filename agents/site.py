@@ -51,6 +51,8 @@ class SiteObservation:
         [currency/kWh], empty if it has none
     tariff_forecast_per_kwh : (n,) the price the site's meter pays for energy over the
         same steps [currency/kWh], empty if the scenario gives the site no tariff
+    price_curve_per_kwh : (n, S) the site's price for its EV load in S equal segments of
+        the capacity forecast [currency/kWh] (its convex cost of load), empty if none
     """
 
     site: str
@@ -64,6 +66,7 @@ class SiteObservation:
     capacity_forecast_kw: tuple[float, ...] = ()
     price_forecast_per_kwh: tuple[float, ...] = ()
     tariff_forecast_per_kwh: tuple[float, ...] = ()
+    price_curve_per_kwh: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,11 @@ class Scheduled:
         evs = obs.evs
         n = max(len(obs.capacity_forecast_kw), len(obs.tariff_forecast_per_kwh), 1)
         limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,) * n, dtype=float)
-        # no site limit: the chargers' total rating binds, so the model stays finite
-        limit = np.minimum(limit, obs.charger_kw * len(evs))
+        curve = (np.asarray(obs.price_curve_per_kwh, dtype=float)[:n]
+                 if obs.price_curve_per_kwh and obs.capacity_forecast_kw else None)
+        if curve is None:  # keep the curve's segments on the site limit it was priced on
+            # no site limit: the chargers' total rating binds, so the model stays finite
+            limit = np.minimum(limit, obs.charger_kw * len(evs))
         # the site's own price signal if it has one, else what its meter pays
         price = np.asarray(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh or (1.0,) * n,
                            dtype=float)
@@ -189,6 +195,7 @@ class Scheduled:
             dt_s=obs.step_s,
             efficiency=obs.efficiency,
             overload_penalty_per_kw=OVERLOAD_PENALTY if self.soft_capacity else None,
+            price_curve_per_kwh=curve,
         )
         schedule = self.scheduler.schedule(problem)
         if schedule.status not in ("optimal", "ok", "limit_exceeded"):

@@ -1,12 +1,19 @@
 """A site aggregator's book: transformer headroom forecast, reservations, offers.
 
 The aggregator of a behind-the-meter site (seed 004 section 5.2) predicts its non-EV
-load (here a perfect day-ahead forecast, as in the seed), knows its transformer rating
-and the charging commitments already made, and from these computes its price signal
-and its offer to the DSO platform. Power factor 1.0 as in the seed, so kVA = kW.
+load (here a perfect day-ahead forecast, as in the seed), knows its transformer's
+planning limit and the charging commitments already made, and from these computes its
+price signal ("existing charging commitments and predicted non-flexible load", seed 004
+5.2), updated on every reservation, and its offer to the DSO platform. Power factor 1.0
+as in the seed, so kVA = kW. The planning limit is the LV-side load that loads the
+transformer to 100 % in an AC power flow (``flexcosim.grids.transformer_limit``), so
+the transformer's own losses and reactive power are not planned away.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,12 +21,9 @@ from flexcosim.agents.optim.pricing import SitePricing, site_offer
 from flexcosim.agents.optim.types import PriceOffer, SiteForecast, SiteOffer, SiteRequest
 from flexcosim.agents.platform import Reservation
 
-#: Share of the transformer rating the aggregator plans EV and building load against.
-#: The rest is left for what a kW limit behind the transformer does not see: its own
-#: losses and magnetising current (measured with pandapower on ``ucd_feeder4``: the
-#: 1600 kVA unit carrying 1600 kW on its LV side reports 102.5 % loading, the 200 kVA
-#: unit carrying 194 kW 100.1 %).
-USABLE_SHARE = 0.965
+#: Segments of the capacity in the price curve the site schedules with [-]: enough for
+#: the convex congestion price (pricing.py) to spread load, few enough to keep the LP small.
+PRICE_SEGMENTS = 8
 
 
 class SiteBook:
@@ -33,7 +37,7 @@ class SiteBook:
     Parameters
     ----------
     site : site name
-    rating_kw : transformer rating [kW] (= kVA at power factor 1)
+    rating_kw : transformer planning limit [kW]: LV-side load at 100 % loading
     base_load_kw : (n_steps of the run,) forecast non-EV load per step [kW]
     chargers : number of chargers [-]
     charger_kw : charger rating [kW]
@@ -44,12 +48,13 @@ class SiteBook:
 
     def __init__(self, site: str, rating_kw: float, base_load_kw: np.ndarray, chargers: int,
                  charger_kw: float, efficiency: float, step_s: int, pricing: SitePricing) -> None:
-        self.site, self.rating_kw, self.efficiency = site, rating_kw * USABLE_SHARE, efficiency
+        self.site, self.rating_kw, self.efficiency = site, rating_kw, efficiency
         self.base_load_kw = np.asarray(base_load_kw, dtype=float)
         self.chargers, self.charger_kw, self.step_s = chargers, charger_kw, step_s
         self.pricing = pricing
         self.committed_kw = np.zeros_like(self.base_load_kw)
         self.reservations: dict[str, Reservation] = {}
+        self._booked_kw: dict[str, tuple[int, np.ndarray]] = {}  # EV -> (first step, grid-side kW)
         self.available = chargers  # lowered by a charger outage
 
     def set_in_service(self, chargers: int) -> None:
@@ -67,29 +72,70 @@ class SiteBook:
         k0 = now_s // self.step_s
         return slice(k0, min(k0 + n_steps, self.base_load_kw.size))
 
-    def forecast(self, now_s: int, n_steps: int, commitments: bool = True) -> SiteForecast:
-        """Predicted loading from now on: building load plus (optionally) booked EV load."""
+    def forecast(self, now_s: int, n_steps: int, without: Collection[str] = ()) -> SiteForecast:
+        """Predicted loading from now on: building load plus booked EV load.
+
+        ``without`` leaves out the reference schedules of these EVs (the ones being
+        re-planned, so a re-plan does not price its own previous plan).
+        """
         w = self._window(now_s, n_steps)
-        committed = self.committed_kw[w] if commitments else np.zeros(w.stop - w.start)
+        committed = self.committed_kw[w].copy()
+        for ev in without:
+            if ev in self._booked_kw:
+                k0, ref = self._booked_kw[ev]
+                lo, hi = max(k0, w.start), min(k0 + ref.size, w.stop)
+                if lo < hi:
+                    committed[lo - w.start : hi - w.start] -= ref[lo - k0 : hi - k0]
         return SiteForecast(self.site, self.base_load_kw[w], committed,
                             self.rating_kw, float(self.step_s), self.available)
 
-    def prices(self, now_s: int, n_steps: int) -> PriceOffer:
+    def prices(self, now_s: int, n_steps: int, scheduling: Collection[str] = ()) -> PriceOffer:
         """The price signal the site schedules its own EVs with (higher where it wants less load).
 
-        Built on the building load only: the EVs being scheduled are the commitments, so
-        pricing them in would make every re-plan flee the steps the last plan used.
+        From the building load plus every booked commitment except those of the EVs in
+        ``scheduling`` (the EVs now on its chargers, whose load the schedule decides).
         """
-        return self.pricing.offer(self.forecast(now_s, n_steps, commitments=False))
+        return self.pricing.offer(self.forecast(now_s, n_steps, without=scheduling))
+
+    def price_curve(self, now_s: int, n_steps: int, scheduling: Collection[str] = ()) -> np.ndarray:
+        """(n, PRICE_SEGMENTS) price of the EVs in ``scheduling`` drawing each segment of capacity.
+
+        Segment ``j`` of the capacity ``h(t)`` (:meth:`capacity_kw`, the site limit of
+        the schedule) is priced at an added EV load of ``h(t) (j + 1/2) / S`` on top of
+        the forecast of :meth:`prices`: the site's price rule read as the marginal cost
+        of its own load. Each row is made non-decreasing, so any rule gives a convex cost
+        and a schedule under it fills the least loaded steps first [currency/kWh].
+        """
+        obs = self.forecast(now_s, n_steps, without=scheduling)
+        capacity = self.capacity_kw(now_s, n_steps)
+        columns = [self.pricing.offer(replace(obs, committed_ev_kw=obs.committed_ev_kw + capacity
+                                               * (j + 0.5) / PRICE_SEGMENTS)).charge_price_per_kwh
+                   for j in range(PRICE_SEGMENTS)]
+        return np.maximum.accumulate(np.column_stack(columns), axis=1)
 
     def capacity_kw(self, now_s: int, n_steps: int) -> np.ndarray:
-        """Transformer rating minus forecast building load, per step [kW], >= 0."""
-        return np.maximum(self.rating_kw - self.base_load_kw[self._window(now_s, n_steps)], 0.0)
+        """Transformer limit minus forecast building load, per step from ``now_s`` [kW], >= 0.
+
+        A decision between two step boundaries (an event at its own second) plans steps
+        that straddle two metering intervals: each then keeps to the tighter of the two.
+        """
+        w = self._window(now_s, n_steps)
+        base = self.base_load_kw[w]
+        if now_s % self.step_s:
+            after = self.base_load_kw[w.start + 1 : w.stop + 1]
+            base = np.maximum(base, np.r_[after, base[after.size:]])
+        return np.maximum(self.rating_kw - base, 0.0)
 
     def free_chargers(self, arrival_s: int, departure_s: int) -> int:
-        """Chargers not booked by a reservation overlapping ``[arrival_s, departure_s)``."""
-        busy = sum(r.arrival_s < departure_s and arrival_s < r.departure_s
-                   for r in self.reservations.values())
+        """Chargers free over the whole of ``[arrival_s, departure_s)`` [-].
+
+        Counts concurrent occupancy: the most reservations present at any one time in
+        the stay, so a charger an EV leaves serves a later one.
+        """
+        stays = [(r.arrival_s, r.departure_s) for r in self.reservations.values()
+                 if r.arrival_s < departure_s and arrival_s < r.departure_s]
+        starts = [arrival_s] + [a for a, _ in stays if a > arrival_s]
+        busy = max(sum(a <= t < d for a, d in stays) for t in starts)
         return max(0, self.available - busy)
 
     def offer(self, request: SiteRequest, now_s: int, n_steps: int) -> SiteOffer:
@@ -110,3 +156,4 @@ class SiteBook:
         ref = np.asarray(reservation.charge_kw, dtype=float)[: max(0, self.committed_kw.size - k0)]
         ref = np.where(ref > 0, ref / self.efficiency, ref * self.efficiency)  # to grid side
         self.committed_kw[k0 : k0 + ref.size] += ref
+        self._booked_kw[reservation.ev] = (k0, ref)

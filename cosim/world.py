@@ -68,6 +68,7 @@ from flexcosim.cosim.sessions_fleet import sessions_fleet
 from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
+from flexcosim.grids.transformer_limit import planning_limit_kw
 from flexcosim.scenarios.schema import (
     AgentSpec,
     CsvProfile,
@@ -224,12 +225,12 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
             raise ScenarioError(
                 f"scenario field 'sites.{gi}.transformer': {g.transformer!r} is not a transformer "
                 f"of grid {grid.name!r}; allowed: {', '.join(grid.transformers)}")
-        rating_kw = float(grid.net.trafo.sn_mva.at[grid.transformers[g.transformer]]) * 1e3
         try:
             pricing = PRICING.create(g.pricing, base_dir)
         except ValueError as exc:
             raise ScenarioError(f"scenario field 'sites.{gi}.pricing': {exc}") from None
         offset = _seconds_of_day(start)
+        rating_kw = planning_limit_kw(grid.net, grid.transformers[g.transformer])
         for name, bus in entity_names(g.name, g.buses):
             base = np.zeros(n_steps)
             for b_bus, profile in buildings.values():

@@ -22,8 +22,10 @@ Built-in rules
     it to ``pi_0 + pi_c`` at full loading and further beyond. Convexity means each extra
     kW costs more the more loaded the step already is, so EVs steered by it fill the
     valleys first.
+``"utilisation"`` (:func:`utilisation_pricing`)
+    ``congestion`` with the knee at 0: the price rises from the first kW of loading.
 
-Both rules pay a fixed share of the charge price for V2G discharge
+All rules pay a fixed share of the charge price for V2G discharge
 (``omega^-(t) = share * omega^+(t)``, share in [0, 1]): discharging is worth most when
 the site is most loaded, and never pays more than charging costs in the same step, so
 site selection needs no charge/discharge mode binaries (see
@@ -127,9 +129,18 @@ class CongestionPricing:
         return _price_offer(obs, price, self.discharge_share)
 
 
-#: Built-in price rules by name; each is a class whose defaults give a usable rule.
+def utilisation_pricing() -> CongestionPricing:
+    """``congestion`` with its knee at 0: the price rises with every kW of loading,
+    ``omega^+(t) = 0.20 + 0.40 u(t)^2`` [currency/kWh], so a less loaded site (or step)
+    is always the cheaper one (the UCD study: sites compete for EVs at any loading)."""
+    return CongestionPricing(knee_utilisation=0.0)
+
+
+#: Built-in price rules by name; each is a class whose defaults give a usable rule, or a
+#: factory without arguments.
 PRICING: Registry[SitePricing] = Registry(
-    "site pricing", "offer", {"flat": FlatPricing, "congestion": CongestionPricing}
+    "site pricing", "offer",
+    {"flat": FlatPricing, "congestion": CongestionPricing, "utilisation": utilisation_pricing},
 )
 
 

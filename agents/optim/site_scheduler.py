@@ -18,7 +18,12 @@ registered by name in :data:`SCHEDULERS`:
     failing, and the slack is reported as unmet energy. With
     ``overload_penalty_per_kw`` set the site limit is soft instead: ``sum_v p_v(t) -
     o_t <= limit(t)`` with ``o_t <= z`` and cost ``penalty dt (sum_t o_t + z)``, so the
-    limit gives way only to targets, and then as evenly as possible (the peak ``z``). No mode binaries are needed:
+    limit gives way only to targets, and then as evenly as possible (the peak ``z``).
+    With a price curve (``price_curve_per_kwh``, S segments of the limit per step) the
+    charge cost is ``sum_t sum_s curve(t, s) dt y_ts`` with ``0 <= y_ts <= limit(t) / S``
+    and ``sum_v p_v(t) - o_t - sum_s y_ts <= 0``: a convex, piecewise-linear cost of the
+    site's load, so the LP fills the cheapest (least loaded) steps first and spreads load
+    instead of pinning it at the limit. No mode binaries are needed:
     with prices >= 0 and ``eta <= 1``, lowering a simultaneous charge ``c`` and
     discharge ``d`` to ``c - m`` and ``d - eta^2 m`` keeps the battery energy, lowers the
     grid power and does not raise the cost; a tiny throughput cost, growing over the
@@ -158,10 +163,24 @@ class _SiteLP:
             lo.append(np.full(n_o, -np.inf))
             hi.append(np.zeros(n_o))
             r += n_o
+        # price curve: site load (less overload) is covered by segments y_ts
+        curve = p.price_curve_per_kwh
+        n_s = 0 if curve is None else curve.size
+        y0 = o0 + n_o + soft
+        if curve is not None:
+            seg_step = np.repeat(np.arange(p.n_steps), curve.shape[1])
+            add(r + step, c0 + np.arange(k), 1.0)
+            add(r + step[pair_d], d0 + jd, -1.0)
+            if soft:
+                add(r + np.arange(n_o), o0 + np.arange(n_o), -1.0)
+            add(r + seg_step, y0 + np.arange(n_s), -1.0)
+            lo.append(np.full(p.n_steps, -np.inf))
+            hi.append(np.zeros(p.n_steps))
+            r += p.n_steps
 
         self.A = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(r, o0 + n_o + soft),
+            shape=(r, y0 + n_s),
         )
         self.row_lo, self.row_hi = np.concatenate(lo), np.concatenate(hi)
         self.col_lo = np.concatenate([np.zeros(k + kd), p.energy_min_kwh[ev_d], np.zeros(n + n_o + soft)])
@@ -171,17 +190,21 @@ class _SiteLP:
                 p.discharge_max_kw[ev_d],
                 p.capacity_kwh[ev_d],
                 np.full(n + n_o + soft, np.inf),
+                np.repeat(p.capacity_limit_kw / max(1, n_s // p.n_steps), n_s // p.n_steps),
             ]
         )
+        self.col_lo = np.concatenate([self.col_lo, np.zeros(n_s)])
         price = p.price_per_kwh[step] * dt_h
+        charge_price = price if curve is None else np.zeros(k)
         tie = _TIE_BREAK_PER_KWH * dt_h * (1.0 + step / p.n_steps)
         self.cost = np.concatenate(
             [
-                price + tie,
+                charge_price + tie,
                 -price[pair_d] + tie[pair_d],
                 np.zeros(kd),
                 np.full(n, p.unmet_penalty_per_kwh),
                 np.full(n_o + soft, (p.overload_penalty_per_kw or 0.0) * dt_h),
+                np.zeros(0) if curve is None else curve.ravel() * dt_h,
             ]
         )
         self._shape = (n, p.n_steps)

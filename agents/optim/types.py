@@ -232,6 +232,11 @@ class SiteScheduleProblem:
         power above the limit costs this much per kW and hour [currency/kWh]; it must be
         below ``unmet_penalty_per_kwh`` times the efficiency, so that the limit gives way
         to targets (seed 004 section 5.3, 50 % runs) but never to cheaper prices
+    price_curve_per_kwh : (n_steps, S) or ``None``. The site's price for its EV load in S
+        equal segments of ``capacity_limit_kw`` [currency/kWh], non-decreasing along a row
+        (a convex cost: seed 004 section 5.2, prices higher where the site wants less
+        load). When given, charging pays the curve instead of ``price_per_kwh``, so the
+        schedule spreads the site's load; ``price_per_kwh`` still pays V2G discharge
     """
 
     energy_kwh: np.ndarray
@@ -248,6 +253,7 @@ class SiteScheduleProblem:
     energy_min_kwh: np.ndarray | None = None
     unmet_penalty_per_kwh: float = 1000.0
     overload_penalty_per_kw: float | None = None
+    price_curve_per_kwh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.energy_kwh)
@@ -271,23 +277,33 @@ class SiteScheduleProblem:
         ordered(name + "target_energy_kwh", target, name + "capacity_kwh", cap)
         ordered(name + "energy_min_kwh", e_min, name + "energy_kwh", energy)
         price = float_array(name + "price_per_kwh", self.price_per_kwh, t, lo=0)
+        curve = self.price_curve_per_kwh
+        if curve is not None:
+            curve = np.asarray(curve, dtype=float)
+            if curve.ndim != 2 or curve.shape[0] != t[0] or curve.shape[1] == 0 or not (
+                    np.all(curve >= 0) and np.all(np.diff(curve, axis=1) >= -1e-12)):
+                raise ValueError(
+                    f"{name}price_curve_per_kwh has shape {curve.shape}; allowed: ({t[0]}, S>=1), "
+                    "every value >= 0 and non-decreasing along a row")
+        top = price if curve is None else np.maximum(price, curve.max(axis=1))  # highest charge price
         eff = _scalar(name + "efficiency", self.efficiency, 0.0, 1.0, open_lo=True)
         penalty = _scalar(name + "unmet_penalty_per_kwh", self.unmet_penalty_per_kwh)
-        if penalty <= price.max() / eff:
+        if penalty <= top.max() / eff:
             raise ValueError(
                 f"{name}unmet_penalty_per_kwh = {penalty}; allowed: > max price / efficiency "
-                f"= {price.max() / eff}"
+                f"= {top.max() / eff}"
             )
         overload = self.overload_penalty_per_kw
         if overload is not None:
             overload = _scalar(name + "overload_penalty_per_kw", overload)
-            if not price.max() < overload < penalty * eff:
+            if not top.max() < overload < penalty * eff:
                 raise ValueError(
                     f"{name}overload_penalty_per_kw = {overload}; allowed: between max price "
-                    f"{price.max()} and unmet_penalty_per_kwh * efficiency {penalty * eff}"
+                    f"{top.max()} and unmet_penalty_per_kwh * efficiency {penalty * eff}"
                 )
         _set(
             self,
+            price_curve_per_kwh=curve,
             overload_penalty_per_kw=overload,
             energy_kwh=energy,
             target_energy_kwh=target,
