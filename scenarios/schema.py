@@ -74,6 +74,7 @@ MAX_STEP_S = 3600  # [s]
 MAX_DURATION_S = 366 * 86_400  # one (leap) year [s]
 MAX_STEPS = 200_000  # simulated steps per run (memory of the time series) [-]
 MAX_COUNT = 100_000  # EVs per group, chargers per site [-]
+MAX_HOUSEHOLDS = 1000  # on one LV feeder; the seeds' have 55 and 75 [-]
 
 
 # --- profiles -------------------------------------------------------------------------
@@ -395,7 +396,7 @@ class CoordinatedFeeder(_Model):
 
     name: str = Field(description="aggregator name")
     buses: list[str] = Field(min_length=1, description="feeder buses; households spread round-robin")
-    households: int = Field(gt=0, description="households on the feeder [-]")
+    households: int = Field(gt=0, le=MAX_HOUSEHOLDS, description="households on the feeder [-]")
     head_line: str = Field(description="the feeder's main cable (its rating is enforced)")
 
 

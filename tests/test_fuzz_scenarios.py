@@ -179,7 +179,9 @@ def unsafe_name(rng, data):
         data["variants"][value] = data["variants"].pop(first)
         return f"variant {first} -> {value!r}", True
     _parent(data, path)[path[-1]] = value
-    return f"{'.'.join(map(str, path))} = {value!r}", True
+    # a scenario name may be <name>/<variant>, as derived names are: a subfolder of runs/
+    allowed = path == ("name",) and value == "a/b"
+    return f"{'.'.join(map(str, path))} = {value!r}", not allowed
 
 
 def duplicate(rng, data):
