@@ -321,14 +321,16 @@ def cases(n: int, seed: int = SEED) -> list[Case]:
             out.append(Case(f"{k}-{name}", text, True, [label]))
             continue
         data = copy.deepcopy(bases[name])
-        what, must = [], False
+        what, refusals = [], {}
         for mutate in rng.sample(MUTATIONS, rng.choices([1, 2, 3], [6, 3, 1])[0]):
             try:
                 label, refuse = mutate(rng, data)
             except (KeyError, TypeError, AttributeError, IndexError, ValueError):
                 label, refuse = f"{mutate.__name__}: does not apply after the others", False
             what.append(label)
-            must = must or refuse
+            # a later change of the same field replaces the earlier one, refusal included
+            refusals[label.split(" = ")[0] if " = " in label else label] = refuse
+        must = any(refusals.values())
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         out.append(Case(f"{k}-{name}", text, must, what, use_out=rng.random() < 0.8))
     return out
