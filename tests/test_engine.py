@@ -108,34 +108,6 @@ def test_a_30s_platform_link_outage_times_out_into_the_emsp_fallback(monkeypatch
     assert_nothing_pending(a)
 
 
-#: KPIs of the reduced UCD day (40 EVs, chargers 14/6/20, building peaks x 0.25) by the
-#: fixed-step 900 s engine at commit 21f27a3, measured with
-#: ``PYTHONPATH=<21f27a3 checkout> python3 eq.py old`` (the scenario of ``reduced_ucd``).
-FIXED_STEP_900S = {
-    "min_voltage_pu": 0.993226417393595,
-    "max_transformer_loading_pct": 35.50467162015617,
-    "ev_energy_delivered_kwh": 797.084567466625,
-    "per_site": {"civil_engineering": 20, "richview": 6, "vet_college": 14},
-}
-
-
-def test_zero_latency_on_the_900s_grid_reproduces_the_fixed_step_engine(tmp_path):
-    scenario, base = load_scenario("ucd-campus")
-    data = scenario.variant("optimised").model_dump(mode="json")
-    data["visitors"][0]["count"] = 40
-    for site, n in zip(data["sites"], (14, 6, 20)):
-        site["chargers"] = n
-    data["grid"]["params"] = {}
-    for b in data["buildings"]:
-        b["profile"]["peak_kw"] *= 0.25
-    data["events"] = {"grid_s": 900}
-    summary = run_scenario(parse_scenario(data), tmp_path / "run", base, progress=False)
-    for kpi in ("min_voltage_pu", "max_transformer_loading_pct", "ev_energy_delivered_kwh"):
-        assert summary[kpi] == pytest.approx(FIXED_STEP_900S[kpi], rel=0.01)
-    assert summary["platform"]["per_site"] == FIXED_STEP_900S["per_site"]
-    assert summary["ev_energy_unmet_kwh"] == pytest.approx(0.0, abs=1e-6)
-
-
 def test_60s_metering_records_the_same_energy_as_900s(tmp_path):
     scenario, base = load_scenario("lv-feeder-20bus")
     data = scenario.model_dump(mode="json")
