@@ -44,7 +44,7 @@ def reduced(variant: str, scale: float = 1.0):
 def simulate(scenario, base, out):
     a = assemble(scenario, base)
     writer = TimeseriesWriter(out)
-    build_world(a, writer).run(until=world_until_s(scenario), print_progress=False)
+    build_world(a, writer).world.run(until=world_until_s(scenario), print_progress=False)
     writer.flush()
     ts = read_timeseries(out)
     check_invariants(scenario, a, ts)

@@ -121,7 +121,7 @@ def test_site_setpoints_charge_and_discharge_v2g_sites():
 
 
 def test_allocation_sends_the_requests_where_the_policy_scores_highest():
-    env = ChargingEnv(EnvConfig("ucd-campus", overrides=("visitors.0.count=30", "duration_s=43200"),
+    env = ChargingEnv(EnvConfig("ucd-campus", overrides=("visitors.0.count=30",),
                                 site_strategy=None, action="allocation",
                                 observation=("sites", "time", "headroom")))
     try:
