@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from flexcosim.scenarios.sweep_calendar import first_weekday
+from flexcosim.scenarios.sweep_studies import STUDY_REPORTS
 
 
 class ScenarioError(ValueError):
@@ -651,6 +652,17 @@ class SweepReport(_Model):
     profile_levels: list[str] = Field(
         default_factory=list, description="levels of `sum_over` whose transformer loading is "
         "plotted over time (first section)")
+    study: str | None = Field(
+        None, description="a study's own report written beside the sweep's (registered in "
+        "`flexcosim.scenarios.sweep_studies.STUDY_REPORTS`), e.g. a congestion probability")
+
+    @field_validator("study")
+    @classmethod
+    def _known_study(cls, value: str | None) -> str | None:
+        if value is not None and value not in STUDY_REPORTS:
+            raise ValueError(f"sweep.report.study: {value!r} is not a study report; allowed: "
+                             f"{', '.join(STUDY_REPORTS) or 'none registered'}")
+        return value
 
     @field_validator("profile_levels", mode="before")
     @classmethod

@@ -22,6 +22,8 @@ axis. Sections are the levels of the other axes, columns the variants. The repor
   total, per section and variant, with the unmet energy (like seed 004 Table 2);
 - ``loading_histograms.png`` -- per transformer, weighted hours at each loading level,
   variants overlaid, one row per section (like seed 004 Fig. 7);
+- what the study named by ``report.study`` adds (:mod:`flexcosim.scenarios.sweep_studies`),
+  under ``"study"`` in ``summary.json``;
 - ``day_profiles.png`` -- transformer loading over the ``report.profile_levels`` points of
   the first section, variants overlaid, with the non-EV load (like Fig. 6).
 """
@@ -56,6 +58,7 @@ from flexcosim.scenarios.sweep_state import (
     point_state,
     write_atomic,
 )
+from flexcosim.scenarios.sweep_studies import study_report
 
 #: The sweep scenario as run, kept in ``out`` so ``flexcosim sweep report <out>`` needs nothing else.
 SWEEP_FILE = "sweep.yaml"
@@ -219,7 +222,9 @@ def write_report(scenario: Scenario, out: Path, points: list[SweepPoint] | None 
             "site_energy_kwh": site_energy_kwh(ts, p.scenario.step_s), **summary,
         }
     annual = annual_figures(scenario, done, per_point)
-    write_json(out / "summary.json", {"points": per_point, "annual": annual, "status": status})
+    study = scenario.sweep.report.study
+    extra = {"study": study_report(study)(scenario, out, done, per_point)} if study and done else {}
+    write_json(out / "summary.json", {"points": per_point, "annual": annual, "status": status, **extra})
     table_md, table_csv = energy_tables(annual, section_label(scenario))
     if "note" in status:
         table_md = f"**Incomplete sweep: {status['note']}** (see summary.json status).\n\n" + table_md
