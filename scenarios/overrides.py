@@ -2,7 +2,7 @@
 
 An override edits the raw scenario data before validation, so an overridden value is
 checked exactly like one written in the file. ``path`` is dotted, list items by their
-index (``sites.0.chargers=4``, ``agents.0.strategy=optimal``); ``value`` is read as
+index or ``*`` for every item (``sites.0.chargers=4``, ``sites.*.chargers=4``); ``value`` is read as
 YAML (``4``, ``0.5``, ``true``, ``null``, ``[bus_4, bus_8]``, ``{kind: csv, path: x.csv}``).
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from flexcosim.scenarios.schema import ScenarioError
+from flexcosim.scenarios.sweep_points import set_path
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -39,8 +40,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str], seed: int | None = None) -> dict[str, Any]:
     """A copy of raw scenario ``data`` with each ``path=value`` (then ``seed``) applied.
 
-    A path may create a new key in an existing mapping (validation then says whether
-    the field exists); it may not index past the end of a list or into a scalar.
+    Paths are those of the sweep (:func:`~flexcosim.scenarios.sweep_points.set_path`): a
+    path may create a new key in an existing mapping (validation then says whether the
+    field exists), ``*`` stands for every item of a list (``sites.*.chargers=4``); it may
+    not index past the end of a list or into a scalar.
 
     Raises
     ------
@@ -50,32 +53,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], seed: int | 
     data = copy.deepcopy(data)
     for text in overrides:
         parts, value = parse_override(text)
-        _assign(data, parts, value)
+        path = ".".join(parts)
+        set_path(data, path, value, where=f"--set {path}")
     if seed is not None:
-        _assign(data, ["seed"], seed)
+        data["seed"] = seed
     return data
-
-
-def _assign(data: dict[str, Any], parts: list[str], value: Any) -> None:
-    node: Any = data
-    for depth, part in enumerate(parts):
-        here = ".".join(parts[: depth + 1])
-        last = depth == len(parts) - 1
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ScenarioError(f"--set {'.'.join(parts)}: {here!r} is not an item of a list "
-                                    f"of {len(node)}; allowed indices: 0..{len(node) - 1}")
-            key: Any = int(part)
-        elif isinstance(node, dict):
-            key = part
-            if not last and key not in node:
-                raise ScenarioError(f"--set {'.'.join(parts)}: {here!r} is not in the scenario; "
-                                    f"present here: {', '.join(map(str, node)) or 'nothing'}")
-        else:
-            parent = ".".join(parts[:depth])
-            raise ScenarioError(f"--set {'.'.join(parts)}: {parent!r} is a value "
-                                f"({node!r}), it has no field {part!r}")
-        if last:
-            node[key] = value
-        else:
-            node = node[key]

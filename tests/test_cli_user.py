@@ -49,12 +49,19 @@ def test_set_and_seed_change_the_validated_scenario():
     assert scenario.agents[0].strategy == "equal_share"
 
 
+def test_set_star_sets_every_item():
+    scenario, _ = load_scenario("ucd-campus", ["sites.*.chargers=3"])
+    assert [site.chargers for site in scenario.sites] == [3, 3, 3]
+
+
 @pytest.mark.parametrize("override, message", [
     ("fleet.0.count=-3", "scenario field 'fleet.0.count': value -3"),
     ("fleet.0.colour=red", "scenario field 'fleet.0.colour': unknown field"),
-    ("sites.4.chargers=2", "--set sites.4.chargers: 'sites.4' is not an item of a list of 1"),
-    ("grid.builder.kind=x", "--set grid.builder.kind: 'grid.builder' is a value"),
-    ("nothing.here=1", "--set nothing.here: 'nothing' is not in the scenario"),
+    ("sites.4.chargers=2", "--set sites.4.chargers: path 'sites.4.chargers': '4' is not an index "
+     "of a list of 1; allowed: 0-0 or '*'"),
+    ("grid.builder.kind=x", "--set grid.builder.kind: path 'grid.builder.kind': 'grid.builder' is "
+     "a value"),
+    ("nothing.here=1", "--set nothing.here: path 'nothing.here': no field 'nothing'; allowed: name"),
     ("duration_s", "--set 'duration_s': need path=value"),
 ])
 def test_set_errors_name_the_path(override, message):
