@@ -60,13 +60,13 @@ def test_bad_start_parameters_are_one_line(kwargs, message):
 def test_num_and_unbuildable_simulators_are_refused_in_one_line():
     sim = FleetSim()
     sim.init("Fleet-0", scenario="workplace-sessions")
-    with pytest.raises(ValueError, match="num=2; entities of Fleet are named"):
+    with pytest.raises(ValueError, match="create Fleet: num=2; Fleet entities are created one per call"):
         sim.create(2, "Fleet", name="staff")
     sim.create(1, "Fleet", name="staff")
     with pytest.raises(ValueError, match="num = its EVs \\(10\\); got 'staff', num=3"):
         sim.create(3, "EV", fleet="staff")
     assert [e["eid"] for e in sim.create(10, "EV", fleet="staff")][:2] == ["staff_0000", "staff_0001"]
-    with pytest.raises(ValueError, match="StorageSim: cannot be built from a scenario"):
+    with pytest.raises(ValueError, match="StorageSim: the scenario has no Storage models"):
         StorageSim().init("Storage-0", scenario="workplace-sessions")
 
 
