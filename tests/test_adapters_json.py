@@ -29,6 +29,9 @@ def test_recorder_writes_to_an_output_dir_and_refuses_a_second_entity(tmp_path):
     assert rows[["time_s", "entity", "quantity", "value"]].values.tolist() == [[0, "tx", "p_kw", 4.0]]
     with pytest.raises(ValueError, match="give output_dir= .* or writer=, exactly one"):
         RecorderSim().init("Recorder-1", step_s=900)
+    from_scenario = RecorderSim()  # the scenario gives the metering interval
+    from_scenario.init("Recorder-2", scenario="workplace-sessions", output_dir=str(tmp_path / "b"))
+    assert from_scenario.step_s == 900 and (tmp_path / "b").is_dir()
 
 
 def test_storage_from_json_fields_steps_like_the_battery_model():
