@@ -369,9 +369,22 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
                        {idx: name for name, idx in grid.buses.items()})
 
 
-def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, step_s: int,
-                  end_s: int, buses: dict, pvs: dict, recorder) -> list:
+def dayahead_sim_params(study: CoordinationStudy | RentalStudy, step_s: int,
+                        end_s: int) -> dict[str, dict]:
+    """``world.start`` keyword arguments of the study's simulators, keyed by their
+    ``scenario_part`` (``step_s`` [s], ``end_s``: the scenario's end [s])."""
+    out = {"DayAhead": {"step_s": step_s, "study": study, "end_s": end_s}}
+    if isinstance(study, CoordinationStudy):
+        out["HomeEVs"] = {"step_s": step_s, "plants": study.plants, "end_s": end_s}
+    else:
+        out["Storage"] = {"step_s": step_s, "batteries": study.batteries, "end_s": end_s}
+    return out
+
+
+def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy,
+                  params: dict[str, dict], buses: dict, pvs: dict, recorder) -> list:
     """Start the study's simulators, create and connect its entities; returns them (for a gate).
+    ``params``: the world's :func:`~cosim.world.sim_params`.
 
     These simulators decide and act at ``t`` for the step ``[t, t + step_s)``; the grid,
     the PV profiles and the recorder read at ``t`` the interval ``[t - step_s, t)`` that
@@ -379,12 +392,12 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, s
     time-shifted by one step.
     """
     shifted = {"time_shifted": True}
-    agents = world.start("DayAhead", step_s=step_s, study=study, end_s=end_s)
+    agents = world.start("DayAhead", **params["DayAhead"])
     dso = agents.DSO()
     world.connect(dso, recorder, "plan_ok", **shifted, initial_data={"plan_ok": 1.0})
     entities = [dso]
     if isinstance(study, CoordinationStudy):
-        ev_sim = world.start("HomeEVs", step_s=step_s, plants=study.plants, end_s=end_s)
+        ev_sim = world.start("HomeEVs", **params["HomeEVs"])
         for feeder, plant in study.plants.items():
             agg = agents.Aggregator(name=feeder)
             world.connect(agg, recorder, "planned_ev_kw", "export_limit", **shifted,
@@ -404,7 +417,7 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, s
                           initial_data={"export_limit_kw": math.inf})
             entities.append(inverter)
     else:
-        storage = world.start("Storage", step_s=step_s, batteries=study.batteries, end_s=end_s)
+        storage = world.start("Storage", **params["Storage"])
         for name, bus in study.battery_bus.items():
             battery = storage.Battery(name=name)
             operator = agents.BatteryOperator(name=f"op_{name}")

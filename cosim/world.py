@@ -48,7 +48,13 @@ from flexcosim.agents.site_agent import SiteAgent, SitePlant
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
 from flexcosim.cosim.dayahead import SIM_CONFIG as DAYAHEAD_SIMS
-from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, build_dayahead, wire_dayahead
+from flexcosim.cosim.dayahead import (
+    CoordinationStudy,
+    RentalStudy,
+    build_dayahead,
+    dayahead_sim_params,
+    wire_dayahead,
+)
 from flexcosim.cosim.models.arrivals import Visit, campus_visits
 from flexcosim.cosim.models.building import (
     LoadProfile,
@@ -463,9 +469,11 @@ def assemble_from(scenario: str | dict, base_dir: str | None = None) -> Assembly
 
 
 def sim_params(a: Assembly) -> dict[str, dict]:
-    """``world.start`` keyword arguments of flexcosim's own simulators for ``a``."""
+    """``world.start`` keyword arguments of flexcosim's own simulators for ``a`` (keyed by
+    their ``scenario_part``; the day-ahead ones only for a scenario with that study)."""
     s = a.scenario
     offset = _seconds_of_day(pd.Timestamp(s.start))
+    dayahead = {} if a.dayahead is None else dayahead_sim_params(a.dayahead, s.step_s, s.duration_s)
     return {
         "Fleet": {"step_s": s.step_s, "fleets": dict(a.fleets), "end_s": s.duration_s,
                   "grid_s": s.events.grid_s},
@@ -477,6 +485,8 @@ def sim_params(a: Assembly) -> dict[str, dict]:
         "Profiles": {"step_s": metering_s(s), "series_step_s": s.step_s,
                      "buildings": {n: _Shifted(p, offset) for n, (_, p) in a.buildings.items()},
                      "pv": {n: (series, lim) for n, (_, series, lim) in a.pv.items()}},
+        "Recorder": {"step_s": metering_s(s)},
+        **dayahead,
     }
 
 
@@ -510,7 +520,6 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     s = a.scenario
     world = mosaik.World({**SIM_CONFIG, **sim_config(a.simulators)}, skip_greetings=True,
                          configure_logging=False)
-    meter = {"step_s": metering_s(s)}
     params = sim_params(a)
 
     # event-driven simulators and the grid, joined by weak (same-second) connections
@@ -520,7 +529,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         agent_sim = world.start("Agents", **params["Agents"])
         grid_sim = world.start("Grid", **params["Grid"])
     profile_sim = world.start("Profiles", **params["Profiles"])
-    recorder = world.start("Recorder", **meter, writer=writer).Recorder()
+    recorder = world.start("Recorder", **params["Recorder"], writer=writer).Recorder()
 
     fleets = {g: fleet_sim.Fleet(name=g) for g in a.fleets}
     sites = {n: charger_sim.Site(name=n) for n in a.sites}
@@ -581,10 +590,10 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(tx, recorder, "loading_pct", "p_kw")
     for line in lines.values():
         world.connect(line, recorder, "loading_pct")
-    external, links = wire(world, a.simulators, meter["step_s"], buses, recorder)
+    external, links = wire(world, a.simulators, metering_s(s), buses, recorder)
     world.connect(grid_entity, recorder, "converged")
     if a.dayahead is not None:
-        hosted += wire_dayahead(world, a.dayahead, s.step_s, s.duration_s, buses, pvs, recorder)
+        hosted += wire_dayahead(world, a.dayahead, params, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,
                      [*fleets.values(), *sites.values(), grid_entity, *buildings.values(),

@@ -2,9 +2,10 @@
 
 An adapter only translates between mosaik and a plain-Python model: ``step`` reads
 the inputs, calls the model and stores the outputs per entity; ``get_data`` hands
-them out. Models are passed in as Python objects (all simulators run in-process), or built
-from a JSON-safe ``scenario`` parameter by simulators that say which part of a
-scenario they are (``scenario_part``), so no physics lives here.
+them out. flexcosim's own world passes the models in as Python objects (all its simulators
+run in-process: the fast path); from any other mosaik World a simulator builds them from a
+JSON-safe ``scenario`` parameter, taking the part of the scenario it says it is
+(``scenario_part``), so no physics lives here.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def total(values: Mapping[str, float] | None) -> float:
 
 
 def one_entity(num: int, model: str) -> None:
-    """Refuse ``create(num > 1)`` for models whose entities are named one by one."""
+    """Refuse ``create(num > 1)`` for models whose entities are made one per call (named ones,
+    or a simulator's single entity)."""
     if num != 1:
-        raise ValueError(f"create {model}: num={num}; entities of {model} are named, create "
-                         "one per name (num=1)")
+        raise ValueError(f"create {model}: num={num}; {model} entities are created one per "
+                         "call (num=1), a named one per name")
 
 
 def plugged_at(values: Mapping[str, Mapping[str, Mapping]] | None, site: str) -> dict:
@@ -83,27 +85,34 @@ class SteppedAdapter(mosaik_api_v3.Simulator):
 
     def init(self, sid: str, time_resolution: float = 1.0, *, step_s: int | None = None,
              scenario: str | dict | None = None, base_dir: str | None = None, **params: Any):
-        """``step_s`` [s] and the model objects of :meth:`setup`; or, from any mosaik World,
+        """``step_s`` [s] and the parameters of :meth:`setup`; or, from any mosaik World,
         JSON-safe: ``scenario`` (a shipped scenario's name, a scenario file's path or a
         scenario as a dict; ``base_dir``: the folder its relative paths refer to), whose
-        models this simulator builds and takes its part of (``scenario_part``)."""
+        models this simulator builds and takes its part of (``scenario_part``); ``params``
+        then holds only what the scenario does not give (e.g. the recorder's ``output_dir``)."""
+        name = type(self).__name__
         if time_resolution != 1.0:
-            raise ValueError(f"{type(self).__name__}: time_resolution {time_resolution!r} is not "
+            raise ValueError(f"{name}: time_resolution {time_resolution!r} is not "
                              "supported; flexcosim simulators count whole seconds (time_resolution=1)")
         if scenario is not None:
-            if params:
-                raise ValueError(f"{type(self).__name__}: give either scenario= or the model "
-                                 f"objects {sorted(params)}, not both")
             if self.scenario_part is None:
-                raise ValueError(f"{type(self).__name__}: cannot be built from a scenario; "
+                raise ValueError(f"{name}: cannot be built from a scenario; "
                                  "pass its model objects")
             from flexcosim.cosim.world import assemble_from, sim_params
 
-            params = sim_params(assemble_from(scenario, base_dir))[self.scenario_part]
-            scenario_step_s = params.pop("step_s")
+            part = sim_params(assemble_from(scenario, base_dir)).get(self.scenario_part)
+            if part is None:
+                raise ValueError(f"{name}: the scenario has no {self.scenario_part} models "
+                                 f"(scenario={scenario if isinstance(scenario, str) else '<dict>'!r})")
+            both = sorted(set(params) & set(part))
+            if both:
+                raise ValueError(f"{name}: give either scenario= or the model "
+                                 f"objects {both}, not both")
+            scenario_step_s = part.pop("step_s")
             step_s = scenario_step_s if step_s is None else step_s
+            params = {**part, **params}
         if step_s is None:
-            raise ValueError(f"{type(self).__name__}: step_s [s] is missing (or give scenario=)")
+            raise ValueError(f"{name}: step_s [s] is missing (or give scenario=)")
         self.step_s = int(step_s)
         self.setup(**params)
         return self.meta

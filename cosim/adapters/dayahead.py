@@ -15,11 +15,18 @@ Inverter (seed 000, one per PV unit)
 BatteryOperator (seed 003, one per battery)
     input ``energy_kwh`` (its battery, previous step); outputs ``setpoint_kw`` (grid side,
     > 0 charge) and ``requested_kw`` (the DSO's part).
+
+All outputs are persistent (time-based); every one but ``setpoints_kw`` is a number.
+From any mosaik World (JSON-safe): ``scenario=`` (a scenario with a ``dayahead``
+section); flexcosim's own world passes the study object. Built from the same scenario,
+the ``HomeEVs`` and ``Storage`` simulators hold the same EVs and batteries.
 """
 
 from __future__ import annotations
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, total
+import math
+
+from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity, total
 
 META = meta({
     "DSO": ([], ["plan_ok"]),
@@ -30,16 +37,32 @@ META = meta({
 
 
 class DayAheadSim(SteppedAdapter):
+    scenario_part = "DayAhead"
+
     def __init__(self) -> None:
         super().__init__(META)
         self.models: dict[str, str] = {}
 
-    def setup(self, study, end_s: int) -> None:
-        self.end_s = end_s  # steps at or after it are skipped: nobody reads them
-        """``study``: a ``CoordinationStudy`` or ``RentalStudy`` of :mod:`flexcosim.cosim.dayahead`."""
-        self.study = study
+    def setup(self, study, end_s: float = math.inf) -> None:
+        """``study``: a ``CoordinationStudy`` or ``RentalStudy`` of :mod:`flexcosim.cosim.dayahead`;
+        ``end_s``: steps at or after it [s] are skipped (nobody reads them)."""
+        self.study, self.end_s = study, end_s
+
+    def names(self, model: str) -> list[str]:
+        """The entity names the study has for ``model``."""
+        study = self.study
+        return {
+            "DSO": ["dso"],
+            "Aggregator": list(getattr(study, "aggregators", {})),
+            "Inverter": [f"inv_{pv}" for pv in getattr(study, "inverter_feeder", {})],
+            "BatteryOperator": [f"op_{b}" for b in getattr(study, "batteries", {})],
+        }[model]
 
     def create(self, num: int, model: str, name: str = "dso"):
+        one_entity(num, model)
+        if name not in self.names(model):
+            raise ValueError(f"create {model}: name {name!r} is not one of this study's; "
+                             f"allowed: {', '.join(self.names(model)) or 'none'}")
         self.models[name] = model
         self.outputs[name] = {}
         return [{"eid": name, "type": model}]

@@ -18,6 +18,10 @@ nothing but ``None``).
 The world thread and the session talk over two queues: the session sends the time to
 run up to (or ``None`` to stop); the world thread answers :class:`Paused`,
 :class:`Finished` or :class:`Failed`.
+
+The gate is internal to flexcosim's session (its parameter is the :class:`StepGate`, an
+object shared with the session's thread): it has no JSON-safe form and no use in another
+mosaik World, where ``world.run`` itself decides when to stop.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 
 import mosaik
 
-from flexcosim.cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta
+from flexcosim.cosim.adapters.base import GATE_ATTR, SteppedAdapter, meta, one_entity
 
 META = meta({"Gate": ([], [])}, kind="hybrid", persistent=[GATE_ATTR])
 
@@ -101,6 +105,7 @@ class GateSim(SteppedAdapter):
         self.gate, self.end_s = gate, end_s
 
     def create(self, num: int, model: str):
+        one_entity(num, model)
         self.outputs["gate"] = {GATE_ATTR: None}
         return [{"eid": "gate", "type": model}]
 

@@ -8,11 +8,18 @@ written), a number is the interval's value (profiles, power flow) or the state a
 end (SOC, limits). A scalar becomes one row ``(time_s, source entity, attribute,
 value)``; a ``{key: number}`` dict or a meter one row per key with the key as entity.
 Non-numeric inputs (event lists, plug-in snapshots) are not recorded here.
+
+From any mosaik World (JSON-safe): ``world.start("Recorder", step_s=900,
+output_dir="timeseries")`` (or ``scenario=`` instead of ``step_s``: its metering interval)
+writes Parquet parts to ``output_dir``, read back with
+:func:`~cosim.results.read_timeseries`; flexcosim's own world passes its ``writer``.
 """
 
 from __future__ import annotations
 
-from flexcosim.cosim.adapters.base import SteppedAdapter, meta
+from pathlib import Path
+
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity
 from flexcosim.cosim.models.meter import IntervalReader, Meter
 from flexcosim.cosim.results import TimeseriesWriter
 
@@ -21,14 +28,25 @@ META["models"]["Recorder"]["any_inputs"] = True
 
 
 class RecorderSim(SteppedAdapter):
+    scenario_part = "Recorder"
+
     def __init__(self) -> None:
         super().__init__(META)
 
-    def setup(self, writer: TimeseriesWriter) -> None:
-        self.writer = writer
+    def setup(self, writer: TimeseriesWriter | None = None, output_dir: str | None = None) -> None:
+        """Either ``writer`` (flexcosim's run) or ``output_dir``, an empty or new folder."""
+        if (writer is None) == (output_dir is None):
+            raise ValueError("RecorderSim: give output_dir= (a folder for the Parquet parts) "
+                             f"or writer=, exactly one; got output_dir={output_dir!r}, "
+                             f"writer={writer!r}")
+        self.writer = writer if writer is not None else TimeseriesWriter(Path(output_dir))
         self.reader = IntervalReader()
 
     def create(self, num: int, model: str):
+        one_entity(num, model)
+        if self.outputs:
+            raise ValueError("create Recorder: one Recorder per simulator; start another "
+                             "simulator for a second one")
         self.outputs["recorder"] = {}
         return [{"eid": "recorder", "type": model}]
 

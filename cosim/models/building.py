@@ -1,8 +1,9 @@
 """Non-EV load of a building: measured (CSV) or synthetic, as a time series.
 
-The synthetic shapes are hourly factors of their daily maximum taken from SimBench
-standard load profiles (simbench 1.5, year 2016, 15-min data, mean per hour of day,
-divided by the workday maximum):
+The synthetic shapes are hourly factors of their daily maximum computed from SimBench
+standard load profiles through the ``simbench`` package
+(:mod:`flexcosim.cosim.models.building_shapes`: year 2016, 15-min data, mean per hour of
+day, divided by the workday maximum):
 
 * household: profile ``H0-B`` of net ``1-LV-rural1--0-sw``, Monday-Friday. Night base
   0.27 at 04:00, morning bump 0.82 at 07:00-08:00, midday plateau ~0.8, evening peak
@@ -23,22 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flexcosim.cosim.models.building_shapes import shape as simbench_shape
 from flexcosim.cosim.models.noise import ar1
-
-# fmt: off
-HOUSEHOLD_WORKDAY = np.array([
-    0.61, 0.42, 0.30, 0.28, 0.27, 0.35, 0.43, 0.82, 0.85, 0.75, 0.76, 0.79,
-    0.82, 0.78, 0.78, 0.89, 0.88, 0.85, 0.90, 0.97, 1.00, 0.99, 0.96, 0.82,
-])
-OFFICE_WORKDAY = np.array([
-    0.34, 0.34, 0.34, 0.34, 0.33, 0.34, 0.48, 0.75, 0.83, 1.00, 1.00, 0.97,
-    0.90, 0.92, 0.89, 0.85, 0.83, 0.83, 0.76, 0.48, 0.38, 0.37, 0.36, 0.36,
-])
-OFFICE_WEEKEND = np.array([
-    0.33, 0.33, 0.33, 0.32, 0.32, 0.32, 0.32, 0.52, 0.55, 0.56, 0.57, 0.56,
-    0.56, 0.56, 0.45, 0.35, 0.32, 0.32, 0.32, 0.31, 0.30, 0.31, 0.31, 0.30,
-])
-# fmt: on
 
 
 def _check_power_factor(power_factor: float, owner: str) -> None:
@@ -257,7 +244,7 @@ def _noisy(
 
 def household_shape(resolution_s: int) -> np.ndarray:
     """Noise-free household day at ``resolution_s`` [s], peak 1 (the expected load / peak_kw)."""
-    return _daily_shape(HOUSEHOLD_WORKDAY, resolution_s)
+    return _daily_shape(simbench_shape("household_workday"), resolution_s)
 
 
 def synthetic_household(
@@ -292,5 +279,6 @@ def synthetic_office(
     shape on the same scale. Noise: mean-one AR(1), 5 % standard deviation, 1-h
     correlation (invented: a campus building aggregates many consumers).
     """
-    shape = _daily_shape(OFFICE_WORKDAY if weekday else OFFICE_WEEKEND, resolution_s)
+    shape = _daily_shape(
+        simbench_shape("office_workday" if weekday else "office_weekend"), resolution_s)
     return LoadProfile(_noisy(shape, peak_kw, days, rng, 0.05), resolution_s, power_factor)
