@@ -65,6 +65,8 @@ from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.sessions_fleet import sessions_fleet
+from flexcosim.cosim.sharing import SIM_CONFIG as SHARING_SIMS
+from flexcosim.cosim.sharing import SharingStudy, wire_sharing
 from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
@@ -90,6 +92,7 @@ SIM_CONFIG = {
     "Recorder": {"python": "flexcosim.cosim.adapters.recorder:RecorderSim"},
     "Gate": {"python": "flexcosim.cosim.adapters.gate:GateSim"},
     **DAYAHEAD_SIMS,
+    **SHARING_SIMS,
 }
 
 
@@ -119,7 +122,7 @@ class Assembly:
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
-    dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
+    dayahead: CoordinationStudy | RentalStudy | SharingStudy | None = None  # seeds 000, 003, 004 4.2.1
     roles: list[Role] = dataclasses.field(default_factory=list)  # the agents, not yet running
     network: Network | None = None  # the network their messages travel on
     simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators
@@ -286,6 +289,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
     targets = targets_kwh(fleets)
+    if isinstance(dayahead, SharingStudy):
+        roles += dayahead.make_roles(targets, departures)
     roles += [SiteAgent(agent, plants[agent.site], books.get(agent.site), targets, departures,
                         s.step_s, s.duration_s) for agent in agents.values()]
     if platform is not None:
@@ -583,7 +588,9 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(line, recorder, "loading_pct")
     external, links = wire(world, a.simulators, meter["step_s"], buses, recorder)
     world.connect(grid_entity, recorder, "converged")
-    if a.dayahead is not None:
+    if isinstance(a.dayahead, SharingStudy):
+        hosted += wire_sharing(world, a.dayahead, a.runtime, fleets, sites, buses, recorder)
+    elif a.dayahead is not None:
         hosted += wire_dayahead(world, a.dayahead, s.step_s, s.duration_s, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,

@@ -190,12 +190,14 @@ class EnergyAggregator:
     rule : compensation rule
     collect_s : how long a deficit EA waits for the peers' announcements [s]
     deadline_s : negotiation deadline after ``Φ_c(k)`` arrives [s]
+    connection_kw : the unit's connection rating [kW]; it asks for no more than the
+        rating leaves above ``Φ_c``
     demand : the capacity-demand model (eqs 4.1-4.5); replaceable for tests of failures
     """
 
     def __init__(self, unit: str, peers: Sequence[str], coordinator: str = "coordinator", *,
                  order: str = "largest_surplus", rule: CompensationRule | None = None,
-                 collect_s: int = 1, deadline_s: int = 300,
+                 collect_s: int = 1, deadline_s: int = 300, connection_kw: float = math.inf,
                  demand: Callable[[CapacityDemandProblem], CapacityDemand] = capacity_demand
                  ) -> None:
         if not (isinstance(collect_s, int) and collect_s >= 0):
@@ -208,6 +210,7 @@ class EnergyAggregator:
         self.rule = rule or CompensationRule()
         self.collect_s = collect_s
         self.deadline_s = deadline_s
+        self.connection_kw = connection_kw
         self._demand = demand
         self._order: Guarded[PartnerOrder] = Guarded(
             unit, PARTNER_ORDERS, order, "largest_surplus", check_order)
@@ -347,10 +350,15 @@ class EnergyAggregator:
         period.demand_kw = result.peak_kw
         gap = period.allocation_kw - result.peak_kw
         period.surplus_kw = max(gap, 0.0) if gap > TOL_KW else 0.0
-        period.deficit_kw = max(-gap, 0.0) if -gap > TOL_KW else 0.0
+        # what more than the connection carries cannot be bought: the coordinator would refuse it
+        deficit = min(max(-gap, 0.0), max(self.connection_kw - period.allocation_kw, 0.0))
+        period.deficit_kw = deficit if deficit > TOL_KW else 0.0
         period.status = ("surplus" if period.surplus_kw else
-                         "short" if period.deficit_kw else "balanced")
+                         "short" if -gap > TOL_KW else "balanced")
         period.reason = result.reason
+        if -gap > deficit + TOL_KW:
+            period.reason = (f"demand {result.peak_kw:.6g} kW above the connection rating "
+                             f"{self.connection_kw:.6g} kW")
         return True
 
     # -- deficit side -------------------------------------------------------------------
