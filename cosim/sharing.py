@@ -112,10 +112,13 @@ class SharingStudy:
                 name, self.step_s, self.fixed_net_kw[name], self.price_per_kwh, u.connection_kw,
                 *self.charger[name], targets_kwh, departures_s, battery,
                 [_deferrable(d) for d in u.deferrable_loads], spec.unmet_value_per_kwh)
-            aggregator = EnergyAggregator(
-                name, [p for p in peers if p != name], self.coordinator.name,
-                order=spec.partner_order, rule=rule, collect_s=spec.collect_s,
-                deadline_s=spec.deadline_s, connection_kw=u.connection_kw)
+            try:
+                aggregator = EnergyAggregator(
+                    name, [p for p in peers if p != name], self.coordinator.name,
+                    order=spec.partner_order, rule=rule, collect_s=spec.collect_s,
+                    deadline_s=spec.deadline_s, connection_kw=u.connection_kw)
+            except ValueError as exc:
+                raise ScenarioError(f"scenario field 'dayahead.partner_order': {exc}") from None
             self.unit_roles[name] = UnitRole(aggregator, plant, self.log, self.default_kw[name],
                                              spec.period_s)
         starts = range(spec.period_s, self.duration_s, spec.period_s)

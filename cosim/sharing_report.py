@@ -8,7 +8,7 @@ status) and ``sharing_units.png``, and returns the study's part of ``summary.jso
 A unit's draw is the sum of what is metered at its bus (site, buildings, PV negative,
 battery, deferrable loads), each the recorder's interval value; the capacity it is
 compared with is the one its EMS decided the interval under (``capacity_kw``,
-time-shifted), so both rows stamped ``t`` describe ``[t - step, t)``.
+time-shifted), both recorded for the interval ``[t, t + step)`` in the row stamped ``t``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ METER_TOL_KW = 1e-3
 
 
 def unit_power_kw(ts: pd.DataFrame, study: SharingStudy) -> pd.DataFrame:
-    """Each unit's metered draw per interval [kW] (rows: the interval's end [s])."""
+    """Each unit's metered draw per interval [kW] (rows: the interval's start [s])."""
     out = {}
     for unit, meters in study.meters.items():
         parts = []
@@ -40,14 +40,12 @@ def unit_power_kw(ts: pd.DataFrame, study: SharingStudy) -> pd.DataFrame:
             sel = ts[(ts.entity == entity) & (ts.quantity == quantity)]
             parts.append(sign * sel.set_index("time_s").value)
         out[unit] = pd.concat(parts, axis=1).fillna(0.0).sum(axis=1)
-    frame = pd.DataFrame(out).sort_index()
-    return frame[frame.index > 0]
+    return pd.DataFrame(out).sort_index()
 
 
 def unit_capacity_kw(ts: pd.DataFrame, study: SharingStudy) -> pd.DataFrame:
-    """Each unit's capacity in force in the interval ending at the row's time [kW]."""
-    frame = wide(ts, "capacity_kw", list(study.units)).sort_index()
-    return frame[frame.index > 0]
+    """Each unit's capacity in force in the interval starting at the row's time [kW]."""
+    return wide(ts, "capacity_kw", list(study.units)).sort_index()[list(study.units)]
 
 
 def outcomes(study: SharingStudy) -> pd.DataFrame:
@@ -66,7 +64,7 @@ def sharing_summary(ts: pd.DataFrame, study: SharingStudy, out: Path) -> dict:
     periods.to_csv(out / "sharing_periods.csv", index=False)
     power, capacity = unit_power_kw(ts, study), unit_capacity_kw(ts, study)
     h = study.step_s / 3600.0
-    price = pd.Series(study.price_per_kwh, index=(np.arange(len(study.price_per_kwh)) + 1) * study.step_s)
+    price = pd.Series(study.price_per_kwh, index=np.arange(len(study.price_per_kwh)) * study.step_s)
     evs = pd.read_csv(out / "evs.csv") if (out / "evs.csv").exists() else pd.DataFrame()
     loads_unmet = {name: load.unmet_kwh(study.duration_s) for name, load in study.loads.items()}
     messages = study.log.messages
@@ -144,12 +142,13 @@ def plot_units(out: Path, study: SharingStudy, power: pd.DataFrame, capacity: pd
     hours = lambda t: np.asarray(t) / 3600.0  # noqa: E731
     for ax, unit in zip(axes[:, 0], units):
         cap = capacity[unit]
-        ax.step(hours(cap.index), cap, where="pre", color="k", lw=1.2, label="capacity (Φ_c + agreements)")
-        ax.step(hours(power.index), power[unit], where="pre", label="metered draw")
+        ax.step(hours(cap.index), cap, where="post", color="k", lw=1.2,
+                label="capacity (Φ_c + agreements)")
+        ax.step(hours(power.index), power[unit], where="post", label="metered draw")
         rows = periods[periods.unit == unit] if len(periods) else periods
         if len(rows):
-            ax.step(hours(rows.period_start_s + study.spec.period_s), rows.allocation_kw,
-                    where="pre", ls=":", color="grey", label="Φ_c (allocation)")
+            ax.step(hours(rows.period_start_s), rows.allocation_kw, where="post", ls=":",
+                    color="grey", label="Φ_c (allocation)")
         for role, marker, color in (("consumer", "^", "tab:green"), ("provider", "v", "tab:red")):
             t = [a.period_start_s + study.spec.period_s / 2 for a in approved
                  if getattr(a, role) == unit]

@@ -137,7 +137,11 @@ class UnitRole(_SharingRole):
         now = int(self.env.now)
         if isinstance(msg, CapacityAllocation):
             end = msg.period_start_s + msg.period_s
-            self.aggregator.observe(self.plant.forecast(self.state, msg.period_start_s, end))
+            try:
+                forecast = self.plant.forecast(self.state, msg.period_start_s, end)
+            except ValueError:  # e.g. a load or PV forecast missing (NaN): the EA records it
+                forecast = None
+            self.aggregator.observe(forecast)
         self.send(self.aggregator.handle(msg, now))
 
     def period_capacity_kw(self, time_s: int) -> float:
@@ -159,13 +163,20 @@ class UnitRole(_SharingRole):
         against the capacity it holds (a provider may now be short, seed 004 4.2.1.4).
         The new EVs charge from the next EMS tick on."""
         k = time_s - time_s % self.period_s
-        self.aggregator.update(self.plant.forecast(self.state, time_s, k + self.period_s), time_s)
+        try:
+            forecast = self.plant.forecast(self.state, time_s, k + self.period_s)
+        except ValueError:
+            return  # no forecast, no demand to compare; the next period starts afresh
+        self.aggregator.update(forecast, time_s)
 
     def tick(self, time_s: int) -> None:
         """Decide the unit's set-points for the step from ``time_s`` with the BTM EMS."""
         capacity = self.period_capacity_kw(time_s)
         end = time_s - time_s % self.period_s + self.period_s
-        setpoints, why = self.plant.schedule(self.state, time_s, end, capacity)
+        try:
+            setpoints, why = self.plant.schedule(self.state, time_s, end, capacity)
+        except ValueError as exc:  # the unit's forecast is missing or invalid
+            setpoints, why = None, f"no forecast: {exc}"
         if setpoints is None:
             self.fallbacks.append(Fallback(time_s, self.name, "btm_ems", why,
                                            f"capacity {capacity:.6g} kW"))
