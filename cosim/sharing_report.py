@@ -76,7 +76,7 @@ def sharing_summary(ts: pd.DataFrame, study: SharingStudy, out: Path) -> dict:
         over = draw - capacity[unit].reindex(draw.index)
         mine = evs[evs.site == spec.site] if len(evs) else evs
         ev_unmet = float(mine.missing_kwh.sum()) if len(mine) else 0.0
-        load_unmet = sum(loads_unmet[d.name] for d in spec.deferrable_loads)
+        load_unmet = float(sum(loads_unmet[d.name] for d in spec.deferrable_loads))
         rows = periods[periods.unit == unit] if len(periods) else periods
         paid = float(rows.paid.sum()) if len(rows) else 0.0
         received = float(rows.received.sum()) if len(rows) else 0.0
