@@ -14,6 +14,7 @@ time-shifted), both recorded for the interval ``[t, t + step)`` in the row stamp
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -120,8 +121,9 @@ def sharing_summary(ts: pd.DataFrame, study: SharingStudy, out: Path) -> dict:
         "payments": {"paid_by_consumers": paid_total, "received_by_providers": received_total,
                      "dso_fees": fees, "compensation": compensation,
                      "balance": paid_total - received_total - fees},
-        "rejection_reasons": dict(Counter(m.reason.split(" (")[0] for m in messages
-                                          if isinstance(m, Rejection)
+        # by failing check and element, numbers left out ("bus 3 at x pu < x pu")
+        "rejection_reasons": dict(Counter(re.sub(r"\d+\.\d+", "x", m.reason.split(" (")[0])
+                                          for m in messages if isinstance(m, Rejection)
                                           and m.receiver == m.agreement.consumer)),
         "messages": dict(kinds),
         "record_entries": entries,
