@@ -27,7 +27,7 @@ import mosaik
 import numpy as np
 import pandas as pd
 
-from flexcosim.agents.processes import Role
+from flexcosim.agents.processes import AgentRuntime, Role
 from flexcosim.agents.registry import Fallback
 from flexcosim.agents.sharing.aggregator import EnergyAggregator
 from flexcosim.agents.sharing.coordinator import (
@@ -43,7 +43,7 @@ from flexcosim.cosim.models.battery import Battery, BatterySpec
 from flexcosim.cosim.models.flexible_load import DeferrableLoad
 from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import Scenario, ScenarioError
-from flexcosim.scenarios.schema_sharing import CapacitySharing, SharingUnit
+from flexcosim.scenarios.schema_sharing import CapacitySharing, SharingUnit, UnitDeferrableLoad
 
 #: mosaik simulators of the study (merged into the world's SIM_CONFIG).
 SIM_CONFIG = {
@@ -126,7 +126,7 @@ class SharingStudy:
                 *self.unit_roles.values()]
 
 
-def _deferrable(d) -> DeferrableLoad:
+def _deferrable(d: UnitDeferrableLoad) -> DeferrableLoad:
     return DeferrableLoad(d.name, d.energy_kwh, d.max_power_kw, d.release_s, d.deadline_s)
 
 
@@ -196,8 +196,8 @@ def build_sharing(s: Scenario, spec: CapacitySharing, grid: GridNetwork, buildin
                         default, batteries, loads, coordinator, meters)
 
 
-def wire_sharing(world: mosaik.World, study: SharingStudy, runtime, fleets: dict, sites: dict,
-                 buses: dict, recorder) -> list:
+def wire_sharing(world: mosaik.World, study: SharingStudy, runtime: AgentRuntime, fleets: dict,
+                 sites: dict, buses: dict, recorder) -> list:
     """Start the study's simulators, create and connect its entities; returns them (for a gate).
 
     The units decide at ``t`` for ``[t, t + step_s)``; the battery and the loads report
