@@ -101,8 +101,10 @@ class CapacitySharing(_Model):
                             "arrives [s]; below lead_s")
     collect_s: int = Field(1, ge=0, description="a deficit aggregator waits this long for "
                            "its peers' surplus announcements [s]")
-    split: str = Field("proportional", description="initial split strategy: proportional "
-                       "(to connection ratings) or previous_use")
+    split: Literal["proportional"] = Field(
+        "proportional", description="initial split strategy: proportional to the connection "
+        "ratings (the registry's previous_use needs each unit's metered use reported to the "
+        "coordinator, which this study does not do yet)")
     partner_order: str = Field("largest_surplus", description="largest_surplus or best_fit")
     grid_check: Literal["lindistflow", "ac"] = Field(
         "lindistflow", description="the coordinator's validation of an agreement")

@@ -227,13 +227,16 @@ class EnergyAggregator:
         """The unit's forecast for the next period (from its plant and EMS), or ``None``."""
         self.forecast = forecast
 
-    def update(self, forecast: UnitForecast, now_s: int) -> float:
+    def update(self, forecast: UnitForecast, now_s: int,
+               period_start_s: int | None = None) -> float:
         """An event within the current period changed the unit's forecast for its rest.
 
         Seed 004 4.2.1.4 names the provider's risk: EVs arriving after it gave capacity
         away can leave it short. The aggregator recomputes ``p̄`` over ``forecast`` (which
         covers ``[now_s, k + T^R)``), keeps every commitment, and records how far the new
         demand exceeds the capacity it holds; it renegotiates from the next period on.
+        ``period_start_s`` names the period (default: the one allocated last, which is
+        already the next one when allocations come ahead of their periods).
 
         Returns
         -------
@@ -241,7 +244,7 @@ class EnergyAggregator:
             the shortfall now [kW] (0 when the capacity suffices or no demand can be
             computed, the latter noted in the outcome's reason)
         """
-        period = self._now
+        period = self._now if period_start_s is None else self._periods.get(period_start_s)
         if period is None:
             return 0.0
         try:

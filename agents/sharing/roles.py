@@ -167,7 +167,7 @@ class UnitRole(_SharingRole):
             forecast = self.plant.forecast(self.state, time_s, k + self.period_s)
         except ValueError:
             return  # no forecast, no demand to compare; the next period starts afresh
-        self.aggregator.update(forecast, time_s)
+        self.aggregator.update(forecast, time_s, k)
 
     def tick(self, time_s: int) -> None:
         """Decide the unit's set-points for the step from ``time_s`` with the BTM EMS."""
