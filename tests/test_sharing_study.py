@@ -191,3 +191,13 @@ def test_the_shipped_day(tmp_path):
     assert got["p2p_sharing"]["ev_energy_unmet_kwh"] < got["no_sharing"]["ev_energy_unmet_kwh"]
     assert got["p2p_sharing"]["transformers"]["tx"]["peak_loading_pct"] <= 100.0
     assert verify_record(tmp_path / "p2p_sharing" / RECORD_NAME).ok
+
+
+def test_no_unit_is_worse_off_with_sharing(runs):
+    """Each unit's cost (energy at the hourly prices + unmet energy at its value + payments
+    - compensation received) with sharing is at most its cost without."""
+    p2p = summary(runs["p2p_sharing"])["dayahead"]["units"]
+    none = summary(runs["no_sharing"])["dayahead"]["units"]
+    for unit in p2p:
+        assert p2p[unit]["net_cost"] <= none[unit]["net_cost"] + 1e-6, unit
+    assert p2p["residential"]["net_cost"] < none["residential"]["net_cost"] - 10.0
