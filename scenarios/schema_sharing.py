@@ -101,10 +101,9 @@ class CapacitySharing(_Model):
                             "arrives [s]; below lead_s")
     collect_s: int = Field(1, ge=0, description="a deficit aggregator waits this long for "
                            "its peers' surplus announcements [s]")
-    split: Literal["proportional"] = Field(
+    split: Literal["proportional", "previous_use"] = Field(
         "proportional", description="initial split strategy: proportional to the connection "
-        "ratings (the registry's previous_use needs each unit's metered use reported to the "
-        "coordinator, which this study does not do yet)")
+        "ratings, or to each unit's last reported peak draw (previous_use)")
     partner_order: str = Field("largest_surplus", description="largest_surplus or best_fit")
     grid_check: Literal["lindistflow", "ac"] = Field(
         "lindistflow", description="the coordinator's validation of an agreement")

@@ -10,13 +10,14 @@ as the hash-chained ``agreements.jsonl`` of :mod:`.record`).
 :class:`CoordinatorRole`
     a simpy process sends ``Φ_c(k)`` for the period ``[k, k + T^R)`` at ``k - lead_s``
     (the first period is not negotiated: every unit starts with its share of the
-    default split); answers validation requests.
+    default split); answers validation requests; keeps the units' usage reports.
 :class:`UnitRole`
     one per unit: on ``Φ_c(k)`` it gives its aggregator the forecast of the coming
     period, then hands it every protocol message; on each EMS tick (from the mosaik
     adapter) it schedules the unit with the BTM EMS under the period's capacity; an
     arrival within a period is an event that re-plans and, if the unit gave capacity
-    away, may leave it short (:meth:`EnergyAggregator.update`).
+    away, may leave it short (:meth:`EnergyAggregator.update`); at the first tick of a
+    period it reports its peak planned draw of the period before to the coordinator.
 
 Bad input never stops the run: a period without ``Φ_c`` (the coordinator's link down)
 or without a negotiation result runs on the unit's default share; a failed EMS plan
@@ -34,7 +35,7 @@ from flexcosim.agents.processes import Process, Role
 from flexcosim.agents.registry import Fallback
 from flexcosim.agents.sharing.aggregator import EnergyAggregator
 from flexcosim.agents.sharing.coordinator import FTMCoordinator
-from flexcosim.agents.sharing.messages import CapacityAllocation, Message, Wakeup
+from flexcosim.agents.sharing.messages import CapacityAllocation, Message, UsageReport, Wakeup
 from flexcosim.agents.sharing.plant import UnitPlant, UnitSetpoints, UnitState, idle
 from flexcosim.agents.sharing.record import AgreementRecord
 
@@ -76,7 +77,8 @@ class _SharingRole(Role):
 
 
 class CoordinatorRole(_SharingRole):
-    """The FTM coordinator on the network (see the module docstring).
+    """The FTM coordinator on the network (see the module docstring); it keeps each unit's
+    last reported peak draw for the ``previous_use`` split.
 
     Parameters
     ----------
@@ -91,6 +93,7 @@ class CoordinatorRole(_SharingRole):
         super().__init__(coordinator.name, log)
         self.coordinator = coordinator
         self.period_starts, self.lead_s = list(period_starts), lead_s
+        self.previous_use_kw: dict[str, float] = {}
 
     def attach(self, runtime) -> None:
         super().attach(runtime)
@@ -99,11 +102,15 @@ class CoordinatorRole(_SharingRole):
     def _periods(self) -> Process:
         for k in self.period_starts:
             yield self.env.timeout(max(k - self.lead_s - self.env.now, 0))
-            self.send(self.coordinator.start_period(k, sent_s=int(self.env.now)))
+            self.send(self.coordinator.start_period(k, dict(self.previous_use_kw),
+                                                    sent_s=int(self.env.now)))
 
     def handle(self, envelope: Envelope) -> None:
-        if isinstance(envelope.body, Message):
-            self.send(self.coordinator.handle(envelope.body, int(self.env.now)))
+        match envelope.body:
+            case UsageReport(sender=unit, peak_kw=kw):
+                self.previous_use_kw[unit] = kw  # a lost report leaves the last one known
+            case Message() as msg:
+                self.send(self.coordinator.handle(msg, int(self.env.now)))
 
 
 class UnitRole(_SharingRole):
@@ -129,6 +136,7 @@ class UnitRole(_SharingRole):
         self.capacity_kw = default_kw  # capacity of the step decided last
         self.fallbacks: list[Fallback] = []
         self._no_allocation: set[int] = set()
+        self._peak_kw: dict[int, float] = {}  # period start -> peak planned draw [kW]
 
     def handle(self, envelope: Envelope) -> None:
         msg = envelope.body
@@ -182,3 +190,10 @@ class UnitRole(_SharingRole):
                                            f"capacity {capacity:.6g} kW"))
             setpoints = idle(self.plant, self.state)
         self.setpoints, self.capacity_kw = setpoints, capacity
+        k = end - self.period_s
+        if math.isfinite(setpoints.import_kw):
+            self._peak_kw[k] = max(self._peak_kw.get(k, 0.0), setpoints.import_kw)
+        if time_s == k and k - self.period_s in self._peak_kw:  # the last period has ended
+            self.send([UsageReport(sender=self.name, receiver=self.aggregator.coordinator,
+                                   time_s=time_s, period_start_s=k - self.period_s,
+                                   peak_kw=self._peak_kw.pop(k - self.period_s))])
