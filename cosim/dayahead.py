@@ -60,9 +60,11 @@ from flexcosim.cosim.models.building import LoadProfile, household_shape, synthe
 from flexcosim.cosim.models.home_evs import HomeChargers, draw_home_evs
 from flexcosim.cosim.models.pv import PVSystem
 from flexcosim.cosim.models.pv_statistics import draw_household_pv, pv_slot_statistics
+from flexcosim.cosim.sharing import SharingStudy, build_sharing
 from flexcosim.grids.network import GridNetwork
 from flexcosim.scenarios.schema import (
     BatteryRental,
+    CapacitySharing,
     PvEvCoordination,
     Scenario,
     ScenarioError,
@@ -241,7 +243,7 @@ class RentalStudy:
 
 def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
                    rng_for: Callable[..., np.random.Generator]) -> (
-        CoordinationStudy | RentalStudy | None):
+        CoordinationStudy | RentalStudy | SharingStudy | None):
     """The day-ahead study of ``s`` (``None`` without a ``dayahead`` section).
 
     Adds the seed-000 households to ``buildings`` (``home_<bus>``) and their PV to ``pv``
@@ -252,6 +254,8 @@ def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
         return _coordination(s, spec, grid, buildings, pv, rng_for)
     if isinstance(spec, BatteryRental):
         return _rental(s, spec, grid, buildings)
+    if isinstance(spec, CapacitySharing):
+        return build_sharing(s, spec, grid, buildings, pv)
     return None
 
 

@@ -29,6 +29,8 @@ from flexcosim.agents.grid_optim.voltage_support import (
 from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, line_rating_kva
 from flexcosim.cosim.plots import finish_figure, pyplot
 from flexcosim.cosim.results import wide
+from flexcosim.cosim.sharing import SharingStudy
+from flexcosim.cosim.sharing_report import sharing_summary
 from flexcosim.grids.network import GridNetwork
 
 #: Loading margin before a step counts as a violation [%] (solver and rounding noise).
@@ -284,9 +286,11 @@ def compare_plots(out: Path, scenario) -> list[Path]:
     return paths
 
 
-def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
+def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy | SharingStudy,
                      grid: GridNetwork, out: Path) -> dict:
     """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
+    if isinstance(study, SharingStudy):
+        return sharing_summary(ts, study, out)
     if study.plan is None:  # saved before the first step: nothing planned yet
         return {"plan": None}
     if isinstance(study, CoordinationStudy):

@@ -59,6 +59,7 @@ PACKAGES = ("flexcosim", "mosaik", "mosaik-api-v3", "pandapower", "pyomo", "high
 #: What a run writes into its folder; ``overwrite`` removes these and nothing else.
 RUN_OUTPUTS = ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
                "platform_decisions.csv", "events_injected.csv", "evs.csv", "dayahead_feeders.csv",
+               "agreements.jsonl", "sharing_periods.csv", "sharing_units.png",
                "messages.parquet", "timeseries", *RUN_PLOTS)
 
 #: Lock file of a run in progress: ``{"pid": ..., "host": ...}``.

@@ -71,6 +71,8 @@ from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.sessions_fleet import sessions_fleet
+from flexcosim.cosim.sharing import SIM_CONFIG as SHARING_SIMS
+from flexcosim.cosim.sharing import SharingStudy, wire_sharing
 from flexcosim.cosim.simulators import External, resolve, sim_config, wire
 from flexcosim.grids import build_grid
 from flexcosim.grids.network import GridNetwork
@@ -96,6 +98,7 @@ SIM_CONFIG = {
     "Recorder": {"python": "flexcosim.cosim.adapters.recorder:RecorderSim"},
     "Gate": {"python": "flexcosim.cosim.adapters.gate:GateSim"},
     **DAYAHEAD_SIMS,
+    **SHARING_SIMS,
 }
 
 
@@ -125,7 +128,7 @@ class Assembly:
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
-    dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
+    dayahead: CoordinationStudy | RentalStudy | SharingStudy | None = None  # seeds 000, 003, 004 4.2.1
     roles: list[Role] = dataclasses.field(default_factory=list)  # the agents, not yet running
     network: Network | None = None  # the network their messages travel on
     simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators
@@ -292,6 +295,8 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                            grid.net, {site: grid.buses[bus] for site, (bus, _) in sites.items()})
 
     targets = targets_kwh(fleets)
+    if isinstance(dayahead, SharingStudy):
+        roles += dayahead.make_roles(targets, departures)
     roles += [SiteAgent(agent, plants[agent.site], books.get(agent.site), targets, departures,
                         s.step_s, s.duration_s) for agent in agents.values()]
     if platform is not None:
@@ -473,7 +478,8 @@ def sim_params(a: Assembly) -> dict[str, dict]:
     their ``scenario_part``; the day-ahead ones only for a scenario with that study)."""
     s = a.scenario
     offset = _seconds_of_day(pd.Timestamp(s.start))
-    dayahead = {} if a.dayahead is None else dayahead_sim_params(a.dayahead, s.step_s, s.duration_s)
+    dayahead = ({} if a.dayahead is None or isinstance(a.dayahead, SharingStudy)
+                else dayahead_sim_params(a.dayahead, s.step_s, s.duration_s))
     return {
         "Fleet": {"step_s": s.step_s, "fleets": dict(a.fleets), "end_s": s.duration_s,
                   "grid_s": s.events.grid_s},
@@ -592,7 +598,9 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
         world.connect(line, recorder, "loading_pct")
     external, links = wire(world, a.simulators, metering_s(s), buses, recorder)
     world.connect(grid_entity, recorder, "converged")
-    if a.dayahead is not None:
+    if isinstance(a.dayahead, SharingStudy):
+        hosted += wire_sharing(world, a.dayahead, a.runtime, fleets, sites, buses, recorder)
+    elif a.dayahead is not None:
         hosted += wire_dayahead(world, a.dayahead, params, buses, pvs, recorder)
     if gate is not None:
         connect_gate(world, gate, s.step_s, s.duration_s,

@@ -16,6 +16,7 @@ from flexcosim.grids.lv_feeder_3ph import build_lv_feeder_3ph
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
 from flexcosim.grids.seed000_two_feeders import build_seed000_two_feeders
+from flexcosim.grids.shared_transformer import build_shared_transformer
 from flexcosim.grids.simbench_feeder import build_simbench_feeder
 from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
@@ -23,6 +24,7 @@ BUILDERS: dict[str, Callable[..., GridNetwork]] = {
     "lv_feeder_20bus": build_lv_feeder_20bus,
     "lv_feeder_3ph": build_lv_feeder_3ph,
     "seed000_two_feeders": build_seed000_two_feeders,
+    "shared_transformer": build_shared_transformer,
     "simbench_feeder": build_simbench_feeder,
     "ucd_feeder4": build_ucd_feeder4,
 }

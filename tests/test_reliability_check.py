@@ -18,6 +18,7 @@ from flexcosim.cosim.run import run_scenario
 from flexcosim.scenarios.catalog import load_scenario, shipped
 from flexcosim.scenarios.schema import parse_scenario
 from tests.test_cosim_ucd import CHARGERS
+from tests.test_sharing_study import evening
 
 pytestmark = pytest.mark.mosaik
 
@@ -31,6 +32,8 @@ def reduced(name: str):
         group["count"] = 40
     for site in data["sites"]:
         site["chargers"] = CHARGERS.get(site["name"], site["chargers"])
+    if name == "capacity-sharing":  # its evening only, as tests/test_sharing_study.py runs it
+        data = evening(data)
     return parse_scenario(data), base
 
 

@@ -6,5 +6,6 @@ messages out (:mod:`.messages`): the FTM coordinator with the DSO validation
 (:mod:`.aggregator`), the unit's forecast and re-plan cost (:mod:`.unit`), the
 compensation rule (:mod:`.incentives`) and the hash-chained agreement record
 (:mod:`.record`). :mod:`.local` delivers messages in process for tests; in a
-co-simulation the message layer delivers them instead.
+co-simulation the roles of :mod:`.roles` carry them over the simulated network, and
+:mod:`.plant` schedules each unit with the BTM EMS.
 """

@@ -190,12 +190,14 @@ class EnergyAggregator:
     rule : compensation rule
     collect_s : how long a deficit EA waits for the peers' announcements [s]
     deadline_s : negotiation deadline after ``Φ_c(k)`` arrives [s]
+    connection_kw : the unit's connection rating [kW]; it asks for no more than the
+        rating leaves above ``Φ_c``
     demand : the capacity-demand model (eqs 4.1-4.5); replaceable for tests of failures
     """
 
     def __init__(self, unit: str, peers: Sequence[str], coordinator: str = "coordinator", *,
                  order: str = "largest_surplus", rule: CompensationRule | None = None,
-                 collect_s: int = 1, deadline_s: int = 300,
+                 collect_s: int = 1, deadline_s: int = 300, connection_kw: float = math.inf,
                  demand: Callable[[CapacityDemandProblem], CapacityDemand] = capacity_demand
                  ) -> None:
         if not (isinstance(collect_s, int) and collect_s >= 0):
@@ -208,6 +210,7 @@ class EnergyAggregator:
         self.rule = rule or CompensationRule()
         self.collect_s = collect_s
         self.deadline_s = deadline_s
+        self.connection_kw = connection_kw
         self._demand = demand
         self._order: Guarded[PartnerOrder] = Guarded(
             unit, PARTNER_ORDERS, order, "largest_surplus", check_order)
@@ -224,13 +227,16 @@ class EnergyAggregator:
         """The unit's forecast for the next period (from its plant and EMS), or ``None``."""
         self.forecast = forecast
 
-    def update(self, forecast: UnitForecast, now_s: int) -> float:
+    def update(self, forecast: UnitForecast, now_s: int,
+               period_start_s: int | None = None) -> float:
         """An event within the current period changed the unit's forecast for its rest.
 
         Seed 004 4.2.1.4 names the provider's risk: EVs arriving after it gave capacity
         away can leave it short. The aggregator recomputes ``p̄`` over ``forecast`` (which
         covers ``[now_s, k + T^R)``), keeps every commitment, and records how far the new
         demand exceeds the capacity it holds; it renegotiates from the next period on.
+        ``period_start_s`` names the period (default: the one allocated last, which is
+        already the next one when allocations come ahead of their periods).
 
         Returns
         -------
@@ -238,7 +244,7 @@ class EnergyAggregator:
             the shortfall now [kW] (0 when the capacity suffices or no demand can be
             computed, the latter noted in the outcome's reason)
         """
-        period = self._now
+        period = self._now if period_start_s is None else self._periods.get(period_start_s)
         if period is None:
             return 0.0
         try:
@@ -347,10 +353,15 @@ class EnergyAggregator:
         period.demand_kw = result.peak_kw
         gap = period.allocation_kw - result.peak_kw
         period.surplus_kw = max(gap, 0.0) if gap > TOL_KW else 0.0
-        period.deficit_kw = max(-gap, 0.0) if -gap > TOL_KW else 0.0
+        # what more than the connection carries cannot be bought: the coordinator would refuse it
+        deficit = min(max(-gap, 0.0), max(self.connection_kw - period.allocation_kw, 0.0))
+        period.deficit_kw = deficit if deficit > TOL_KW else 0.0
         period.status = ("surplus" if period.surplus_kw else
-                         "short" if period.deficit_kw else "balanced")
+                         "short" if -gap > TOL_KW else "balanced")
         period.reason = result.reason
+        if -gap > deficit + TOL_KW:
+            period.reason = (f"demand {result.peak_kw:.6g} kW above the connection rating "
+                             f"{self.connection_kw:.6g} kW")
         return True
 
     # -- deficit side -------------------------------------------------------------------

@@ -155,15 +155,17 @@ class FTMCoordinator:
         """Periods in which the split strategy failed and ``"proportional"`` decided."""
         return self._split.fallbacks
 
-    def start_period(self, time_s: int,
-                     previous_use_kw: Mapping[str, float] | None = None) -> list[Message]:
-        """Split the capacity for ``[time_s, time_s + period_s)``: one ``Φ_c(k)`` per unit."""
+    def start_period(self, time_s: int, previous_use_kw: Mapping[str, float] | None = None,
+                     sent_s: int | None = None) -> list[Message]:
+        """Split the capacity for ``[time_s, time_s + period_s)``: one ``Φ_c(k)`` per unit,
+        sent at ``sent_s`` [s] (default ``time_s``; earlier to negotiate ahead of the period)."""
         obs = SplitObservation(self.total_kw, self.connection_kw, dict(previous_use_kw or {}))
         self.allocation_kw = {u: float(kw) for u, kw in self._split(obs, time_s).items()}
         self.limits_kw = dict(self.allocation_kw)
         self.period_start_s = time_s
         return [
-            CapacityAllocation(sender=self.name, receiver=unit, time_s=time_s,
+            CapacityAllocation(sender=self.name, receiver=unit,
+                               time_s=time_s if sent_s is None else sent_s,
                                period_start_s=time_s, period_s=self.period_s,
                                capacity_kw=kw, service_fee=self.service_fee)
             for unit, kw in self.allocation_kw.items()

@@ -11,6 +11,7 @@ One sharing period ``[k, k + T^R)`` runs::
                                                                agreement is not its offer)
     coordinator --Approval / Rejection-->       both EAs
     coordinator --Settlement-->                 payer (consumer), per payment
+    aggregator  --UsageReport-->                coordinator (its peak draw in a past period)
 
 :class:`Wakeup` is a timer a role sets for itself (the aggregator's collection window
 and negotiation deadline); the message layer delivers it at ``at_s``.
@@ -163,6 +164,15 @@ class Settlement(Message):
     payee: str
     amount: float
     purpose: Literal["compensation", "service_fee"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageReport(Message):
+    """A unit tells the coordinator its peak draw in a period that has ended [kW], for the
+    ``previous_use`` split (the peak of what its EMS scheduled)."""
+
+    period_start_s: int
+    peak_kw: float
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -68,6 +68,8 @@ class AgentSim(SteppedAdapter):
         return [{"eid": name, "type": model}]
 
     def step(self, time: int, inputs, max_advance: int) -> int | None:
+        if not self.outputs:  # no entity here: the roles run in another simulator (capacity sharing)
+            return None
         rt = self.runtime
         rt.advance(time)
         grid = inputs.get("dso", {})
