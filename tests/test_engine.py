@@ -13,9 +13,11 @@ import pytest
 from flexcosim.cosim import world as world_module
 from flexcosim.cosim.adapters.base import SteppedAdapter, meta
 from flexcosim.cosim.models.arrivals import VEHICLE_MIX, Visit
+from flexcosim.cosim.models.grid import PowerFlowGrid
 from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, wide
 from flexcosim.cosim.run import run_scenario
 from flexcosim.cosim.world import assemble, build_world, world_until_s
+from flexcosim.grids import build_grid
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
 
@@ -151,3 +153,29 @@ def test_no_agent_steps_at_night(monkeypatch, tmp_path):
     assert max(decided) <= 17 * 3600
     assert math.isfinite(np.mean(decided))
     assert dataclasses.is_dataclass(a.platform.decisions[0])
+
+
+@pytest.mark.parametrize("name, kw", [("ucd_feeder4", 200.0), ("lv_feeder_20bus", 3.0)])
+def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
+    """After its first flow (pandapower's), PowerFlowGrid solves with the case's admittances
+    on its own Newton-Raphson from the last voltages; every flow must equal a fresh
+    ``pandapower.runpp`` of the same loads to Newton-Raphson tolerance, and a flow that does
+    not converge hands the next one back to pandapower."""
+    grid, pandapower = PowerFlowGrid(build_grid(name)), PowerFlowGrid(build_grid(name))
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        p = {b: kw * rng.uniform(-0.5, 1.5) for b in grid.bus_names}
+        q = {b: kw * rng.uniform(0.0, 0.3) for b in grid.bus_names}
+        pandapower._fast = None  # the reference always runs pandapower.runpp
+        state, fresh = grid.solve(p, q), pandapower.solve(p, q)
+        assert state.converged and fresh.converged
+        for field in ("vm_pu", "line_loading_pct", "trafo_loading_pct", "trafo_p_kw"):
+            got, want = getattr(state, field), getattr(fresh, field)
+            assert got.keys() == want.keys()
+            assert all(got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-9) for k in want), field
+    assert grid._fast is not None  # the later flows above did not run pandapower
+    diverging = grid.solve({b: 1e5 for b in grid.bus_names}, {})
+    assert not diverging.converged and math.isnan(next(iter(diverging.vm_pu.values())))
+    assert grid._fast is None
+    again = grid.solve(p, q)
+    assert again.converged and again.vm_pu == pytest.approx(state.vm_pu, rel=1e-6)
