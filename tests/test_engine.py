@@ -179,3 +179,27 @@ def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
     assert grid._fast is None
     again = grid.solve(p, q)
     assert again.converged and again.vm_pu == pytest.approx(state.vm_pu, rel=1e-6)
+
+
+def test_an_ev_leaving_20_min_after_a_replan_at_09_07_13_gets_its_energy():
+    """A re-plan at an event's own second plans whole 900 s steps from that second; the
+    EV leaving 20 min later charges in the second step for the 300 s it is still there.
+    Hand check: it needs exactly 20 min at its 11 kW charger (95 % efficient), so it gets
+    11 kW from 09:07:13 to the departure at 09:27:13 and nothing is unmet."""
+    from flexcosim.agents.site import Scheduled, SiteEV, SiteObservation
+
+    t = 9 * 3600 + 7 * 60 + 13
+    need_kwh = 11.0 * 0.95 * 1200 / 3600
+    ev = SiteEV("ev", energy_kwh=30.0, capacity_kwh=60.0, target_kwh=30.0 + need_kwh,
+                max_charge_kw=11.0, max_discharge_kw=0.0, departure_s=t + 1200)
+    strategy = Scheduled("optimal")
+    first = strategy.decide(SiteObservation("site", t, 900, (ev,), 11.0, 0.95, False,
+                                            tariff_forecast_per_kwh=(0.2,) * 16))
+    assert first.power_kw == {"ev": pytest.approx(11.0)} and first.next_decision_s == t + 900
+    after_900_s = dataclasses.replace(ev, energy_kwh=30.0 + 11.0 * 0.95 * 900 / 3600)
+    second = strategy.decide(SiteObservation("site", t + 900, 900, (after_900_s,), 11.0, 0.95,
+                                             False, tariff_forecast_per_kwh=(0.2,) * 15))
+    assert second.power_kw == {"ev": pytest.approx(11.0)}  # the last 300 s, not 0 kW
+    delivered = 0.95 * (first.power_kw["ev"] * 900 + second.power_kw["ev"] * 300) / 3600
+    assert delivered == pytest.approx(need_kwh, rel=1e-6)
+
