@@ -203,3 +203,35 @@ def test_an_ev_leaving_20_min_after_a_replan_at_09_07_13_gets_its_energy():
     delivered = 0.95 * (first.power_kw["ev"] * 900 + second.power_kw["ev"] * 300) / 3600
     assert delivered == pytest.approx(need_kwh, rel=1e-6)
 
+
+def test_zero_latency_events_on_the_900s_grid_give_the_event_engines_results(tmp_path):
+    """Zero-latency equivalence with the 900 s results (issue 10).
+
+    ``events.grid_s: 900`` with the default network (zero latency, no loss) is the old
+    fixed-step engine's time model: every request, arrival and departure on a quarter hour,
+    every message answered within its second. That engine is gone (its pinned KPIs went in
+    ebcad3b), so what stands for "the studies keep their results" is this: a reduced UCD
+    day (optimised variant, 60 visitors) run both ways, 900 s grid and events at their own
+    second, agrees within 1 % on the study's KPIs: the share of the requested energy
+    delivered, the split of the EV energy between the sites and the peak transformer
+    loading. Energies are compared as shares because the grid run's drivers arrive up to
+    15 min later (arrivals round up), drive longer and so ask for more (1.2 % here).
+    Before the partial-last-step fix the own-second run left 2 % of the energy unmet and
+    failed this test.
+    """
+    scenario, base = load_scenario("ucd-campus")
+    kpis = []
+    for grid_s in (900, None):
+        data = scenario.variant("optimised").model_dump(mode="json")
+        data["visitors"][0]["count"] = 60
+        data["events"] = {"grid_s": grid_s}
+        s = run_scenario(parse_scenario(data), tmp_path / str(grid_s), base, progress=False)
+        energy = s["ev_energy_delivered_kwh"]
+        kpis.append({"delivered_share": s["share_of_requested_energy_delivered"],
+                     "peak_loading_pct": s["max_transformer_loading_pct"],
+                     **{f"energy_share_{site}": v["ev_energy_delivered_kwh"] / energy
+                        for site, v in s["sites"].items() if v["ev_energy_delivered_kwh"]}})
+    on_grid, own_second = kpis
+    assert on_grid.keys() == own_second.keys() and len(on_grid) >= 4
+    assert own_second == pytest.approx(on_grid, rel=0.01)
+    assert on_grid["delivered_share"] > 0.99
