@@ -173,6 +173,9 @@ def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
             got, want = getattr(state, field), getattr(fresh, field)
             assert got.keys() == want.keys()
             assert all(got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-9) for k in want), field
+        # the net's loads are this flow's (the DSO copies the net and reads them)
+        loads = grid.net.load.set_index("name").p_mw
+        assert all(loads[f"cosim_{b}"] == pytest.approx(kw / 1e3) for b, kw in p.items())
     assert grid._fast is not None  # the later flows above did not run pandapower
     diverging = grid.solve({b: 1e5 for b in grid.bus_names}, {})
     assert not diverging.converged and math.isnan(next(iter(diverging.vm_pu.values())))

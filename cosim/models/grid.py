@@ -8,8 +8,9 @@ pandapower's; later flows reuse its admittance matrices and start from the last 
 (:class:`~flexcosim.cosim.models.newton.NewtonRaphson`, the same Newton-Raphson on dense
 arrays: 16 ms -> about 0.3 ms per flow on ``ucd_feeder4``, ``bench/ucd_day.py``). A net that
 solver does not model keeps pandapower's ``recycle`` path. Either way the net must not change
-otherwise between flows (agents copy it first). The result of the last flow is
-:attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower flow's only).
+otherwise between flows (agents copy it first). The net's loads are those of the last
+flow; its result is :attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower
+flow's only).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class PowerFlowGrid:
             [pp.create_load(self.net, bus=b, p_mw=0.0, q_mvar=0.0, name=f"cosim_{n}")
              for n, b in zip(self.bus_names, bus_idx)]
         )
+        self._load_pos = self.net.load.index.get_indexer(self._load_idx)  # rows in net.load
         self._row = {name: i for i, name in enumerate(self.bus_names)}
         self._solved_once = False
         self._fast: NewtonRaphson | None = None  # set after a converged pandapower flow
@@ -94,12 +96,16 @@ class PowerFlowGrid:
             p[self._row[name]] = value
         for name, value in q_kvar.items():
             q[self._row[name]] = value
+        # the net's loads are those of the last flow, also for readers of the net (the DSO)
+        load = self.net.load
+        for column, value in (("p_mw", p), ("q_mvar", q)):
+            full = load[column].to_numpy(dtype=float, copy=True)
+            full[self._load_pos] = value / 1e3
+            load[column] = full
         self.last = self._solve_fast(p, q) if self._fast is not None else self._solve_pandapower(p, q)
         return self.last
 
     def _solve_pandapower(self, p: np.ndarray, q: np.ndarray) -> GridState:
-        self.net.load.loc[self._load_idx, "p_mw"] = p / 1e3
-        self.net.load.loc[self._load_idx, "q_mvar"] = q / 1e3
         try:
             # recycling needs a solved case to reuse (the first flow builds it)
             pp.runpp(self.net, init="results" if self._solved_once else "auto",
