@@ -6,7 +6,7 @@ bus, runs Newton-Raphson (``pandapower.runpp``) and returns bus voltages, line a
 transformer loading. The first flow (and the first after one that did not converge) is
 pandapower's; later flows reuse its admittance matrices and start from the last voltages
 (:class:`~flexcosim.cosim.models.newton.NewtonRaphson`, the same Newton-Raphson on dense
-arrays: 16 ms -> about 0.3 ms per flow on ``ucd_feeder4``, ``bench/ucd_day.py``). A net that
+arrays: 9.1 -> 0.3 ms CPU per flow on ``ucd_feeder4``, ``bench/ucd_day.py``). A net that
 solver does not model keeps pandapower's ``recycle`` path. Either way the net must not change
 otherwise between flows (agents copy it first). The net's loads are those of the last
 flow; its result is :attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower
