@@ -128,8 +128,9 @@ class Scheduled:
     Re-solves when the set of EVs on the chargers changes (an arrival or departure) and
     otherwise follows the stored schedule, so a day costs one solve per event, not one
     per step. The schedule's steps count whole ``step_s`` from the solve (it asks to
-    decide again at each step's end); EVs without an announced departure are scheduled
-    to the horizon end.
+    decide again at each step's end); an EV leaving during a step charges in it for the
+    share of it it is still there (``SiteScheduleProblem.departure_share``). EVs without
+    an announced departure are scheduled to the horizon end.
 
     Parameters
     ----------
@@ -175,11 +176,11 @@ class Scheduled:
         # the site's own price signal if it has one, else what its meter pays
         price = np.asarray(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh or (1.0,) * n,
                            dtype=float)
-        departure = np.array([
-            # whole steps before the departure: a step cut short by it is not counted on
-            n if ev.departure_s is None else max(1, (ev.departure_s - obs.time_s) // obs.step_s)
-            for ev in evs
-        ])
+        # steps until the departure, the last one counted for the share the EV is still there
+        left_s = np.array([n * obs.step_s if ev.departure_s is None
+                           else max(1, ev.departure_s - obs.time_s) for ev in evs])
+        departure = -(-left_s // obs.step_s)
+        share = np.where(departure > n, 1.0, (left_s - (departure - 1) * obs.step_s) / obs.step_s)
         # the scheduler's power limits are grid-side: the battery-side limit over efficiency
         charge_max = np.array([min(obs.charger_kw, ev.max_charge_kw / obs.efficiency) for ev in evs])
         problem = SiteScheduleProblem(
@@ -189,6 +190,7 @@ class Scheduled:
             charge_max_kw=charge_max,
             discharge_max_kw=np.array([ev.max_discharge_kw if obs.v2g else 0.0 for ev in evs]),
             departure_step=np.minimum(departure, n),
+            departure_share=share,
             v2g=np.full(len(evs), obs.v2g),
             capacity_limit_kw=np.maximum(limit, 0.0),
             price_per_kwh=price,

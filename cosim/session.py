@@ -306,17 +306,14 @@ class Session:
 
     def grid(self) -> pd.DataFrame:
         """Last power flow: one row per bus (``vm_pu``), line and transformer (``loading_pct``)."""
-        g = self.assembly.grid
-        net = g.net
-        if net.res_bus.empty:
+        state = self.assembly.power_flow.last
+        if state is None:
             return pd.DataFrame(columns=["kind", "vm_pu", "loading_pct"])
-        rows = [{"element": n, "kind": "bus", "vm_pu": float(net.res_bus.vm_pu.at[i])}
-                for n, i in g.buses.items()]
-        rows += [{"element": n, "kind": "line", "loading_pct": float(net.res_line.loading_percent.at[i])}
-                 for n, i in g.lines.items()]
-        rows += [{"element": n, "kind": "transformer",
-                  "loading_pct": float(net.res_trafo.loading_percent.at[i])}
-                 for n, i in g.transformers.items()]
+        rows = [{"element": n, "kind": "bus", "vm_pu": v} for n, v in state.vm_pu.items()]
+        rows += [{"element": n, "kind": "line", "loading_pct": v}
+                 for n, v in state.line_loading_pct.items()]
+        rows += [{"element": n, "kind": "transformer", "loading_pct": v}
+                 for n, v in state.trafo_loading_pct.items()]
         return pd.DataFrame(rows, columns=["element", "kind", "vm_pu", "loading_pct"]).set_index("element")
 
     def agents(self) -> pd.DataFrame:

@@ -139,6 +139,11 @@ class Assembly:
         assembly can be deep-copied, e.g. by the gym environment, until a world runs it)."""
         return AgentRuntime(self.network, self.roles)
 
+    @functools.cached_property
+    def power_flow(self) -> PowerFlowGrid:
+        """The grid's AC power flow (adds its controlled loads to the net on first use)."""
+        return PowerFlowGrid(self.grid)
+
     @property
     def emsp(self) -> EMSP | None:
         return self.runtime.roles.get("emsp")
@@ -487,7 +492,7 @@ def sim_params(a: Assembly) -> dict[str, dict]:
                      "end_s": s.duration_s},
         "Agents": {"step_s": s.step_s, "runtime": a.runtime, "metering_s": metering_s(s),
                    "end_s": s.duration_s},
-        "Grid": {"step_s": metering_s(s), "grid": PowerFlowGrid(a.grid)},
+        "Grid": {"step_s": metering_s(s), "grid": a.power_flow},
         "Profiles": {"step_s": metering_s(s), "series_step_s": s.step_s,
                      "buildings": {n: _Shifted(p, offset) for n, (_, p) in a.buildings.items()},
                      "pv": {n: (series, lim) for n, (_, series, lim) in a.pv.items()}},

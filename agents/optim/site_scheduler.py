@@ -11,7 +11,8 @@ registered by name in :data:`SCHEDULERS`:
 ``"optimal"`` (:class:`OptimalScheduler`)
     LP over all EVs and steps: minimise ``sum_t price(t) dt sum_v p_v(t)`` plus a
     penalty on unmet target energy, subject to the battery dynamics with charger
-    efficiency ``eta`` (``e(t+1) = e(t) + eta p^+ dt - p^- dt / eta``), energy bounds,
+    efficiency ``eta`` (``e(t+1) = e(t) + (eta p^+ - p^- / eta) s dt``, with ``s`` the share
+    of the step the EV is parked: 1, or less in the step it leaves during), energy bounds,
     power limits (discharge only for V2G EVs) and ``sum_v p_v(t) <= limit(t)``.
     Targets are soft: a slack ``u_v >= 0`` with ``e_v(D_v) + u_v >= target_v`` costs
     ``unmet_penalty_per_kwh``, so a limit too tight for the targets curtails instead of
@@ -98,6 +99,7 @@ class _SiteLP:
         eta, n = p.efficiency, p.n_evs
         ev, step = np.nonzero(p.parked)  # row-major: each EV's steps are consecutive
         k = ev.size
+        share = p.parked_share[ev, step]  # < 1 in a step the EV leaves during
         pair_d = np.flatnonzero(p.v2g[ev])  # pairs of V2G EVs, still grouped by EV
         pair_1 = np.flatnonzero(~p.v2g[ev])
         kd = pair_d.size
@@ -121,8 +123,8 @@ class _SiteLP:
         prev = np.flatnonzero(~first)
         add(jd, e0 + jd, 1.0)
         add(prev, e0 + prev - 1, -1.0)
-        add(jd, c0 + pair_d, -eta * dt_h)
-        add(jd, d0 + jd, dt_h / eta)
+        add(jd, c0 + pair_d, -eta * dt_h * share[pair_d])
+        add(jd, d0 + jd, dt_h / eta * share[pair_d])
         rhs = np.where(first, p.energy_kwh[ev_d], 0.0)
         lo.append(rhs)
         hi.append(rhs)
@@ -137,11 +139,11 @@ class _SiteLP:
         # V1G: energy now + eta dt sum c <= capacity, and + u >= target
         ev_1, which = np.unique(ev[pair_1], return_inverse=True)
         n1 = ev_1.size
-        add(r + which, c0 + pair_1, eta * dt_h)
+        add(r + which, c0 + pair_1, eta * dt_h * share[pair_1])
         lo.append(np.full(n1, -np.inf))
         hi.append(p.capacity_kwh[ev_1] - p.energy_kwh[ev_1])
         r += n1
-        add(r + which, c0 + pair_1, eta * dt_h)
+        add(r + which, c0 + pair_1, eta * dt_h * share[pair_1])
         add(r + np.arange(n1), u0 + ev_1, 1.0)
         lo.append(p.target_energy_kwh[ev_1] - p.energy_kwh[ev_1])
         hi.append(np.full(n1, np.inf))
@@ -194,7 +196,7 @@ class _SiteLP:
             ]
         )
         self.col_lo = np.concatenate([self.col_lo, np.zeros(n_s)])
-        price = p.price_per_kwh[step] * dt_h
+        price = p.price_per_kwh[step] * dt_h * share  # energy drawn: the parked share of a step
         charge_price = price if curve is None else np.zeros(k)
         tie = _TIE_BREAK_PER_KWH * dt_h * (1.0 + step / p.n_steps)
         self.cost = np.concatenate(
@@ -229,18 +231,18 @@ class _Greedy:
         dt_h = p.dt_s / 3600.0
         energy = p.energy_kwh.copy()
         power = np.zeros((p.n_evs, p.n_steps))
-        parked = p.parked
+        parked, share = p.parked, p.parked_share
         for t in range(p.n_steps):
             missing_kwh = np.maximum(p.target_energy_kwh - energy, 0.0)
-            wanted_kw = np.where(
-                parked[:, t], np.minimum(p.charge_max_kw, missing_kwh / (p.efficiency * dt_h)), 0.0
-            )
+            with np.errstate(divide="ignore"):  # a zero share wants full power and gets no energy
+                full_kw = missing_kwh / (p.efficiency * dt_h * share[:, t])
+            wanted_kw = np.where(parked[:, t], np.minimum(p.charge_max_kw, full_kw), 0.0)
             # laxity [steps]: steps left to the target minus steps needed at full power
             with np.errstate(divide="ignore", invalid="ignore"):
                 needed = missing_kwh / (p.efficiency * p.charge_max_kw * dt_h)
             laxity = (p.target_step - t) - np.where(missing_kwh > 0, needed, 0.0)
             power[:, t] = self._share(wanted_kw, laxity, p.capacity_limit_kw[t])
-            energy += p.efficiency * power[:, t] * dt_h
+            energy += p.efficiency * power[:, t] * dt_h * share[:, t]
         over = power.sum(axis=0) - p.capacity_limit_kw
         if over.max() > _LIMIT_TOL_KW:
             steps = int((over > _LIMIT_TOL_KW).sum())
@@ -290,7 +292,7 @@ def _finish(
     battery_kw = np.where(power > 0, p.efficiency * power, power / p.efficiency)
     energy = np.empty((p.n_evs, p.n_steps + 1))
     energy[:, 0] = p.energy_kwh
-    np.cumsum(battery_kw * dt_h, axis=1, out=energy[:, 1:])
+    np.cumsum(battery_kw * dt_h * p.parked_share, axis=1, out=energy[:, 1:])
     energy[:, 1:] += p.energy_kwh[:, None]
     at_target = energy[np.arange(p.n_evs), p.target_step]
     unmet = np.maximum(p.target_energy_kwh - at_target, 0.0)

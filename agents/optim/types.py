@@ -219,6 +219,9 @@ class SiteScheduleProblem:
     charge_max_kw, discharge_max_kw : charger/vehicle power limits [kW]
     departure_step : step at which the EV leaves; it charges in steps ``0 .. d - 1``.
         An EV leaving after the horizon has its target moved to the horizon end.
+    departure_share : share of its last step ``d - 1`` the EV is still parked, in [0, 1]
+        (a departure between two step boundaries); ones when omitted. That step's power
+        counts against the site limit in full and charges the battery for this share
     v2g : whether the EV may be discharged
     capacity_limit_kw : (n_steps,) site limit on the sum of EV powers [kW] (transformer
         rating minus forecast building load), >= 0
@@ -254,6 +257,7 @@ class SiteScheduleProblem:
     unmet_penalty_per_kwh: float = 1000.0
     overload_penalty_per_kw: float | None = None
     price_curve_per_kwh: np.ndarray | None = None
+    departure_share: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.energy_kwh)
@@ -312,6 +316,9 @@ class SiteScheduleProblem:
             charge_max_kw=float_array(name + "charge_max_kw", self.charge_max_kw, n, lo=0),
             discharge_max_kw=float_array(name + "discharge_max_kw", self.discharge_max_kw, n, lo=0),
             departure_step=int_array(name + "departure_step", self.departure_step, n),
+            departure_share=float_array(name + "departure_share",
+                                        1.0 if self.departure_share is None else self.departure_share,
+                                        n, lo=0, hi=1),
             v2g=bool_array(name + "v2g", self.v2g, n),
             capacity_limit_kw=float_array(
                 name + "capacity_limit_kw", self.capacity_limit_kw, t, lo=0
@@ -334,6 +341,16 @@ class SiteScheduleProblem:
     def parked(self) -> np.ndarray:
         """(n_evs, n_steps) True where the EV is still connected."""
         return np.arange(self.n_steps)[None, :] < self.departure_step[:, None]
+
+    @property
+    def parked_share(self) -> np.ndarray:
+        """(n_evs, n_steps) share of each step the EV is connected [-]: 1 before its last
+        step, ``departure_share`` in it (if inside the horizon), 0 after."""
+        share = self.parked.astype(float)
+        last = self.departure_step - 1
+        inside = (last >= 0) & (last < self.n_steps)
+        share[np.flatnonzero(inside), last[inside]] = self.departure_share[inside]
+        return share
 
     @property
     def target_step(self) -> np.ndarray:
