@@ -43,6 +43,7 @@ from pandapower.auxiliary import pandapowerNet
 from pandapower.toolbox import drop_buses
 
 from flexcosim.grids.network import GridNetwork, farthest_bus
+from flexcosim.grids.simbench_feeder import _load
 
 SIMBENCH_CODE = "1-MVLV-rural-all-0-sw"
 FEEDER_PREFIX = "MV1.101_Feeder"
@@ -70,12 +71,12 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
 
     Returns
     -------
-    GridNetwork with ``buses`` naming every bus that carries a load.
+    GridNetwork with ``buses`` naming every bus that carries a load or a PV unit (sgen).
     """
     allowed = set(range(1, 9))
     if not feeders or not set(feeders) <= allowed:
         raise ValueError(f"feeders={feeders!r}: must be a non-empty subset of {sorted(allowed)}")
-    net = sb.get_simbench_net(SIMBENCH_CODE)
+    net = copy.deepcopy(_load(SIMBENCH_CODE))
     hv_mv = net.trafo.index[net.trafo.sn_mva > 1]
     keep_trafo = hv_mv[0]
     mv_busbar = int(net.trafo.lv_bus[keep_trafo])
@@ -97,7 +98,7 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
         net.line.loc[lines.index, "from_bus"] = mv_busbar
     drop_buses(net, net.bus.index.difference(sorted(keep)))
 
-    loaded = net.load.bus.unique()
+    loaded = sorted(set(net.load.bus) | set(net.sgen.bus))
     buses = {str(net.bus.name[b]): int(b) for b in loaded}
     return GridNetwork(
         name=f"large_feeder(feeders={tuple(feeders)})",

@@ -106,7 +106,7 @@ def seed002_sessions(bus_positions: np.ndarray, n_evs: int, n_steps: int = 96,
 
 def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATING_SCALE,
                          price_per_mwh: np.ndarray = PRICE_NO3,
-                         window: tuple[int, int] = SEED_WINDOW) -> OPFProblem:
+                         window: tuple[int, int] = SEED_WINDOW, seed: int = 2) -> OPFProblem:
     """The seed-002 OPF problem on ``grid`` (from ``build_large_feeder``) with every EV
     (1.3 per load point), the calibrated heating base load and an hourly price.
 
@@ -117,6 +117,7 @@ def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATIN
         SimBench's household profiles (no electric heating)
     price_per_mwh : hourly prices [currency/MWh], one per hour of the window
     window : (first quarter-hour of the SimBench year, number of quarter-hours)
+    seed : random seed of the EV sessions
     """
     first_step, n_steps = window
     price = np.asarray(price_per_mwh, dtype=float)
@@ -134,7 +135,7 @@ def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATIN
     n_evs = int(round(EVS_PER_LOAD_POINT * len(load_points)))
     return OPFProblem(network=network, base_p_mw=base_p, base_q_mvar=base_q,
                       price_per_mwh=np.repeat(price, 4),
-                      evs=seed002_sessions(load_points, n_evs, n_steps), unmet_penalty_per_kwh=20.0)
+                      evs=seed002_sessions(load_points, n_evs, n_steps, seed), unmet_penalty_per_kwh=20.0)
 
 
 def with_share(problem: OPFProblem, share: float) -> OPFProblem:
