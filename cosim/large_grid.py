@@ -58,7 +58,8 @@ from flexcosim.scenarios.schema_seed002 import LargeGridCharging
 
 #: Quarter-hour of the SimBench profiles [s]; the study's step.
 STEP_S = 900
-#: Clock hour at which the price days of charging_study begin (12:00).
+#: Clock hour at which the seed's day begins (12:00): the EV sessions and price days of
+#: charging_study run noon to noon.
 PRICE_DAY_START_H = 12
 
 
@@ -185,17 +186,18 @@ def build_large_grid(s: Scenario, spec: LargeGridCharging, grid: GridNetwork) ->
     Raises
     ------
     ScenarioError
-        a step other than 900 s, a start off the hour, a duration that is not whole hours
-        within one day, or a grid without SimBench loads.
+        a step other than 900 s, a start other than 12:00, a duration that is not whole
+        hours within one day, or a grid without SimBench loads.
     """
     if s.step_s != STEP_S:
         raise ScenarioError(f"scenario field 'step_s': {s.step_s} is not allowed; "
                             f"large_grid_charging follows SimBench's quarter-hours: {STEP_S}")
     start = pd.Timestamp(s.start)
     clock_s = int((start - start.normalize()).total_seconds())
-    if clock_s % 3600:
-        raise ScenarioError(f"scenario field 'start': {s.start.isoformat()} is not on a full hour; "
-                            "large_grid_charging prices hourly")
+    if clock_s != PRICE_DAY_START_H * 3600:
+        raise ScenarioError(f"scenario field 'start': {s.start.isoformat()} is not allowed; "
+                            "large_grid_charging starts at 12:00, as the seed's day (sessions and "
+                            "price days run noon to noon)")
     if s.duration_s % 3600 or s.duration_s > 86400:
         raise ScenarioError(f"scenario field 'duration_s': {s.duration_s} is not allowed; "
                             "large_grid_charging needs whole hours up to one day (3600..86400)")
@@ -208,8 +210,7 @@ def build_large_grid(s: Scenario, spec: LargeGridCharging, grid: GridNetwork) ->
     if first + n_steps > STEPS_PER_YEAR:
         raise ScenarioError(f"scenario field 'start': {s.start.isoformat()} + {s.duration_s} s "
                             "runs past the SimBench profile year (2016)")
-    hours = (clock_s // 3600 + np.arange(n_steps // 4) - PRICE_DAY_START_H) % 24
-    daily = {name: price[hours] for name, price in PRICE_DAYS.items()}
+    daily = {name: price[:n_steps // 4] for name, price in PRICE_DAYS.items()}
     full = large_feeder_problem(grid, spec.heating_scale, daily[spec.optimise_price],
                                 (first, n_steps), seed=s.seed)
     problem = with_share(full, spec.ev_share)
