@@ -63,7 +63,7 @@ def first_overload(problem: OPFProblem, net, strategy: str, shares: np.ndarray) 
 def run(workers: int = 1) -> dict:
     """All measurements of the benchmark as one dict."""
     t0 = time.perf_counter()
-    grid = build_large_feeder()
+    grid = build_large_feeder(keep_loads=True)
     problem = large_feeder_problem(grid, heating_scale=None)
     setup_s = time.perf_counter() - t0
     out: dict = {"n_buses": problem.network.n_buses, "n_branches": problem.network.n_branches,

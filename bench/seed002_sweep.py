@@ -9,8 +9,10 @@ Run from the repository root::
 quarter-hours: the DSO's OPF with its AC checks on the first step, then the co-simulation
 with an AC power flow every step) into a temporary folder and prints its wall and CPU time
 and where the time went (``--profile``: the cumulative cProfile top 25). ``sweep`` is
-``flexcosim sweep run`` with wall time, the CPU time of this process and its children (the
-points) and the 1-min load average of the machine before and after. The study's tables
+``flexcosim sweep run`` with wall time, the 1-min load average of the machine before and
+after, and CPU time: of this process, and of every point up to its summary (each point runs
+in a process of its own, forked from the pool's server, so it is not this process's child:
+its CPU time is read from ``process_cpu_s`` in its ``summary.json``). The study's tables
 and figures are in ``--out`` (``seed002_study.md``, ``seed002_study.png``).
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import os
 import pstats
 import resource
@@ -70,9 +73,16 @@ def sweep(out: Path, workers: int) -> None:
     t0, c0 = time.perf_counter(), _cpu_s()
     result = run_sweep(scenario, out, base, workers=workers)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    points = json.loads((out / "summary.json").read_text())["points"].values()
+    by_strategy: dict[str, list[float]] = {}
+    for p in points:
+        by_strategy.setdefault(p["dayahead"]["strategy"], []).append(p["dayahead"]["process_cpu_s"])
     print(f"{SCENARIO}: {result['status']['ran']} points ran, {result['status']['reused']} reused, "
-          f"{len(result['status']['failed'])} failed; wall {wall:.0f} s, CPU {cpu:.0f} s with {workers} "
-          f"workers (1-min load average before {load:.1f}, after {os.getloadavg()[0]:.1f})")
+          f"{len(result['status']['failed'])} failed; wall {wall:.0f} s with {workers} workers "
+          f"(1-min load average before {load:.1f}, after {os.getloadavg()[0]:.1f}); CPU of this "
+          f"process {cpu:.0f} s; CPU of the points up to their summary: "
+          + ", ".join(f"{s} {sum(c):.0f} s (max {max(c):.1f} s)" for s, c in sorted(by_strategy.items()))
+          + f", total {sum(sum(c) for c in by_strategy.values()):.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -204,7 +204,7 @@ def build_large_grid(s: Scenario, spec: LargeGridCharging, grid: GridNetwork) ->
     net = grid.net
     if "profiles" not in net or not len(net.load):
         raise ScenarioError(f"scenario field 'grid': grid {grid.name!r} has no SimBench loads with "
-                            "profiles; allowed: large_feeder, or simbench_feeder with keep_loads")
+                            "profiles; allowed: large_feeder or simbench_feeder, with keep_loads: true")
     n_steps = s.duration_s // STEP_S
     first = (start.dayofyear - 1) * 96 + clock_s // STEP_S
     if first + n_steps > STEPS_PER_YEAR:
@@ -313,11 +313,14 @@ def share_kpis(ts: pd.DataFrame, study: LargeGridStudy, grid: GridNetwork) -> Sh
 
 
 def large_grid_summary(ts: pd.DataFrame, study: LargeGridStudy, grid: GridNetwork) -> dict:
-    """``summary.json``'s ``dayahead`` part: the KPIs and how the plan was made."""
+    """``summary.json``'s ``dayahead`` part: the KPIs, how the plan was made, and the CPU
+    time of the run's process so far [s] (everything but writing the plots)."""
     kpis = dataclasses.asdict(share_kpis(ts, study, grid))
     planned = (float(study.plan.ev_power_kw.sum() * study.step_s / 3600 / 1e3)
                if study.plan is not None else None)
     return {**kpis, "plan": {"ok": study.plan_ok, "status": study.status,
                              "planned_ev_energy_mwh": planned,
                              "dso_ac_checks": [list(h) for h in study.ac_history]},
-            "base_energy_mwh": float(study.base_kw.sum() * study.step_s / 3600 / 1e3)}
+            "base_energy_mwh": float(study.base_kw.sum() * study.step_s / 3600 / 1e3),
+            # a sweep point runs in a process of its own: this is the point's CPU time
+            "process_cpu_s": time.process_time()}

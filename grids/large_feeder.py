@@ -64,16 +64,19 @@ SEED_WINDOW = (31 * 96 + 48, 96)
 HEATING_SCALE = 1.348
 
 
-def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
+def build_large_feeder(feeders: tuple[int, ...] = (4,), keep_loads: bool = False) -> GridNetwork:
     """Build the radial SimBench MV/LV feeder (see module docstring).
 
     Parameters
     ----------
     feeders : numbers of the MV feeders of SimBench grid MV1.101 to keep (1..8)
+    keep_loads : keep SimBench's loads, PV (sgens) and storages with their profiles (for
+        :func:`load_profiles` and the seed-002 study); without them (default, as
+        ``simbench_feeder``) a co-simulation's own loads are the only ones
 
     Returns
     -------
-    GridNetwork with ``buses`` naming every bus that carries a load or a PV unit (sgen).
+    GridNetwork with ``buses`` naming every bus that carries a SimBench load or PV unit.
     """
     allowed = set(range(1, 9))
     if not feeders or not set(feeders) <= allowed:
@@ -102,6 +105,9 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
 
     loaded = sorted(set(net.load.bus) | set(net.sgen.bus))
     buses = {str(net.bus.name[b]): int(b) for b in loaded}
+    if not keep_loads:
+        for element in ("load", "sgen", "storage"):
+            net[element] = net[element].iloc[0:0]
     return GridNetwork(
         name=f"large_feeder(feeders={tuple(feeders)})",
         net=net,
