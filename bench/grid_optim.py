@@ -14,7 +14,7 @@ for the two consumption groups) are ours; the seed does not give them. The price
 synthetic hourly NO3 winter day with the seed's 2000 NOK/MWh spike at 08:00 (the
 Trondheim 2012 series is not shipped). Base load and PV are SimBench standard profiles
 (German households, no electric heating), so the grid is far less loaded by its base
-load than seed 002's Norwegian one; bench/seed002_sweep.py runs the calibrated
+load than seed 002's Norwegian one; the study seed002-large-grid runs the calibrated
 electric-heating base load (grids/large_feeder.py) instead.
 """
 
