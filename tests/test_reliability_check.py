@@ -32,8 +32,8 @@ def reduced(name: str):
     for site in data["sites"]:
         site["chargers"] = CHARGERS.get(site["name"], site["chargers"])
     if (data.get("dayahead") or {}).get("kind") == "large_grid_charging":
-        data["duration_s"] = 4 * 3600  # the ~900-bus feeder: 16 AC power flows, not 96,
-        data["dayahead"]["ev_share"] = 0.25  # and the 59 EVs that arrive by 16:00
+        data["duration_s"] = 4 * 3600  # 16 AC power flows, not 96, and the smallest MV
+        data["grid"]["params"]["feeders"] = [3]  # feeder: 159 buses, not 890
     return parse_scenario(data), base
 
 
