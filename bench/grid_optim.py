@@ -14,7 +14,7 @@ for the two consumption groups) are ours; the seed does not give them. The price
 synthetic hourly NO3 winter day with the seed's 2000 NOK/MWh spike at 08:00 (the
 Trondheim 2012 series is not shipped). Base load and PV are SimBench standard profiles
 (German households, no electric heating), so the grid is far less loaded by its base
-load than seed 002's Norwegian one; bench/seed002_sweep.py runs the calibrated
+load than seed 002's Norwegian one; the study seed002-large-grid runs the calibrated
 electric-heating base load (grids/large_feeder.py) instead.
 """
 
@@ -63,7 +63,7 @@ def first_overload(problem: OPFProblem, net, strategy: str, shares: np.ndarray) 
 def run(workers: int = 1) -> dict:
     """All measurements of the benchmark as one dict."""
     t0 = time.perf_counter()
-    grid = build_large_feeder()
+    grid = build_large_feeder(keep_loads=True)
     problem = large_feeder_problem(grid, heating_scale=None)
     setup_s = time.perf_counter() - t0
     out: dict = {"n_buses": problem.network.n_buses, "n_branches": problem.network.n_branches,

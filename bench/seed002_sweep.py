@@ -1,133 +1,104 @@
-"""Seed 002 EV-share sweep: strategies a, b, c x EV share 0-100 % on the heated large feeder.
+"""Timing of the seed002-large-grid study: one share of strategy c, and the whole sweep.
 
-Run from the repository root (takes minutes; resumes from ``--out`` if interrupted)::
+Run from the repository root::
 
-    python3 bench/seed002_sweep.py --out seed002_sweep.jsonl          # sweep + tables
-    python3 bench/seed002_sweep.py --out seed002_sweep.jsonl --table  # tables only
+    python3 bench/seed002_sweep.py one                      # c at 100 % EVs, one co-simulation
+    python3 bench/seed002_sweep.py sweep --out runs/seed002 --workers 2   # 3 x 21 points (resumes)
 
-Every point is one call of :func:`flexcosim.agents.grid_optim.charging_study.evaluate_share`
-on the problem of :func:`~flexcosim.agents.grid_optim.charging_study.large_feeder_problem`
-(calibrated electric-heating base load, seed-002 EV data, NO3-like price), costed with
-the NO3-like and the DK2 price day. Strategies b and c are then re-optimised against the
-DK2 day at 100 % (seed 002 Table F.9). Each result is appended to ``--out`` as one JSON
-line as soon as it is measured; points already in the file are skipped.
+``one`` runs the point ``c_ev_share-1`` of ``scenarios/seed002-large-grid.yaml`` (96
+quarter-hours: the DSO's OPF with its AC checks on the first step, then the co-simulation
+with an AC power flow every step) into a temporary folder and prints its wall and CPU time
+and where the time went (``--profile``: the cumulative cProfile top 25). ``sweep`` is
+``flexcosim sweep run`` with wall time, the 1-min load average of the machine before and
+after, and CPU time: of this process, and of every point up to its summary (each point runs
+in a process of its own, forked from the pool's server, so it is not this process's child:
+its CPU time is read from ``process_cpu_s`` in its ``summary.json``). The study's tables
+and figures are in ``--out`` (``seed002_study.md``, ``seed002_study.png``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import cProfile
 import json
 import os
+import pstats
+import resource
+import tempfile
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
+from flexcosim.cosim.run import run_scenario
+from flexcosim.scenarios.catalog import load_scenario
+from flexcosim.scenarios.sweep import run_sweep
+from flexcosim.scenarios.sweep_points import sweep_points
 
-from flexcosim.agents.grid_optim.ac_check import ac_net
-from flexcosim.agents.grid_optim.charging_study import (
-    PRICE_DAYS,
-    PRICE_DK2,
-    ShareKPIs,
-    evaluate_share,
-    first_overload_share,
-    large_feeder_problem,
-    with_price,
-)
-from flexcosim.grids.large_feeder import build_large_feeder
-
-SHARES = np.round(np.arange(0.0, 1.0001, 0.05), 2)
-#: Seed 002 Table 4 (NO3 price) and Table F.9 (DK2 price): energy [MWh], loss [MWh],
-#: cost [NOK] per method; hosting capacity from Table 4.
-SEED_TABLE_4 = {"a": (118.83, 2.24, 75927.1, "20 %"), "b": (118.74, 2.15, 73973.5, "36 %"),
-                "c": (118.74, 2.15, 73974.5, "100 %")}
-SEED_TABLE_F9 = {"a": 36087.05, "b": 33143.26, "c": 33155.35}
+SCENARIO = "seed002-large-grid"
 
 
-def _key(row: dict) -> tuple[str, float, str]:
-    return row["strategy"], round(row["ev_share"], 2), row["opt_price"]
+def _cpu_s() -> float:
+    """CPU time of this process and its finished children [s]."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run(out: Path) -> None:
-    """Measure every missing point and append it to ``out``."""
-    done = {_key(json.loads(line)) for line in out.read_text().splitlines()} if out.exists() else set()
-    grid = build_large_feeder()
-    problems = {"NO3": large_feeder_problem(grid)}
-    problems["DK2"] = with_price(problems["NO3"], PRICE_DK2)
-    ac = ac_net(problems["NO3"], grid.net)
-    # a and b first, then what Table 4 / F.9 need, then c's lower shares
-    points = [(s, float(x), "NO3") for s in "ab" for x in SHARES]
-    points += [("c", 1.0, "NO3"), ("b", 1.0, "DK2"), ("c", 1.0, "DK2")]
-    points += [("c", float(x), "NO3") for x in SHARES[::-1][1:]]
-    for strategy, share, opt in points:
-        if (strategy, round(share, 2), opt) in done:
-            continue
-        load_before = os.getloadavg()[0]
-        kpi = evaluate_share(problems[opt], grid.net, strategy, share, PRICE_DAYS, ac=ac)
-        row = dataclasses.asdict(kpi) | {"opt_price": opt, "load_avg_1min": round(load_before, 2)}
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"{strategy} {share:4.2f} {opt}: {kpi.total_time_s:6.1f} s, max loading "
-              f"{100 * max(kpi.max_line_loading, kpi.max_trafo_loading):5.1f} %, "
-              f"v_min {kpi.min_voltage_pu:.3f}, {kpi.status[:60]}", flush=True)
+def one(point: str, profile: bool) -> None:
+    """Run one point of the sweep and print its timing."""
+    scenario, base = load_scenario(SCENARIO)
+    chosen = {p.name: p for p in sweep_points(scenario)}[point]
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        prof = cProfile.Profile() if profile else None
+        t0, c0 = time.perf_counter(), _cpu_s()
+        if prof:
+            prof.enable()
+        summary = run_scenario(chosen.scenario, Path(tmp) / point, base, progress=False)
+        if prof:
+            prof.disable()
+        wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    k = summary["dayahead"]
+    print(f"{point}: wall {wall:.1f} s, CPU {cpu:.1f} s (1-min load average before: {load:.1f}); "
+          f"DSO plan {k['schedule_time_s']:.1f} s wall, AC checks of the DSO {len(k['plan']['dso_ac_checks'])}; "
+          f"AC power flow of the run: max loading "
+          f"{100 * max(k['max_line_loading'], k['max_trafo_loading']):.1f} %, v_min {k['min_voltage_pu']:.3f} pu, "
+          f"violation hours {k['violation_hours']}, unmet {k['unmet_energy_kwh']:.1f} kWh")
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
 
-def tables(out: Path) -> str:
-    """Markdown tables of the measured points."""
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    kpis = [ShareKPIs(**{k: v for k, v in r.items() if k not in ("opt_price", "load_avg_1min")})
-            for r in rows if r["opt_price"] == "NO3"]
-    lines = ["| strategy | EV share | EVs | energy [MWh] | EV energy [MWh] | losses [MWh] | "
-             "cost NO3 [NOK] | cost DK2 [NOK] | max line [%] | max trafo [%] | min v [pu] | "
-             "violation h | unmet [kWh] | time [s] |", "|" + "---|" * 14]
-    for r in sorted(rows, key=lambda r: (r["opt_price"], r["strategy"], r["ev_share"])):
-        if r["opt_price"] != "NO3":
-            continue
-        lines.append(
-            f"| {r['strategy']} | {100 * r['ev_share']:.0f} % | {r['n_evs']} | {r['energy_mwh']:.2f} | "
-            f"{r['ev_energy_mwh']:.2f} | {r['losses_mwh']:.3f} | {r['cost']['NO3']:.0f} | "
-            f"{r['cost']['DK2']:.0f} | {100 * r['max_line_loading']:.1f} | "
-            f"{100 * r['max_trafo_loading']:.1f} | {r['min_voltage_pu']:.3f} | "
-            f"{r['violation_hours']:.2f} | {r['unmet_energy_kwh']:.1f} | {r['total_time_s']:.1f} |")
-    lines += ["", "First AC overload (line or transformer > 100 %) at EV share: "
-              + ", ".join(f"{s}: {first_overload_share(kpis, s)}" for s in "abc"), ""]
-    full = {(r["strategy"], r["opt_price"]): r for r in rows if r["ev_share"] == 1.0}
-    lines += ["| method | energy [MWh] ours / seed | losses [MWh] ours / seed | cost NO3 [NOK] ours / seed "
-              "| cost DK2 (optimised for DK2) [NOK] ours / seed | hosting capacity ours / seed |",
-              "|---|---|---|---|---|---|"]
-    for s in "abc":
-        r = full.get((s, "NO3"))
-        dk = full.get((s, "DK2"), r)
-        if r is None:
-            continue
-        first = first_overload_share(kpis, s)
-        hosting = "100 %" if first is None else f"{100 * (first - 0.05):.0f} %"
-        e, loss, cost, cap = SEED_TABLE_4[s]
-        lines.append(f"| {s} | {r['energy_mwh']:.2f} / {e} | {r['losses_mwh']:.3f} / {loss} | "
-                     f"{r['cost']['NO3']:.0f} / {cost} | {dk['cost']['DK2']:.0f} / {SEED_TABLE_F9[s]} | "
-                     f"{hosting} / {cap} |")
-    c_times = [r["total_time_s"] for r in rows if r["strategy"] == "c" and r["opt_price"] == "NO3"]
-    loads = [r["load_avg_1min"] for r in rows]
-    if c_times:
-        lines += ["", f"Strategy c per share: median {np.median(c_times):.1f} s, max {max(c_times):.1f} s "
-                  f"(1-min load average of the 2-core machine during the sweep: "
-                  f"{min(loads):.1f}-{max(loads):.1f})."]
-    return "\n".join(lines)
+def sweep(out: Path, workers: int) -> None:
+    """Run (or resume) the whole sweep and print its timing."""
+    scenario, base = load_scenario(SCENARIO)
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), _cpu_s()
+    result = run_sweep(scenario, out, base, workers=workers)
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    points = json.loads((out / "summary.json").read_text())["points"].values()
+    by_strategy: dict[str, list[float]] = {}
+    for p in points:
+        by_strategy.setdefault(p["dayahead"]["strategy"], []).append(p["dayahead"]["process_cpu_s"])
+    print(f"{SCENARIO}: {result['status']['ran']} points ran, {result['status']['reused']} reused, "
+          f"{len(result['status']['failed'])} failed; wall {wall:.0f} s with {workers} workers "
+          f"(1-min load average before {load:.1f}, after {os.getloadavg()[0]:.1f}); CPU of this "
+          f"process {cpu:.0f} s; CPU of the points up to their summary: "
+          + ", ".join(f"{s} {sum(c):.0f} s (max {max(c):.1f} s)" for s, c in sorted(by_strategy.items()))
+          + f", total {sum(sum(c) for c in by_strategy.values()):.0f} s")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file of results")
-    parser.add_argument("--table", action="store_true", help="only print the tables of --out")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_one = sub.add_parser("one", help="time one point")
+    p_one.add_argument("--point", default="c_ev_share-1", help="point name (flexcosim sweep list)")
+    p_one.add_argument("--profile", action="store_true", help="print the cProfile top 25")
+    p_sweep = sub.add_parser("sweep", help="time the whole sweep")
+    p_sweep.add_argument("--out", type=Path, required=True, help="sweep folder (resumes)")
+    p_sweep.add_argument("--workers", type=int, default=2, help="points in parallel")
     args = parser.parse_args(argv)
-    if not args.table:
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            run(args.out)
-        print(f"sweep wall time {time.perf_counter() - t0:.0f} s")
-    print(tables(args.out))
+    if args.command == "one":
+        one(args.point, args.profile)
+    else:
+        sweep(args.out, args.workers)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ from flexcosim.agents.grid_optim.voltage_support import (
     schedule_batteries,
 )
 from flexcosim.agents.registry import Fallback
+from flexcosim.cosim.large_grid import LargeGridStudy, build_large_grid, wire_large_grid
 from flexcosim.cosim.models.battery import Battery, BatterySpec
 from flexcosim.cosim.models.building import LoadProfile, household_shape, synthetic_household
 from flexcosim.cosim.models.home_evs import HomeChargers, draw_home_evs
@@ -70,12 +71,14 @@ from flexcosim.scenarios.schema import (
     ScenarioError,
     SyntheticHouseholdProfile,
 )
+from flexcosim.scenarios.schema_seed002 import LargeGridCharging
 
 #: mosaik simulators of the day-ahead studies (merged into the world's SIM_CONFIG).
 SIM_CONFIG = {
     "HomeEVs": {"python": "flexcosim.cosim.adapters.home_evs:HomeEVSim"},
     "DayAhead": {"python": "flexcosim.cosim.adapters.dayahead:DayAheadSim"},
     "Storage": {"python": "flexcosim.cosim.adapters.storage:StorageSim"},
+    "LargeGrid": {"python": "flexcosim.cosim.adapters.large_grid:LargeGridSim"},
 }
 
 #: Service price for the DSO's LP = this x market price (seed 003 section IV).
@@ -243,7 +246,7 @@ class RentalStudy:
 
 def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
                    rng_for: Callable[..., np.random.Generator]) -> (
-        CoordinationStudy | RentalStudy | SharingStudy | None):
+        CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy | None):
     """The day-ahead study of ``s`` (``None`` without a ``dayahead`` section).
 
     Adds the seed-000 households to ``buildings`` (``home_<bus>``) and their PV to ``pv``
@@ -256,6 +259,8 @@ def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
         return _rental(s, spec, grid, buildings)
     if isinstance(spec, CapacitySharing):
         return build_sharing(s, spec, grid, buildings, pv)
+    if isinstance(spec, LargeGridCharging):
+        return build_large_grid(s, spec, grid)
     return None
 
 
@@ -373,10 +378,12 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
                        {idx: name for name, idx in grid.buses.items()})
 
 
-def dayahead_sim_params(study: CoordinationStudy | RentalStudy, step_s: int,
+def dayahead_sim_params(study: CoordinationStudy | RentalStudy | LargeGridStudy, step_s: int,
                         end_s: int) -> dict[str, dict]:
     """``world.start`` keyword arguments of the study's simulators, keyed by their
     ``scenario_part`` (``step_s`` [s], ``end_s``: the scenario's end [s])."""
+    if isinstance(study, LargeGridStudy):
+        return {"LargeGrid": {"step_s": study.step_s, "study": study, "end_s": end_s}}
     out = {"DayAhead": {"step_s": step_s, "study": study, "end_s": end_s}}
     if isinstance(study, CoordinationStudy):
         out["HomeEVs"] = {"step_s": step_s, "plants": study.plants, "end_s": end_s}
@@ -385,7 +392,7 @@ def dayahead_sim_params(study: CoordinationStudy | RentalStudy, step_s: int,
     return out
 
 
-def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy,
+def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy | LargeGridStudy,
                   params: dict[str, dict], buses: dict, pvs: dict, recorder) -> list:
     """Start the study's simulators, create and connect its entities; returns them (for a gate).
     ``params``: the world's :func:`~cosim.world.sim_params`.
@@ -395,6 +402,8 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy,
     just ended (:mod:`flexcosim.cosim.adapters.grid`), so every connection to them is
     time-shifted by one step.
     """
+    if isinstance(study, LargeGridStudy):
+        return wire_large_grid(world, study, params["LargeGrid"], buses, recorder)
     shifted = {"time_shifted": True}
     agents = world.start("DayAhead", **params["DayAhead"])
     dso = agents.DSO()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from flexcosim.grids.large_feeder import build_large_feeder
 from flexcosim.grids.lv_feeder_3ph import build_lv_feeder_3ph
 from flexcosim.grids.lv_feeder_20bus import build_lv_feeder_20bus
 from flexcosim.grids.network import GridNetwork
@@ -21,6 +22,7 @@ from flexcosim.grids.simbench_feeder import build_simbench_feeder
 from flexcosim.grids.ucd_feeder4 import build_ucd_feeder4
 
 BUILDERS: dict[str, Callable[..., GridNetwork]] = {
+    "large_feeder": build_large_feeder,
     "lv_feeder_20bus": build_lv_feeder_20bus,
     "lv_feeder_3ph": build_lv_feeder_3ph,
     "seed000_two_feeders": build_seed000_two_feeders,

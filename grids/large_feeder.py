@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 from functools import lru_cache
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -43,6 +45,7 @@ from pandapower.auxiliary import pandapowerNet
 from pandapower.toolbox import drop_buses
 
 from flexcosim.grids.network import GridNetwork, farthest_bus
+from flexcosim.grids.simbench_feeder import _load
 
 SIMBENCH_CODE = "1-MVLV-rural-all-0-sw"
 FEEDER_PREFIX = "MV1.101_Feeder"
@@ -61,21 +64,24 @@ SEED_WINDOW = (31 * 96 + 48, 96)
 HEATING_SCALE = 1.348
 
 
-def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
+def build_large_feeder(feeders: tuple[int, ...] = (4,), keep_loads: bool = False) -> GridNetwork:
     """Build the radial SimBench MV/LV feeder (see module docstring).
 
     Parameters
     ----------
     feeders : numbers of the MV feeders of SimBench grid MV1.101 to keep (1..8)
+    keep_loads : keep SimBench's loads, PV (sgens) and storages with their profiles (for
+        :func:`load_profiles` and the seed-002 study); without them (default, as
+        ``simbench_feeder``) a co-simulation's own loads are the only ones
 
     Returns
     -------
-    GridNetwork with ``buses`` naming every bus that carries a load.
+    GridNetwork with ``buses`` naming every bus that carries a SimBench load or PV unit.
     """
     allowed = set(range(1, 9))
     if not feeders or not set(feeders) <= allowed:
         raise ValueError(f"feeders={feeders!r}: must be a non-empty subset of {sorted(allowed)}")
-    net = sb.get_simbench_net(SIMBENCH_CODE)
+    net = simbench_net()
     hv_mv = net.trafo.index[net.trafo.sn_mva > 1]
     keep_trafo = hv_mv[0]
     mv_busbar = int(net.trafo.lv_bus[keep_trafo])
@@ -97,8 +103,11 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
         net.line.loc[lines.index, "from_bus"] = mv_busbar
     drop_buses(net, net.bus.index.difference(sorted(keep)))
 
-    loaded = net.load.bus.unique()
+    loaded = sorted(set(net.load.bus) | set(net.sgen.bus))
     buses = {str(net.bus.name[b]): int(b) for b in loaded}
+    if not keep_loads:
+        for element in ("load", "sgen", "storage"):
+            net[element] = net[element].iloc[0:0]
     return GridNetwork(
         name=f"large_feeder(feeders={tuple(feeders)})",
         net=net,
@@ -108,6 +117,31 @@ def build_large_feeder(feeders: tuple[int, ...] = (4,)) -> GridNetwork:
         feeder_end_bus=farthest_bus(net, hv_bus, buses),
         source=f"SimBench {SIMBENCH_CODE}, MV feeders {sorted(feeders)} with their LV grids",
     )
+
+
+def simbench_net() -> pandapowerNet:
+    """A fresh copy of SimBench's ``SIMBENCH_CODE``, parsed once per machine.
+
+    Parsing SimBench's CSV files costs ~4 s CPU, which every sweep point (its own process)
+    would pay; the parsed net is kept as a pickle in ``$XDG_CACHE_HOME/flexcosim`` (default
+    ``~/.cache/flexcosim``), named by the simbench, pandapower and pandas versions, and
+    loading it takes ~0.05 s. A missing, unreadable or unwritable cache only costs the parse.
+    """
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flexcosim"
+    path = folder / f"{SIMBENCH_CODE}-simbench{sb.__version__}-pandapower{pp.__version__}-pandas{pd.__version__}.pickle"
+    try:
+        return pickle.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 -- any unreadable cache (missing, truncated, other pickle) is parsed anew
+        pass
+    net = _load(SIMBENCH_CODE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(net))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return copy.deepcopy(net)
 
 
 def load_profiles(net: pandapowerNet, first_step: int, n_steps: int,
@@ -133,10 +167,13 @@ def load_profiles(net: pandapowerNet, first_step: int, n_steps: int,
             f"first_step={first_step}, n_steps={n_steps}: the window must lie in 0..{STEPS_PER_YEAR}")
     if heating_scale is not None and not heating_scale >= 0:
         raise ValueError(f"heating_scale={heating_scale}: must be >= 0 or None")
-    values = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
     rows = slice(first_step, first_step + n_steps)
-    load_p = values[("load", "p_mw")].iloc[rows].copy()
-    load_q = values[("load", "q_mvar")].iloc[rows].copy()
+    # SimBench scales every profile of the year; scaling only the window's rows is ~30x faster
+    window = copy.copy(net)
+    window["profiles"] = {name: frame.iloc[rows] for name, frame in net.profiles.items()}
+    values = sb.get_absolute_values(window, profiles_instead_of_study_cases=True)
+    load_p = values[("load", "p_mw")].copy()
+    load_q = values[("load", "q_mvar")].copy()
     if heating_scale is not None:
         homes = net.load.index[net.load.profile.isin(HOUSEHOLD_PROFILES)]
         heat = heating_profile().iloc[rows]
@@ -144,7 +181,7 @@ def load_profiles(net: pandapowerNet, first_step: int, n_steps: int,
         load_q[homes] = np.outer(heat["q"].to_numpy(), heating_scale * net.load.q_mvar[homes].to_numpy())
     p = _by_bus(load_p, net.load.bus)
     q = _by_bus(load_q, net.load.bus)
-    pv = _by_bus(values[("sgen", "p_mw")].iloc[rows], net.sgen.bus)
+    pv = _by_bus(values[("sgen", "p_mw")], net.sgen.bus)
     p = p.sub(pv, fill_value=0.0)
     q = q.reindex(columns=p.columns, fill_value=0.0)
     return p.reset_index(drop=True), q.reset_index(drop=True)

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 #: Study name -> ``"module:function"`` of its report.
-STUDY_REPORTS: dict[str, str] = {}
+STUDY_REPORTS: dict[str, str] = {
+    "seed002": "flexcosim.cosim.large_grid_report:seed002_report",
+}
 
 StudyReport = Callable[[Any, Path, list, dict[str, dict]], dict]
 

@@ -97,7 +97,7 @@ def test_share_kpis_overload_uncontrolled_and_c_stays_ac_feasible(rural):
 
 @pytest.mark.slow
 def test_heating_scale_constant_is_the_measured_calibration():
-    net = build_large_feeder().net
+    net = build_large_feeder(keep_loads=True).net
     assert calibrate_heating_scale(net) == pytest.approx(HEATING_SCALE, abs=0.01)
     peak, _ = base_load_peak(net, *load_profiles(net, *SEED_WINDOW, heating_scale=HEATING_SCALE))
     assert peak == pytest.approx(SEED_BASE_LOAD_PEAK_LOADING, abs=0.005)

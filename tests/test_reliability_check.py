@@ -34,6 +34,9 @@ def reduced(name: str):
         site["chargers"] = CHARGERS.get(site["name"], site["chargers"])
     if name == "capacity-sharing":  # its evening only, as tests/test_sharing_study.py runs it
         data = evening(data)
+    if (data.get("dayahead") or {}).get("kind") == "large_grid_charging":
+        data["duration_s"] = 4 * 3600  # 16 AC power flows, not 96, and the smallest MV
+        data["grid"]["params"]["feeders"] = [3]  # feeder: 159 buses, not 890
     return parse_scenario(data), base
 
 

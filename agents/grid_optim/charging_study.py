@@ -75,12 +75,13 @@ def seed002_sessions(bus_positions: np.ndarray, n_evs: int, n_steps: int = 96,
     gives none); chargers 2.3 kW (70 %), 3.7 kW (20 %), 11 kW (10 %); arrival
     N(17:00, 90 min), plugged in 14.5 h (departure 9.5 h before the next arrival); target
     SOC 100 %. The first ``k`` of a draw of ``n`` equal a draw of ``k``, so an EV-share
-    sweep adds EVs and never reshuffles them.
+    sweep adds EVs and never reshuffles them. EVs arriving after the window's end (a window
+    shorter than the day) are left out.
 
     Parameters
     ----------
     bus_positions : bus positions of the load points (consumers) EVs are placed at
-    n_evs : number of EVs, at most ``ceil(1.3 len(bus_positions))``
+    n_evs : number of EVs drawn, at most ``ceil(1.3 len(bus_positions))``
     n_steps : quarter-hours from 12:00
     seed : random seed
     """
@@ -98,15 +99,15 @@ def seed002_sessions(bus_positions: np.ndarray, n_evs: int, n_steps: int = 96,
     arrival = np.round((arrival_h - 12.0) * 4).astype(int)
     departure = np.minimum(arrival + 58, n_steps)  # 14.5 h plugged in
     soc_arrival = np.clip(1.0 - km * kwh_per_km / capacity, 0.05, 1.0)
-    sl = slice(0, n_evs)
+    sl = np.flatnonzero(arrival[:n_evs] < n_steps)  # a window shorter than the day: who arrives in it
     return EVSessions(bus=order[sl], arrival_step=arrival[sl], departure_step=departure[sl],
                       p_max_kw=charger[sl], capacity_kwh=capacity[sl], soc_arrival=soc_arrival[sl],
-                      soc_target=np.ones(n_evs), efficiency=0.95)
+                      soc_target=np.ones(len(sl)), efficiency=0.95)
 
 
 def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATING_SCALE,
                          price_per_mwh: np.ndarray = PRICE_NO3,
-                         window: tuple[int, int] = SEED_WINDOW) -> OPFProblem:
+                         window: tuple[int, int] = SEED_WINDOW, seed: int = 2) -> OPFProblem:
     """The seed-002 OPF problem on ``grid`` (from ``build_large_feeder``) with every EV
     (1.3 per load point), the calibrated heating base load and an hourly price.
 
@@ -117,6 +118,7 @@ def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATIN
         SimBench's household profiles (no electric heating)
     price_per_mwh : hourly prices [currency/MWh], one per hour of the window
     window : (first quarter-hour of the SimBench year, number of quarter-hours)
+    seed : random seed of the EV sessions
     """
     first_step, n_steps = window
     price = np.asarray(price_per_mwh, dtype=float)
@@ -134,7 +136,7 @@ def large_feeder_problem(grid: GridNetwork, heating_scale: float | None = HEATIN
     n_evs = int(round(EVS_PER_LOAD_POINT * len(load_points)))
     return OPFProblem(network=network, base_p_mw=base_p, base_q_mvar=base_q,
                       price_per_mwh=np.repeat(price, 4),
-                      evs=seed002_sessions(load_points, n_evs, n_steps), unmet_penalty_per_kwh=20.0)
+                      evs=seed002_sessions(load_points, n_evs, n_steps, seed), unmet_penalty_per_kwh=20.0)
 
 
 def with_share(problem: OPFProblem, share: float) -> OPFProblem:

@@ -68,11 +68,12 @@ class PowerFlowGrid:
         self.net = grid.net
         self.bus_names = list(grid.buses)
         bus_idx = [grid.buses[b] for b in self.bus_names]
-        self._load_idx = np.array(
-            [pp.create_load(self.net, bus=b, p_mw=0.0, q_mvar=0.0, name=f"cosim_{n}")
-             for n, b in zip(self.bus_names, bus_idx)]
-        )
+        self._load_idx = np.asarray(pp.create_loads(
+            self.net, buses=bus_idx, p_mw=0.0, q_mvar=0.0, name=[f"cosim_{n}" for n in self.bus_names]))
         self._load_pos = self.net.load.index.get_indexer(self._load_idx)  # rows in net.load
+        self._bus_idx = np.array(bus_idx, dtype=int)
+        self._line_idx = np.array(list(grid.lines.values()), dtype=int)
+        self._trafo_idx = np.array(list(grid.transformers.values()), dtype=int)
         self._row = {name: i for i, name in enumerate(self.bus_names)}
         self._solved_once = False
         self._fast: NewtonRaphson | None = None  # set after a converged pandapower flow
@@ -115,17 +116,14 @@ class PowerFlowGrid:
             return self._not_converged()
         self._solved_once = True
         self._start_fast(p, q)
-        g = self.grid
-        vm = self.net.res_bus.vm_pu
+        g, net = self.grid, self.net
+        trafo = net.res_trafo.loc[self._trafo_idx]
         return GridState(
             converged=True,
-            vm_pu={n: float(vm.at[i]) for n, i in g.buses.items()},
-            line_loading_pct={n: float(self.net.res_line.loading_percent.at[i])
-                              for n, i in g.lines.items()},
-            trafo_loading_pct={n: float(self.net.res_trafo.loading_percent.at[i])
-                               for n, i in g.transformers.items()},
-            trafo_p_kw={n: float(self.net.res_trafo.p_hv_mw.at[i]) * 1e3
-                        for n, i in g.transformers.items()},
+            vm_pu=dict(zip(g.buses, net.res_bus.vm_pu.loc[self._bus_idx].tolist())),
+            line_loading_pct=dict(zip(g.lines, net.res_line.loading_percent.loc[self._line_idx].tolist())),
+            trafo_loading_pct=dict(zip(g.transformers, trafo.loading_percent.tolist())),
+            trafo_p_kw=dict(zip(g.transformers, (trafo.p_hv_mw * 1e3).tolist())),
         )
 
     def _start_fast(self, p: np.ndarray, q: np.ndarray) -> None:

@@ -109,12 +109,12 @@ class HomeChargers:
     Parameters
     ----------
     evs : the population
-    charger_kw : p^max_ch at the grid side [kW] (seed: 3.7)
+    charger_kw : p^max_ch at the grid side [kW] (seed: 3.7), or one per EV
     efficiency : eta_ch [-] (seed: 0.92)
     """
 
     def __init__(self, evs: HomeEVs, charger_kw: float, efficiency: float) -> None:
-        if not charger_kw > 0 or not 0 < efficiency <= 1:
+        if not np.all(np.asarray(charger_kw) > 0) or not 0 < efficiency <= 1:
             raise ValueError(f"HomeChargers: charger_kw={charger_kw!r}, efficiency={efficiency!r}; "
                              "need charger_kw > 0 and 0 < efficiency <= 1")
         self.evs, self.charger_kw, self.efficiency = evs, charger_kw, efficiency
