@@ -74,6 +74,8 @@ class BTMEMSStrategy:
         if not schedule.ok:
             raise RuntimeError(f"BTM EMS MILP {schedule.status}: {schedule.reason}")
         power = schedule.evs.charge_kw - schedule.evs.discharge_kw
+        if not obs.v2g:  # the solver's round-off (-2e-14 kW) is no discharge order
+            power = np.maximum(power, 0.0)
         return {ev.ev: power[i] for i, ev in enumerate(obs.evs)}
 
 

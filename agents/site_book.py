@@ -44,10 +44,13 @@ class SiteBook:
     efficiency : charger efficiency [-]
     step_s : step length [s]
     pricing : the site's price rule (``flexcosim.agents.optim.pricing``)
+    parking_spaces : parking spaces [-] (seed 004 Table 1), a bound on the booked EVs
+        present at once beside the chargers; ``None`` = as many as chargers
     """
 
     def __init__(self, site: str, rating_kw: float, base_load_kw: np.ndarray, chargers: int,
-                 charger_kw: float, efficiency: float, step_s: int, pricing: SitePricing) -> None:
+                 charger_kw: float, efficiency: float, step_s: int, pricing: SitePricing,
+                 parking_spaces: int | None = None) -> None:
         self.site, self.rating_kw, self.efficiency = site, rating_kw, efficiency
         self.base_load_kw = np.asarray(base_load_kw, dtype=float)
         self.chargers, self.charger_kw, self.step_s = chargers, charger_kw, step_s
@@ -56,6 +59,7 @@ class SiteBook:
         self.reservations: dict[str, Reservation] = {}
         self._booked_kw: dict[str, tuple[int, np.ndarray]] = {}  # EV -> (first step, grid-side kW)
         self.available = chargers  # lowered by a charger outage
+        self.parking_spaces = chargers if parking_spaces is None else int(parking_spaces)
 
     def set_in_service(self, chargers: int) -> None:
         """A charger outage (or repair): only ``chargers`` [-] can take EVs from now on.
@@ -130,13 +134,14 @@ class SiteBook:
         """Chargers free over the whole of ``[arrival_s, departure_s)`` [-].
 
         Counts concurrent occupancy: the most reservations present at any one time in
-        the stay, so a charger an EV leaves serves a later one.
+        the stay, so a charger an EV leaves serves a later one. Every booked EV parks,
+        so the parking spaces bound it too (seed 004 Table 1).
         """
         stays = [(r.arrival_s, r.departure_s) for r in self.reservations.values()
                  if r.arrival_s < departure_s and arrival_s < r.departure_s]
         starts = [arrival_s] + [a for a, _ in stays if a > arrival_s]
         busy = max(sum(a <= t < d for a, d in stays) for t in starts)
-        return max(0, self.available - busy)
+        return max(0, min(self.available, self.parking_spaces) - busy)
 
     def offer(self, request: SiteRequest, now_s: int, n_steps: int) -> SiteOffer:
         forecast = self.forecast(now_s, n_steps)

@@ -251,7 +251,7 @@ def assemble(scenario: Scenario, base_dir: Path = Path(".")) -> Assembly:
                 if b_bus == bus:
                     base += [profile.at(k * s.step_s + offset)[0] for k in range(n_steps)]
             books[name] = SiteBook(name, rating_kw, base, g.chargers, g.rated_kw, g.efficiency,
-                                   s.step_s, pricing)
+                                   s.step_s, pricing, g.parking_spaces)
 
     fleets, departures = {}, {}
     for g in s.fleet:

@@ -214,6 +214,8 @@ class SiteGroup(_Model):
     pricing: str = Field("congestion", description="price rule of the site's aggregator "
                          "(`flexcosim.agents.optim.pricing.PRICING`)")
     chargers: int = Field(gt=0, le=MAX_COUNT, description="chargers per site [-]")
+    parking_spaces: int | None = Field(None, gt=0, le=MAX_COUNT, description="parking spaces per site: "
+                                       "bound on the booked EVs present at once (default: the chargers) [-]")
     rated_kw: float = Field(gt=0, le=MAX_CHARGER_KW, description="charger rating [kW]")
     efficiency: float = Field(0.95, gt=0, le=1, description="charger efficiency [-]")
     v2g: bool = Field(False, description="chargers can discharge EVs")
