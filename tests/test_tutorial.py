@@ -43,8 +43,7 @@ def test_tutorial_strategies_are_short_and_beat_the_builtins(tmp_path, monkeypat
     congestion, steep = pricing["congestion"], pricing["steep.py:SteepCongestion"]
     assert steep["EVs at richview"] < congestion["EVs at richview"]
     assert steep["richview_tx1 peak [%]"] < congestion["richview_tx1 peak [%]"]
-    # each site is a different drive away and short stays fare differently at a busier
-    # site, so the energy delivered differs a little
+    # each site is a different drive away, so the EVs ask for different energy there
     assert steep["EV energy [kWh]"] == pytest.approx(congestion["EV energy [kWh]"], rel=0.02)
     # section 5: the pyomo LP keeps EV charging out of the evening peak, with no fallback
     pyomo = namespace["pyomo_table"]
