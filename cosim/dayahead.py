@@ -55,6 +55,8 @@ from flexcosim.agents.grid_optim.voltage_support import (
     schedule_batteries,
 )
 from flexcosim.agents.registry import Fallback
+from flexcosim.cosim.congestion import SIM_CONFIG as CONGESTION_SIMS
+from flexcosim.cosim.congestion import CongestionStudy, build_congestion, wire_congestion
 from flexcosim.cosim.models.battery import Battery, BatterySpec
 from flexcosim.cosim.models.building import LoadProfile, household_shape, synthetic_household
 from flexcosim.cosim.models.home_evs import HomeChargers, draw_home_evs
@@ -68,12 +70,14 @@ from flexcosim.scenarios.schema import (
     ScenarioError,
     SyntheticHouseholdProfile,
 )
+from flexcosim.scenarios.schema_congestion import Seed001Congestion
 
 #: mosaik simulators of the day-ahead studies (merged into the world's SIM_CONFIG).
 SIM_CONFIG = {
     "HomeEVs": {"python": "flexcosim.cosim.adapters.home_evs:HomeEVSim"},
     "DayAhead": {"python": "flexcosim.cosim.adapters.dayahead:DayAheadSim"},
     "Storage": {"python": "flexcosim.cosim.adapters.storage:StorageSim"},
+    **CONGESTION_SIMS,
 }
 
 #: Service price for the DSO's LP = this x market price (seed 003 section IV).
@@ -241,7 +245,7 @@ class RentalStudy:
 
 def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
                    rng_for: Callable[..., np.random.Generator]) -> (
-        CoordinationStudy | RentalStudy | None):
+        CoordinationStudy | RentalStudy | CongestionStudy | None):
     """The day-ahead study of ``s`` (``None`` without a ``dayahead`` section).
 
     Adds the seed-000 households to ``buildings`` (``home_<bus>``) and their PV to ``pv``
@@ -252,6 +256,8 @@ def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
         return _coordination(s, spec, grid, buildings, pv, rng_for)
     if isinstance(spec, BatteryRental):
         return _rental(s, spec, grid, buildings)
+    if isinstance(spec, Seed001Congestion):
+        return build_congestion(s, spec, grid)
     return None
 
 
@@ -369,8 +375,8 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
                        {idx: name for name, idx in grid.buses.items()})
 
 
-def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, step_s: int,
-                  end_s: int, buses: dict, pvs: dict, recorder) -> list:
+def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy | CongestionStudy,
+                  step_s: int, end_s: int, buses: dict, pvs: dict, recorder) -> list:
     """Start the study's simulators, create and connect its entities; returns them (for a gate).
 
     These simulators decide and act at ``t`` for the step ``[t, t + step_s)``; the grid,
@@ -378,6 +384,8 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy, s
     just ended (:mod:`flexcosim.cosim.adapters.grid`), so every connection to them is
     time-shifted by one step.
     """
+    if isinstance(study, CongestionStudy):
+        return wire_congestion(world, study, end_s, buses, recorder)
     shifted = {"time_shifted": True}
     agents = world.start("DayAhead", step_s=step_s, study=study, end_s=end_s)
     dso = agents.DSO()

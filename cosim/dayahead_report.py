@@ -26,6 +26,7 @@ from flexcosim.agents.grid_optim.voltage_support import (
     annualised_investment_eur,
     deferral_value_eur,
 )
+from flexcosim.cosim.congestion import CongestionStudy
 from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, line_rating_kva
 from flexcosim.cosim.plots import finish_figure, pyplot
 from flexcosim.cosim.results import wide
@@ -284,9 +285,11 @@ def compare_plots(out: Path, scenario) -> list[Path]:
     return paths
 
 
-def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy,
+def dayahead_summary(ts: pd.DataFrame, study: CoordinationStudy | RentalStudy | CongestionStudy,
                      grid: GridNetwork, out: Path) -> dict:
     """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
+    if isinstance(study, CongestionStudy):
+        return study.summary()
     if study.plan is None:  # saved before the first step: nothing planned yet
         return {"plan": None}
     if isinstance(study, CoordinationStudy):

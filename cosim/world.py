@@ -47,6 +47,7 @@ from flexcosim.agents.site import SiteAggregator
 from flexcosim.agents.site_agent import SiteAgent, SitePlant
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
+from flexcosim.cosim.congestion import CongestionStudy
 from flexcosim.cosim.dayahead import SIM_CONFIG as DAYAHEAD_SIMS
 from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, build_dayahead, wire_dayahead
 from flexcosim.cosim.models.arrivals import Visit, campus_visits
@@ -119,7 +120,7 @@ class Assembly:
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
-    dayahead: CoordinationStudy | RentalStudy | None = None  # DSO day-ahead study (seeds 000, 003)
+    dayahead: CoordinationStudy | RentalStudy | CongestionStudy | None = None  # seeds 000, 001, 003
     roles: list[Role] = dataclasses.field(default_factory=list)  # the agents, not yet running
     network: Network | None = None  # the network their messages travel on
     simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from flexcosim.scenarios.schema_congestion import Seed001Congestion
 from flexcosim.scenarios.sweep_calendar import first_weekday
 from flexcosim.scenarios.sweep_studies import STUDY_REPORTS
 
@@ -454,7 +455,7 @@ class BatteryRental(_Model):
     lifetime_years: int = Field(8, ge=1, description="seed 003 eq. 21 [years]")
 
 
-DayAhead = Annotated[PvEvCoordination | BatteryRental, Field(discriminator="kind")]
+DayAhead = Annotated[PvEvCoordination | BatteryRental | Seed001Congestion, Field(discriminator="kind")]
 
 
 class LatencyRange(_Model):
@@ -830,7 +831,8 @@ class Scenario(_Model):
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
     dayahead: DayAhead | None = Field(
-        None, description="a DSO day-ahead coordination study (seed 000 or seed 003)")
+        None, description="a DSO day-ahead coordination study (seed 000 or seed 003) or the "
+        "seed-001 congestion study")
     simulators: list[SimulatorSpec] = Field(
         default_factory=list, description="third-party mosaik simulators feeding grid buses")
     sweep: Sweep | None = Field(

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 #: Study name -> ``"module:function"`` of its report.
-STUDY_REPORTS: dict[str, str] = {}
+STUDY_REPORTS: dict[str, str] = {
+    "seed001_congestion": "flexcosim.cosim.congestion_report:congestion_report",
+}
 
 StudyReport = Callable[[Any, Path, list, dict[str, dict]], dict]
 
