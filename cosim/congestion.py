@@ -165,8 +165,7 @@ class CongestionStudy:
 
     def field_step(self, time_s: int, p_kw: dict[str, float], q_kvar: dict[str, float]) -> dict | None:
         """Three-phase power flow of ``[t - step_s, t)`` at the applied consumption; returns
-        ``{"congested": {element: 0/1}, "converged": 0/1}`` (``None`` before the first
-        checked step)."""
+        ``{"congested": {element: 0/1}}`` (``None`` before the first checked step)."""
         k = time_s // self.step_s - 1
         if k < self.config.first_checked_step:
             return None
@@ -178,8 +177,7 @@ class CongestionStudy:
             names.add(NOT_CONVERGED)
         for i, name in enumerate(self.elements):
             self.congested[i, k] = name in names
-        return {"congested": {name: float(name in names) for name in self.elements},
-                "converged": float(result.status != "power_flow_failed")}
+        return {"congested": {name: float(name in names) for name in self.elements}}
 
     def summary(self) -> dict:
         """JSON-safe KPIs for ``summary.json`` (``dayahead``): the Monte-Carlo sample of one run."""
@@ -274,5 +272,5 @@ def wire_congestion(world: mosaik.World, study: CongestionStudy, end_s: int, bus
         owners.append(entity)
     world.connect(platform, recorder, "adjustment_kw", "removable", **shifted,
                   initial_data={"adjustment_kw": {}, "removable": 0.0})
-    world.connect(feeder, recorder, "congested", "converged_3ph")
+    world.connect(feeder, recorder, "congested")
     return [*owners, platform, feeder]

@@ -68,7 +68,9 @@ def base_scenarios() -> dict[str, dict]:
                     axis["days"]["months"] = [4]
                 if "levels" in axis:
                     axis["levels"] = dict(list(axis["levels"].items())[:1])
-            data["sweep"]["report"]["profile_levels"] = ["2019-04-01"]
+            data["sweep"]["replications"] = min(data["sweep"].get("replications", 1), 2)
+            if any("days" in axis for axis in data["sweep"]["axes"]):
+                data["sweep"]["report"]["profile_levels"] = ["2019-04-01"]
         out[name] = data
     return out
 

@@ -14,8 +14,9 @@ NetworkPlatform (``Platform``)
     ``adjustment_kw`` (``{agent: kW}``, set-point minus proposal) and ``removable`` (1 if a
     violation is left that the agents could have removed).
 Feeder3ph (``Feeder3ph``)
-    inputs ``households_kw``/``households_kvar``; outputs ``congested``
-    (``{element: 0/1}``) and ``converged_3ph`` for ``[t - step_s, t)``.
+    inputs ``households_kw``/``households_kvar``; output ``congested`` (``{element: 0/1}``
+    for ``[t - step_s, t)``, the pseudo element ``power_flow:not_converged`` included;
+    empty before the first checked step).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_enti
 OWNERS_META = meta({"Owners": (["name", "bus"], ["setpoints_kw", "p_kw", "q_kvar", "households_kw",
                                                  "households_kvar", "proposal"])})
 PLATFORM_META = meta({"Platform": ([], ["proposal", "setpoints_kw", "adjustment_kw", "removable"])})
-FEEDER_META = meta({"Feeder3ph": ([], ["households_kw", "households_kvar", "congested",
-                                       "converged_3ph"])})
+FEEDER_META = meta({"Feeder3ph": ([], ["households_kw", "households_kvar", "congested"])})
 
 
 class DerOwnersSim(SteppedAdapter):
@@ -47,6 +47,7 @@ class DerOwnersSim(SteppedAdapter):
     def step(self, time: int, inputs, max_advance: int) -> int:
         if time > self.end_s:
             return time + self.step_s
+        # outputs at t: the interval [t - step_s, t) and, before the end, the next proposal
         setpoints: dict[str, float] = {}
         for name in self.bus_of:
             setpoints.update(merged(inputs.get(name, {}).get("setpoints_kw")))
@@ -60,12 +61,11 @@ class DerOwnersSim(SteppedAdapter):
                 "households_kw": {h: applied[h][0] for h in mine if applied},
                 "households_kvar": {h: applied[h][1] for h in mine if applied},
             }
-            if proposal:
-                out["proposal"] = {
-                    "agents": [a for a in proposal["agents"] if a[1] == bus],
-                    "base_kw": {h: proposal["base_kw"][h] for h in mine},
-                    "base_kvar": {h: proposal["base_kvar"][h] for h in mine},
-                }
+            out["proposal"] = {} if not proposal else {
+                "agents": [a for a in proposal["agents"] if a[1] == bus],
+                "base_kw": {h: proposal["base_kw"][h] for h in mine},
+                "base_kvar": {h: proposal["base_kvar"][h] for h in mine},
+            }
             self.outputs[name] = out
         return time + self.step_s
 
@@ -85,7 +85,7 @@ class NetworkPlatformSim(SteppedAdapter):
     def step(self, time: int, inputs, max_advance: int) -> int:
         if time >= self.end_s:
             return time + self.step_s
-        parts = (inputs.get("platform", {}).get("proposal") or {}).values()
+        parts = [part for part in (inputs.get("platform", {}).get("proposal") or {}).values() if part]
         proposal = {"agents": [a for part in parts for a in part["agents"]],
                     "base_kw": {h: v for part in parts for h, v in part["base_kw"].items()},
                     "base_kvar": {h: v for part in parts for h, v in part["base_kvar"].items()}}
@@ -110,10 +110,11 @@ class Feeder3phSim(SteppedAdapter):
 
     def step(self, time: int, inputs, max_advance: int) -> int:
         if time == 0 or time > self.study.n_steps * self.step_s:
-            return time + self.step_s  # nothing applied yet / past the end
+            self.outputs["feeder3ph"] = {"congested": {}}  # nothing applied yet / past the end
+            return time + self.step_s
         data = inputs.get("feeder3ph", {})
         result = self.study.field_step(time, merged(data.get("households_kw")),
                                        merged(data.get("households_kvar")))
-        self.outputs["feeder3ph"] = {} if result is None else {
-            "congested": result["congested"], "converged_3ph": result["converged"]}
+        # an unchecked step congests nothing it records (empty dict: the recorder writes no row)
+        self.outputs["feeder3ph"] = {"congested": {} if result is None else result["congested"]}
         return time + self.step_s
