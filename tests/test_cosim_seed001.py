@@ -22,23 +22,25 @@ from flexcosim.scenarios.schema import ScenarioError, parse_scenario
 from flexcosim.scenarios.sweep import run_sweep
 
 
-def reduced(variant: str | None = "with_heuristic", replications: int = 1, **study):
-    """The shipped scenario, 20 h (17:00-20:00 checked), one variant or all with a sweep."""
+def reduced(variant: str | None = "with_heuristic", replications: int = 1, hours: tuple = (17, 20),
+            **study):
+    """The shipped scenario from midnight to ``hours[1]``, checked from ``hours[0]``; one
+    variant, or all with a sweep of ``replications``."""
     scenario, base = load_scenario("seed001-congestion")
     data = scenario.model_dump(mode="json", exclude={"sweep"} if variant else set())
-    data["duration_s"] = 20 * 3600
+    data["duration_s"] = int(hours[1] * 3600)
     if variant:
         data = {**data, **data.pop("variants")[variant]}
-        data["dayahead"] = {**data["dayahead"], "checked_from_h": 17, **study}
+        data["dayahead"] = {**data["dayahead"], "checked_from_h": hours[0], **study}
     else:
         for v in data["variants"].values():
-            v["dayahead"] = {**v["dayahead"], "checked_from_h": 17, **study}
+            v["dayahead"] = {**v["dayahead"], "checked_from_h": hours[0], **study}
         data["sweep"]["replications"] = replications
     return parse_scenario(data), base
 
 
 def test_cosimulation_equals_the_plain_loop_and_leaves_nothing_removable(tmp_path):
-    scenario, base = reduced(buses=["bus_17", "bus_18", "bus_19", "bus_20"], ev_share=0.75)
+    scenario, base = reduced(hours=(18.5, 19.5), buses=["bus_18", "bus_19", "bus_20"], ev_share=1.0)
     summary = run_scenario(scenario, tmp_path / "run", base, progress=False)
     study = summary["dayahead"]
     assert study["removable_left"] == 0
@@ -61,7 +63,7 @@ def test_cosimulation_equals_the_plain_loop_and_leaves_nothing_removable(tmp_pat
 
 @pytest.mark.parametrize("field, value, message", [
     ("buses", ["bus_99"], "'dayahead.buses': 'bus_99' is not a bus"),
-    ("checked_from_h", 20, "'dayahead.checked_from_h': 20"),
+    ("checked_from_h", 20, "'dayahead.checked_from_h': 20.0 h leaves no step"),
 ])
 def test_bad_study_fields_are_one_line_errors(field, value, message):
     scenario, base = reduced(**{field: value})

@@ -32,7 +32,7 @@ def reduced(name: str):
     for site in data["sites"]:
         site["chargers"] = CHARGERS.get(site["name"], site["chargers"])
     if (data.get("dayahead") or {}).get("kind") == "seed001_congestion":
-        data["duration_s"] = 6 * 3600  # 12 of its 96 three-phase steps
+        data["duration_s"] = 2 * 3600  # 4 of its 96 three-phase steps
     return parse_scenario(data), base
 
 
