@@ -198,7 +198,7 @@ class CongestionStudy:
                                          if self.spec.heuristic else None),
             "removable_left": self.removable_left,
             "statuses": {str(k): int(v) for k, v in statuses.items()},
-            "unmet_ev_kwh": float(self.owners.deficit_kwh.sum()),
+            "unmet_ev_kwh": self.owners.unmet_ev_kwh,
         }
 
 

@@ -252,6 +252,11 @@ class DerOwners:
         p = {h.name: float(self.base_kw[i, t]) for i, h in enumerate(self.households)}
         return p, {name: v * q_ratio for name, v in p.items()}
 
+    @property
+    def unmet_ev_kwh(self) -> float:
+        """Energy the EVs still lack for what they drove [kWh] (households with an EV only)."""
+        return float(sum(d for h, d in zip(self.households, self.deficit_kwh) if h.ev_kw))
+
     def apply(self, positions_kw: dict[str, float]) -> None:
         """Advance EV deficits and battery energies over the step at ``positions_kw``."""
         _advance(self.households, self.state == self.home, positions_kw, self.deficit_kwh,
@@ -357,7 +362,7 @@ def replicate(grid: GridNetwork, households: Sequence[Household], seed: int, heu
     return FeederReplication(
         outcome=ReplicationOutcome(congested=congested[:, first:], adjustments_kw=adjustments[:, first:]),
         elements=elements, agents=agents, removable_left=removable,
-        unmet_ev_kwh=float(owners.deficit_kwh.sum()), statuses=tuple(statuses))
+        unmet_ev_kwh=owners.unmet_ev_kwh, statuses=tuple(statuses))
 
 
 def _positions(households: Sequence[Household], at_home: np.ndarray, deficit: np.ndarray,
