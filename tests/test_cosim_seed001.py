@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from flexcosim.agents.grid_optim.feeder_replication import replicate
@@ -82,21 +83,35 @@ def test_a_start_off_midnight_is_refused():
 
 @pytest.mark.slow
 def test_monte_carlo_sweep_reports_probabilities_their_se_and_adjustments(tmp_path):
-    scenario, base = reduced(None, replications=8)
+    n = 8
+    scenario, base = reduced(None, replications=n)
     out = tmp_path / "sweep"
     run_sweep(scenario, out, base, workers=1)
-    report = json.loads((out / "summary.json").read_text())["study"]["variants"]
+    summary = json.loads((out / "summary.json").read_text())
+    report = summary["study"]["variants"]
     without, with_h = report["without_heuristic"], report["with_heuristic"]
-    assert without["replications"] == with_h["replications"] == 8
+    assert without["replications"] == with_h["replications"] == n
+    table = pd.read_csv(out / "congestion_probability.csv")
+    assert table.probability.between(0, 1).all()
+    # p recomputed from the points' own records: share of replications congested in the hour
+    row = table[table.variant == "without_heuristic"].sort_values("probability").iloc[-1]
+    hour = list(table[table.element == row.element].hour.unique()).index(row.hour)
+    hits = 0
+    for name, point in summary["points"].items():
+        if name.startswith("without_heuristic"):
+            study = point["dayahead"]
+            steps = [t - study["first_checked_step"] for t in study["congested_steps"].get(row.element, [])]
+            hits += any(t // 2 == hour for t in steps)
+    assert row.probability == pytest.approx(hits / n)
+    np.testing.assert_allclose(table.standard_error,
+                               np.sqrt(table.probability * (1 - table.probability) / n))
     for variant in (without, with_h):
-        assert 0.0 <= variant["max_probability"] <= 1.0
-        se = variant["mean_se_uncertain_cells"]
-        assert se["8"] < se["2"]  # the standard error falls with N
+        se = {int(k): v for k, v in variant["mean_se_uncertain_cells"].items()}
+        assert list(se) == [2, 4, 8] and se[2] > se[4] > se[8] > 0  # falls with N ...
+        assert 0.5 < se[8] / se[4] < 1.0  # ... about as 1/sqrt(N)
     assert without["max_probability"] > 0 and not without["adjustments"]
     assert with_h["removable_left"] == 0 and with_h["platform_disagrees_steps"] == 0
     assert with_h["elements_ever_congested"] <= without["elements_ever_congested"]
     assert with_h["adjustments"]  # the heuristic moved agents
     for name in ("congestion_heatmap.png", "adjustments.png", "se_convergence.png", "congestion.md"):
         assert (out / name).stat().st_size > 0
-    table = (out / "congestion_probability.csv").read_text().splitlines()
-    assert table[0] == "element,hour,probability,standard_error,variant"
