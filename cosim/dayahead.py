@@ -55,6 +55,8 @@ from flexcosim.agents.grid_optim.voltage_support import (
     schedule_batteries,
 )
 from flexcosim.agents.registry import Fallback
+from flexcosim.cosim.congestion import SIM_CONFIG as CONGESTION_SIMS
+from flexcosim.cosim.congestion import CongestionStudy, build_congestion, wire_congestion
 from flexcosim.cosim.large_grid import LargeGridStudy, build_large_grid, wire_large_grid
 from flexcosim.cosim.models.battery import Battery, BatterySpec
 from flexcosim.cosim.models.building import LoadProfile, household_shape, synthetic_household
@@ -71,6 +73,7 @@ from flexcosim.scenarios.schema import (
     ScenarioError,
     SyntheticHouseholdProfile,
 )
+from flexcosim.scenarios.schema_congestion import Seed001Congestion
 from flexcosim.scenarios.schema_seed002 import LargeGridCharging
 
 #: mosaik simulators of the day-ahead studies (merged into the world's SIM_CONFIG).
@@ -79,6 +82,7 @@ SIM_CONFIG = {
     "DayAhead": {"python": "flexcosim.cosim.adapters.dayahead:DayAheadSim"},
     "Storage": {"python": "flexcosim.cosim.adapters.storage:StorageSim"},
     "LargeGrid": {"python": "flexcosim.cosim.adapters.large_grid:LargeGridSim"},
+    **CONGESTION_SIMS,
 }
 
 #: Service price for the DSO's LP = this x market price (seed 003 section IV).
@@ -246,7 +250,7 @@ class RentalStudy:
 
 def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
                    rng_for: Callable[..., np.random.Generator]) -> (
-        CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy | None):
+        CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy | CongestionStudy | None):
     """The day-ahead study of ``s`` (``None`` without a ``dayahead`` section).
 
     Adds the seed-000 households to ``buildings`` (``home_<bus>``) and their PV to ``pv``
@@ -261,6 +265,8 @@ def build_dayahead(s: Scenario, grid: GridNetwork, buildings: dict, pv: dict,
         return build_sharing(s, spec, grid, buildings, pv)
     if isinstance(spec, LargeGridCharging):
         return build_large_grid(s, spec, grid)
+    if isinstance(spec, Seed001Congestion):
+        return build_congestion(s, spec, grid)
     return None
 
 
@@ -378,12 +384,16 @@ def _rental(s: Scenario, spec: BatteryRental, grid: GridNetwork,
                        {idx: name for name, idx in grid.buses.items()})
 
 
-def dayahead_sim_params(study: CoordinationStudy | RentalStudy | LargeGridStudy, step_s: int,
-                        end_s: int) -> dict[str, dict]:
+def dayahead_sim_params(study: CoordinationStudy | RentalStudy | LargeGridStudy | CongestionStudy,
+                        step_s: int, end_s: int) -> dict[str, dict]:
     """``world.start`` keyword arguments of the study's simulators, keyed by their
     ``scenario_part`` (``step_s`` [s], ``end_s``: the scenario's end [s])."""
     if isinstance(study, LargeGridStudy):
         return {"LargeGrid": {"step_s": study.step_s, "study": study, "end_s": end_s}}
+    if isinstance(study, CongestionStudy):
+        own = {"step_s": study.step_s, "study": study}
+        return {"DerOwners": {**own, "end_s": end_s}, "NetworkPlatform": {**own, "end_s": end_s},
+                "Feeder3ph": own}
     out = {"DayAhead": {"step_s": step_s, "study": study, "end_s": end_s}}
     if isinstance(study, CoordinationStudy):
         out["HomeEVs"] = {"step_s": step_s, "plants": study.plants, "end_s": end_s}
@@ -392,7 +402,8 @@ def dayahead_sim_params(study: CoordinationStudy | RentalStudy | LargeGridStudy,
     return out
 
 
-def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy | LargeGridStudy,
+def wire_dayahead(world: mosaik.World,
+                  study: CoordinationStudy | RentalStudy | LargeGridStudy | CongestionStudy,
                   params: dict[str, dict], buses: dict, pvs: dict, recorder) -> list:
     """Start the study's simulators, create and connect its entities; returns them (for a gate).
     ``params``: the world's :func:`~cosim.world.sim_params`.
@@ -404,6 +415,8 @@ def wire_dayahead(world: mosaik.World, study: CoordinationStudy | RentalStudy | 
     """
     if isinstance(study, LargeGridStudy):
         return wire_large_grid(world, study, params["LargeGrid"], buses, recorder)
+    if isinstance(study, CongestionStudy):
+        return wire_congestion(world, study, params, buses, recorder)
     shifted = {"time_shifted": True}
     agents = world.start("DayAhead", **params["DayAhead"])
     dso = agents.DSO()

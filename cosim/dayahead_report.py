@@ -26,6 +26,7 @@ from flexcosim.agents.grid_optim.voltage_support import (
     annualised_investment_eur,
     deferral_value_eur,
 )
+from flexcosim.cosim.congestion import CongestionStudy
 from flexcosim.cosim.dayahead import CoordinationStudy, RentalStudy, line_rating_kva
 from flexcosim.cosim.large_grid import LargeGridStudy, large_grid_summary
 from flexcosim.cosim.plots import finish_figure, pyplot
@@ -288,13 +289,16 @@ def compare_plots(out: Path, scenario) -> list[Path]:
 
 
 def dayahead_summary(ts: pd.DataFrame,
-                     study: CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy,
+                     study: CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy
+                     | CongestionStudy,
                      grid: GridNetwork, out: Path) -> dict:
     """The study's KPIs for ``summary.json`` (and its CSV for the comparison plots)."""
     if isinstance(study, SharingStudy):
         return sharing_summary(ts, study, out)
     if isinstance(study, LargeGridStudy):  # strategy a has no plan: it has run once it has a status
         return large_grid_summary(ts, study, grid) if study.status else {"plan": None}
+    if isinstance(study, CongestionStudy):
+        return study.summary()
     if study.plan is None:  # saved before the first step: nothing planned yet
         return {"plan": None}
     if isinstance(study, CoordinationStudy):

@@ -47,6 +47,7 @@ from flexcosim.agents.site import SiteAggregator
 from flexcosim.agents.site_agent import SiteAgent, SitePlant
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.adapters.gate import StepGate, connect_gate
+from flexcosim.cosim.congestion import CongestionStudy
 from flexcosim.cosim.dayahead import SIM_CONFIG as DAYAHEAD_SIMS
 from flexcosim.cosim.dayahead import (
     CoordinationStudy,
@@ -55,6 +56,7 @@ from flexcosim.cosim.dayahead import (
     dayahead_sim_params,
     wire_dayahead,
 )
+from flexcosim.cosim.large_grid import LargeGridStudy
 from flexcosim.cosim.models.arrivals import Visit, campus_visits
 from flexcosim.cosim.models.building import (
     LoadProfile,
@@ -128,7 +130,8 @@ class Assembly:
     platform: DSOPlatform | None
     dso: DSOGridAgent | None = None  # the DSO's grid coordination during the run
     tariff: TariffSeries | None = None  # the grid connection's (transformers') prices
-    dayahead: CoordinationStudy | RentalStudy | SharingStudy | None = None  # seeds 000, 003, 004 4.2.1
+    dayahead: (CoordinationStudy | RentalStudy | SharingStudy | LargeGridStudy | CongestionStudy
+               | None) = None  # seeds 000, 003, 004 4.2.1, 002, 001
     roles: list[Role] = dataclasses.field(default_factory=list)  # the agents, not yet running
     network: Network | None = None  # the network their messages travel on
     simulators: list[External] = dataclasses.field(default_factory=list)  # third-party mosaik simulators

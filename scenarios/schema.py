@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from flexcosim.scenarios.schema_congestion import Seed001Congestion
 from flexcosim.scenarios.schema_seed002 import LargeGridCharging
 from flexcosim.scenarios.schema_sharing import CapacitySharing
 from flexcosim.scenarios.sweep_calendar import first_weekday
@@ -458,8 +459,8 @@ class BatteryRental(_Model):
     lifetime_years: int = Field(8, ge=1, description="seed 003 eq. 21 [years]")
 
 
-DayAhead = Annotated[PvEvCoordination | BatteryRental | CapacitySharing | LargeGridCharging,
-                     Field(discriminator="kind")]
+DayAhead = Annotated[PvEvCoordination | BatteryRental | CapacitySharing | LargeGridCharging
+                     | Seed001Congestion, Field(discriminator="kind")]
 
 
 class LatencyRange(_Model):
@@ -835,8 +836,8 @@ class Scenario(_Model):
         default_factory=dict, description="named overrides of top-level fields; `flexcosim run` "
         "runs every variant into its own subfolder and compares them")
     dayahead: DayAhead | None = Field(
-        None, description="a DSO coordination study: day-ahead (seed 000, seed 003 or seed 002) "
-        "or capacity sharing (seed 004 4.2.1)")
+        None, description="a DSO coordination study: day-ahead (seed 000, seed 003 or seed 002), "
+        "capacity sharing (seed 004 4.2.1) or the seed-001 congestion study")
     simulators: list[SimulatorSpec] = Field(
         default_factory=list, description="third-party mosaik simulators feeding grid buses")
     sweep: Sweep | None = Field(

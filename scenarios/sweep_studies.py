@@ -20,6 +20,7 @@ from typing import Any
 #: Study name -> ``"module:function"`` of its report.
 STUDY_REPORTS: dict[str, str] = {
     "seed002": "flexcosim.cosim.large_grid_report:seed002_report",
+    "seed001_congestion": "flexcosim.cosim.congestion_report:congestion_report",
 }
 
 StudyReport = Callable[[Any, Path, list, dict[str, dict]], dict]

@@ -37,6 +37,8 @@ def reduced(name: str):
     if (data.get("dayahead") or {}).get("kind") == "large_grid_charging":
         data["duration_s"] = 4 * 3600  # 16 AC power flows, not 96, and the smallest MV
         data["grid"]["params"]["feeders"] = [3]  # feeder: 159 buses, not 890
+    if (data.get("dayahead") or {}).get("kind") == "seed001_congestion":
+        data["duration_s"] = 2 * 3600  # 4 of its 96 three-phase steps
     return parse_scenario(data), base
 
 

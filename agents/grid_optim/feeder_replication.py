@@ -204,9 +204,126 @@ def agent_names(households: Sequence[Household]) -> tuple[str, ...]:
                  for kind, owned in (("ev", h.ev_kw), ("pv", h.pv_kwp), ("battery", h.battery_kw)) if owned)
 
 
+class DerOwners:
+    """The DER owners of one replication: their stochastic inputs and their state over time.
+
+    Draws (in this order, from ``seed``) the base loads, the PV sky and then, step by step,
+    the EV states; keeps the EV energy deficits and the battery energies. The plain loop
+    of :func:`replicate` and the co-simulation (:mod:`flexcosim.cosim.congestion`) step it
+    the same way: :meth:`propose` the positions of step ``t``, check them
+    (:func:`check_step`), :meth:`apply` what was decided.
+
+    Parameters
+    ----------
+    households : the feeder layout (:func:`draw_households`)
+    seed : seed of this replication's draws
+    config : time frame, site, EV use
+    """
+
+    def __init__(self, households: Sequence[Household], seed: int, config: DayConfig = DayConfig()) -> None:
+        self.households = tuple(households)
+        self.config = config
+        self.rng = np.random.default_rng(seed)
+        T = config.n_steps
+        days = -(-T * config.step_s // 86_400)
+        self.base_kw = np.array([synthetic_household(h.base_peak_kw, config.step_s, days, self.rng,
+                                                     POWER_FACTOR).p_kw[:T] for h in households])
+        self.pv_per_kwp = pv_profile(PVSystem(1.0), config.latitude_deg, config.longitude_deg,
+                                     config.start, config.step_s, T, self.rng,
+                                     cloudiness=float(self.rng.random()))
+        self.chain = MarkovChain.commuter(slot_s=config.step_s)
+        self.home, self.moving = self.chain.index("residential"), self.chain.moving_index
+        self.state = np.full(len(households), self.home)
+        self.deficit_kwh = np.zeros(len(households))
+        self.soc_kwh = np.array([h.battery_kwh / 2 for h in households])
+
+    def propose(self, t: int) -> list[tuple[str, str, str, float, float, float]]:
+        """Move the EVs into step ``t`` (Markov chain, seed 001 eqs 1-2) and return every
+        flexible agent's (name, bus, phase, position, lower, upper) [kW], consumption > 0."""
+        if t:  # state at t = 0 is the initial state (at home at midnight)
+            self.state = self.chain.step(self.state, t * self.config.step_s, self.rng)
+        self.deficit_kwh += np.where(self.state == self.moving, self.config.ev_kwh_per_moving_step, 0.0)
+        return _positions(self.households, self.state == self.home, self.deficit_kwh, self.base_kw[:, t],
+                          self.pv_per_kwp[t], self.soc_kwh, self.config.step_h)
+
+    def base_consumption(self, t: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Inflexible consumption of every household in step ``t``: (kW, kvar)."""
+        q_ratio = np.tan(np.arccos(POWER_FACTOR))
+        p = {h.name: float(self.base_kw[i, t]) for i, h in enumerate(self.households)}
+        return p, {name: v * q_ratio for name, v in p.items()}
+
+    @property
+    def unmet_ev_kwh(self) -> float:
+        """Energy the EVs still lack for what they drove [kWh] (households with an EV only)."""
+        return float(sum(d for h, d in zip(self.households, self.deficit_kwh) if h.ev_kw))
+
+    def apply(self, positions_kw: dict[str, float]) -> None:
+        """Advance EV deficits and battery energies over the step at ``positions_kw``."""
+        _advance(self.households, self.state == self.home, positions_kw, self.deficit_kwh,
+                 self.soc_kwh, self.config.step_h)
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """The network heuristic's verdict on one step's agent positions.
+
+    Attributes
+    ----------
+    status : heuristic status (see :attr:`FeederReplication.statuses`)
+    congested : element names violated after the decision (:func:`feeder_elements`)
+    positions_kw : agent -> position to apply [kW]
+    adjustments_kw : agent -> applied minus proposed position [kW] (all agents)
+    removable : a violation is left that the agents at their relieving bounds would remove
+    """
+
+    status: str
+    congested: tuple[str, ...]
+    positions_kw: dict[str, float]
+    adjustments_kw: dict[str, float]
+    removable: bool
+
+
+def check_step(model: ThreePhaseGrid, base: tuple[dict[str, float], dict[str, float]],
+               flex: Sequence[tuple[str, str, str, float, float, float]], heuristic: bool,
+               limits: OperatingLimits) -> StepCheck:
+    """Check (and with ``heuristic`` adjust) one step's positions (seed 001 III-B).
+
+    Parameters
+    ----------
+    model : the feeder with one connection per household; its base load is overwritten
+    base : household -> inflexible (kW, kvar), :meth:`DerOwners.base_consumption`
+    flex : agent positions and bounds, :meth:`DerOwners.propose`
+    heuristic : adjust agents (else only check: every agent fixed at its position)
+    limits : network limits
+    """
+    model.set_consumption(*base)
+    grid = model.grid
+    agents = [FlexAgent(name, grid.buses[bus], p, lo, hi, phase) if heuristic else
+              FlexAgent(name, grid.buses[bus], p, p, p, phase) for name, bus, phase, p, lo, hi in flex]
+    result = resolve_violations(model.net, agents, limits)
+    status = result.status
+    if heuristic and status == "power_flow_failed":
+        # no power flow, no sensitivities: fall back to the safe position (every agent
+        # at its lowest consumption) and let the heuristic go on from there
+        safe = [dataclasses.replace(a, power_kw=a.lower_kw) for a in agents]
+        result = resolve_violations(model.net, safe, limits)
+        status = f"power_flow_failed, fallback {result.status}"
+    left = result.remaining_violations if heuristic else result.initial_violations
+    congested = {_element_name(model.net, v) for v in left}
+    if result.status == "power_flow_failed":
+        congested.add(NOT_CONVERGED)
+    removable = (heuristic and result.status == "not_cleared"
+                 and _removable(model.net, agents, left, limits))
+    positions = result.positions_kw
+    return StepCheck(status, tuple(sorted(congested)), dict(positions),
+                     {a.name: positions[a.name] - a.power_kw for a in agents}, bool(removable))
+
+
 def replicate(grid: GridNetwork, households: Sequence[Household], seed: int, heuristic: bool = True,
               config: DayConfig = DayConfig()) -> FeederReplication:
-    """Draw the stochastic inputs with ``seed`` and step the feeder (module docstring).
+    """Draw the stochastic inputs with ``seed`` and step the feeder (module docstring) in a
+    plain loop, without mosaik: the same steps as the co-simulation
+    (:mod:`flexcosim.cosim.congestion`), for quick studies and tests of the heuristic.
 
     Parameters
     ----------
@@ -216,20 +333,10 @@ def replicate(grid: GridNetwork, households: Sequence[Household], seed: int, heu
     heuristic : adjust agents with the network heuristic (else only check)
     config : time frame, site, EV use and limits
     """
-    rng = np.random.default_rng(seed)
-    T, dt_h = config.n_steps, config.step_h
-    days = -(-T * config.step_s // 86_400)
-    model = ThreePhaseGrid(dataclasses.replace(grid, net=copy.deepcopy(grid.net)), {h.name: Connection(h.bus, h.phase) for h in households})
-    base = np.array([synthetic_household(h.base_peak_kw, config.step_s, days, rng, POWER_FACTOR).p_kw[:T]
-                     for h in households])
-    q_ratio = np.tan(np.arccos(POWER_FACTOR))
-    pv_unit = pv_profile(PVSystem(1.0), config.latitude_deg, config.longitude_deg, config.start,
-                         config.step_s, T, rng, cloudiness=float(rng.random()))
-    chain = MarkovChain.commuter(slot_s=config.step_s)
-    home, moving = chain.index("residential"), chain.moving_index
-    state = np.full(len(households), home)
-    deficit = np.zeros(len(households))
-    soc_kwh = np.array([h.battery_kwh / 2 for h in households])
+    T = config.n_steps
+    owners = DerOwners(households, seed, config)
+    model = ThreePhaseGrid(dataclasses.replace(grid, net=copy.deepcopy(grid.net)),
+                           {h.name: Connection(h.bus, h.phase) for h in households})
     elements = feeder_elements(grid)
     row_of = {name: i for i, name in enumerate(elements)}
     agents = agent_names(households)
@@ -239,44 +346,23 @@ def replicate(grid: GridNetwork, households: Sequence[Household], seed: int, heu
     statuses: list[str] = []
     removable = 0
     for t in range(T):
-        t_s = t * config.step_s
-        if t:  # state at t = 0 is the initial state (at home at midnight)
-            state = chain.step(state, t_s, rng)
-        deficit += np.where(state == moving, config.ev_kwh_per_moving_step, 0.0)
-        flex = _positions(households, state == home, deficit, base[:, t], pv_unit[t], soc_kwh, dt_h)
+        flex = owners.propose(t)
         if t < config.first_checked_step:
-            positions = {name: p for name, _bus, _ph, p, _lo, _hi in flex}
-            _advance(households, state == home, positions, deficit, soc_kwh, dt_h)
+            owners.apply({name: p for name, _bus, _ph, p, _lo, _hi in flex})
             continue
-        model.set_consumption({h.name: base[i, t] for i, h in enumerate(households)},
-                              {h.name: base[i, t] * q_ratio for i, h in enumerate(households)})
-        agents_t = [FlexAgent(name, grid.buses[bus], p, lo, hi, phase) if heuristic else
-                    FlexAgent(name, grid.buses[bus], p, p, p, phase) for name, bus, phase, p, lo, hi in flex]
-        result = resolve_violations(model.net, agents_t, config.limits)
-        status = result.status
-        if heuristic and status == "power_flow_failed":
-            # no power flow, no sensitivities: fall back to the safe position (every agent
-            # at its lowest consumption) and let the heuristic go on from there
-            safe = [dataclasses.replace(a, power_kw=a.lower_kw) for a in agents_t]
-            result = resolve_violations(model.net, safe, config.limits)
-            status = f"power_flow_failed, fallback {result.status}"
-        statuses.append(status)
-        if result.status == "power_flow_failed":
-            congested[row_of[NOT_CONVERGED], t] = True
-        left = result.remaining_violations if heuristic else result.initial_violations
-        for v in left:
-            congested[row_of[_element_name(model.net, v)], t] = True
-        if heuristic and result.status == "not_cleared" and _removable(model.net, agents_t, left, config.limits):
-            removable += 1
-        positions = result.positions_kw
-        for a in agents_t:
-            adjustments[agent_row[a.name], t] = positions[a.name] - a.power_kw
-        _advance(households, state == home, positions, deficit, soc_kwh, dt_h)
+        step = check_step(model, owners.base_consumption(t), flex, heuristic, config.limits)
+        statuses.append(step.status)
+        for name in step.congested:
+            congested[row_of[name], t] = True
+        removable += step.removable
+        for name, delta in step.adjustments_kw.items():
+            adjustments[agent_row[name], t] = delta
+        owners.apply(step.positions_kw)
     first = config.first_checked_step
     return FeederReplication(
         outcome=ReplicationOutcome(congested=congested[:, first:], adjustments_kw=adjustments[:, first:]),
         elements=elements, agents=agents, removable_left=removable,
-        unmet_ev_kwh=float(deficit.sum()), statuses=tuple(statuses))
+        unmet_ev_kwh=owners.unmet_ev_kwh, statuses=tuple(statuses))
 
 
 def _positions(households: Sequence[Household], at_home: np.ndarray, deficit: np.ndarray,

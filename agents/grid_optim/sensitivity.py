@@ -298,6 +298,33 @@ def _rank(
     return sorted(ranking, key=lambda s: -abs(s.per_kw))
 
 
+def _key(v: Violation) -> tuple:
+    """Violations whose ranking is shared: same kind of limit, element type and phase (the
+    buses along one phase of a feeder rank their agents alike)."""
+    return (v.kind, v.element, v.phase)
+
+
+def _step(ranking: Sequence[AgentSensitivity], names: list[str], target: Violation,
+          power: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+          moved: np.ndarray) -> tuple[float, int]:
+    """The move of the most sensitive agent with headroom that keeps its direction:
+    (delta [kW], agent index); (0, -1) if none can move.
+
+    ``moved`` holds each agent's direction so far (-1 down, +1 up, 0 not moved): an agent
+    is not moved back, or two violations on different phases (an EV turned down for one
+    phase lowers the other phases through the neutral) would trade it back and forth.
+    """
+    for s in ranking:
+        i = names.index(s.agent)
+        if abs(s.per_kw) < 1e-12:
+            continue
+        delta = float(np.clip(-(target.excess + AIM_MARGIN * abs(target.limit)) / s.per_kw,
+                              lower[i] - power[i], upper[i] - power[i]))
+        if abs(delta) > 1e-9 and moved[i] * delta >= 0:
+            return delta, i
+    return 0.0, -1
+
+
 def resolve_violations(
     net: pp.pandapowerNet,
     agents: Sequence[FlexAgent],
@@ -310,7 +337,13 @@ def resolve_violations(
     Each iteration takes the worst violation, ranks the agents by sensitivity (each
     turned up/down by ``step_share`` of its position, or of its range when at zero) and
     moves the most sensitive agent that still has headroom by
-    ``-(excess + AIM_MARGIN |limit|) / S_a``, capped at its bounds. The net itself is not modified.
+    ``-(excess + AIM_MARGIN |limit|) / S_a``, capped at its bounds. A ranking is kept for
+    every kind of violation (kind, element type, phase) and reused while one of its agents
+    can still move (the seed ranks once and adjusts the most effective agents in turn); it
+    is re-run when every agent it ranks is at its bound. A kept ranking's sensitivity is
+    that of an earlier target, so the step is a linear estimate the next power flow
+    corrects. An agent keeps the direction of its first move (never turned back up after
+    a turn-down, or the reverse). The net itself is not modified.
 
     Parameters
     ----------
@@ -360,31 +393,28 @@ def resolve_violations(
         return result("power_flow_failed", "power flow did not converge at the agents' positions")
     initial, first_ranking = current, ()
     stuck = False
+    rankings: dict[tuple, list[AgentSensitivity]] = {}
+    moved = np.zeros(len(agents))
     for _ in range(max_iterations):
         if not current:
             break
         target = current[0]
-        try:
-            ranking = _rank(grid, target, power, step_share)
-        except pp.LoadflowNotConverged:
-            ranking = []
-        first_ranking = first_ranking or tuple(ranking)
-        moved = False
-        for s in ranking:
-            i = names.index(s.agent)
-            if abs(s.per_kw) < 1e-12:
-                continue
-            delta = float(
-                np.clip(-(target.excess + AIM_MARGIN * abs(target.limit)) / s.per_kw,
-                        lower[i] - power[i], upper[i] - power[i])
-            )
-            if abs(delta) > 1e-9:
-                power[i] += delta
-                moved = True
-                break
-        if not moved:
+        delta, i = 0.0, -1
+        if _key(target) in rankings:  # a violation of this kind was ranked: reuse it
+            delta, i = _step(rankings[_key(target)], names, target, power, lower, upper, moved)
+        if abs(delta) <= 1e-9:  # a new kind, or no ranked agent can move: rank afresh
+            try:
+                ranking = _rank(grid, target, power, step_share)
+            except pp.LoadflowNotConverged:
+                ranking = []
+            rankings[_key(target)] = ranking
+            first_ranking = first_ranking or tuple(ranking)
+            delta, i = _step(ranking, names, target, power, lower, upper, moved)
+        if abs(delta) <= 1e-9:
             stuck = True
             break
+        power[i] += delta
+        moved[i] = np.sign(delta)
         try:
             current = grid.violations(power)
         except pp.LoadflowNotConverged:
