@@ -41,7 +41,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("FLEXCOSIM_FUZZ_SEED", "9"))
-FAST_CASES = 30
+FAST_CASES = 20
 SLOW_CASES = 300
 TIMEOUT_S = 120
 MEMORY_LIMIT_BYTES = 6 * 2**30

@@ -85,6 +85,7 @@ def test_heuristic_on_the_three_phase_model_adjusts_the_ev_on_the_violated_phase
     assert res.status == "cleared" and res.positions_kw["ev_a"] < 5.0
 
 
+@pytest.mark.slow  # the default run checks this on the co-simulation (tests/test_cosim_seed001.py)
 def test_no_replication_ends_with_a_violation_the_heuristic_could_have_removed():
     grid = build_lv_feeder_3ph()
     # four single-phase homes at the weak end with 3.7 kW EVs, two of them on phase a

@@ -234,7 +234,8 @@ class _Greedy:
         parked, share = p.parked, p.parked_share
         for t in range(p.n_steps):
             missing_kwh = np.maximum(p.target_energy_kwh - energy, 0.0)
-            with np.errstate(divide="ignore"):  # a zero share wants full power and gets no energy
+            # a zero share (not parked) wants full power, 0/0 is NaN; np.where below drops both
+            with np.errstate(divide="ignore", invalid="ignore"):
                 full_kw = missing_kwh / (p.efficiency * dt_h * share[:, t])
             wanted_kw = np.where(parked[:, t], np.minimum(p.charge_max_kw, full_kw), 0.0)
             # laxity [steps]: steps left to the target minus steps needed at full power
