@@ -184,14 +184,17 @@ def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
     assert again.converged and again.vm_pu == pytest.approx(state.vm_pu, rel=1e-6)
 
 
-def _other_loads(net):
-    """An out-of-service load in the first row and a scaled one: the fast path writes every
-    load of the net in its row order."""
+def _other_elements(net):
+    """An out-of-service load in the first row and a scaled one (the fast path writes every
+    load of the net in its row order); PV units, one off, with SimBench's object columns of
+    NaN limits."""
     import pandapower as pp
 
     pp.create_load(net, net.bus.index[3], p_mw=0.5, in_service=False, index=-1)
     pp.create_load(net, net.bus.index[5], p_mw=0.004, q_mvar=0.001, scaling=0.5)
     net.load.sort_index(inplace=True)
+    pp.create_sgens(net, net.bus.index[[6, 7]], p_mw=[0.003, 0.5], in_service=[True, False])
+    net.sgen["min_p_mw"] = np.array([np.nan, np.nan], dtype=object)
 
 
 def _open_switch(net):
@@ -201,7 +204,7 @@ def _open_switch(net):
     pp.create_switch(net, net.line.from_bus.iloc[-1], net.line.index[-1], et="l", closed=False)
 
 
-@pytest.mark.parametrize("change, fast", [(_other_loads, True), (_open_switch, False)])
+@pytest.mark.parametrize("change, fast", [(_other_elements, True), (_open_switch, False)])
 def test_the_fast_flow_keeps_the_net_s_other_elements(change, fast):
     """The reused flow equals pandapower with loads the co-simulation does not own, and a
     net lightsim2grid would model differently stays on pandapower (still correct)."""

@@ -23,6 +23,7 @@ currents lightsim2grid reports at both ends [kA]: line loading
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass
 
@@ -40,6 +41,9 @@ CHECK_ATOL = {"vm_pu": 1e-8, "line_loading_pct": 1e-6, "trafo_loading_pct": 1e-6
               "trafo_p_hv_mw": 1e-9}
 _LOAD_DEPENDENCE = ["const_z_p_percent", "const_i_p_percent", "const_z_q_percent",
                     "const_i_q_percent"]
+#: Operating limits [MW, Mvar] lightsim2grid's converter reads as floats (no power flow uses
+#: them); SimBench leaves them as object columns of NaN.
+_LIMITS = ("min_p_mw", "max_p_mw", "min_q_mvar", "max_q_mvar")
 
 
 @dataclass(frozen=True)
@@ -97,15 +101,18 @@ class RepeatedFlow:
                 or not (net.bus.in_service.all() or (net.bus.index == np.arange(len(net.bus))).all())
                 or (~switch.closed).any() or (switch.et == "b").any()):
             return None
+        ls_net = copy.copy(net)  # shallow: shares every table but the ones cast here
+        for table in ("gen", "sgen", "storage"):
+            ls_net[table] = net[table].astype({c: float for c in _LIMITS if c in net[table]})
         try:
             with warnings.catch_warnings():
                 # expected notes: closed switches are not used; the ext_grid becomes the
-                # slack; a transformer without tap data has its NaN taps read as 0 (as pandapower)
+                # slack; NaN taps and limits are read as 0 (pandapower's taps too)
                 warnings.filterwarnings("ignore", "There are switches")
-                warnings.filterwarnings("ignore", "There were some Nan in the pp_net.trafo")
+                warnings.filterwarnings("ignore", "There were some Nan in the pp_net")
                 warnings.filterwarnings("ignore", "LightSim has not found any generators")
-                model = init_from_pandapower(net)
-        except RuntimeError:  # an element lightsim2grid does not support
+                model = init_from_pandapower(ls_net)
+        except (RuntimeError, TypeError, ValueError):  # what its converter does not support
             return None
         flow = cls(model, net)
         start = model.dc_pf(flow._v, MAX_ITERATIONS, TOLERANCE_MVA)
