@@ -5,9 +5,10 @@ hand us nets without loads), takes the P/Q sum of every simulator connected to t
 bus, runs Newton-Raphson (``pandapower.runpp``) and returns bus voltages, line and
 transformer loading. The first flow (and the first after one that did not converge) is
 pandapower's; later flows solve the same Newton-Raphson in lightsim2grid from the last
-voltages (:class:`~flexcosim.cosim.models.fast_flow.RepeatedFlow`: 9.1 -> 0.07 ms CPU per
-flow on ``ucd_feeder4``, ``bench/ucd_day.py``). A net lightsim2grid does not model as
-pandapower does keeps pandapower's ``recycle`` path. Either way the net must not change
+voltages (:class:`~flexcosim.cosim.models.fast_flow.RepeatedFlow`; CPU per flow with
+pandapower -> lightsim2grid: 9.1 -> 0.1 ms on ``ucd_feeder4``, 9.2 -> 1.6 ms on the 890-bus
+``large_feeder``, ``bench/ucd_day.py``). A net lightsim2grid does not model as pandapower
+does keeps pandapower's ``recycle`` path. Either way the net must not change
 otherwise between flows (agents copy it first). The net's loads are those of the last
 flow; its result is :attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower
 flow's only).
