@@ -89,9 +89,10 @@ class RepeatedFlow:
 
         Refused before converting: voltage-dependent loads, distributed slack,
         ``trafo_loading="power"``, bus indices not ascending (lightsim2grid numbers buses
-        by sorted index; with gaps it cannot switch buses off), open or bus-bus switches (lightsim2grid ignores switches; closed
-        line and transformer switches change nothing); refused by lightsim2grid: three-winding
-        transformers, wards, impedances, motors, parallel loads. Then the first flow, from
+        by sorted index; with gaps it cannot switch buses off), open or bus-bus switches
+        (lightsim2grid ignores switches; closed line and transformer switches change
+        nothing); refused by lightsim2grid's converter: three-winding transformers, wards,
+        impedances, motors, parallel loads. Then the first flow, from
         lightsim2grid's DC flow, must equal pandapower's result in the net (``CHECK_RTOL``).
         """
         load, switch, options = net.load, net.switch, net._options
