@@ -7,9 +7,9 @@
 events at their own second and the 900 s metering interval; each ``..._s`` figure has a
 ``..._cpu_s`` twin, the CPU time of this process over the same call (``time.process_time``;
 on a shared machine the figure to compare); ``event_day_s_1x`` repeats the 1x figure under the issue's name,
-``event_day_s_60s_metering`` is the 1x day with ``grid.step_s: 60``; ``pf_ms_ucd`` and
-``pf_ms_lv20`` are milliseconds per AC power flow of ``ucd_feeder4`` and
-``lv_feeder_20bus`` (:class:`flexcosim.cosim.models.grid.PowerFlowGrid`, loads varying by
+``event_day_s_60s_metering`` is the 1x day with ``grid.step_s: 60``; ``pf_ms_ucd``,
+``pf_ms_lv20`` and ``pf_ms_large`` are milliseconds per AC power flow of ``ucd_feeder4``,
+``lv_feeder_20bus`` and the 890-bus ``large_feeder`` (:class:`flexcosim.cosim.models.grid.PowerFlowGrid`, loads varying by
 +-20 % around ``PF_BASE_KW``, every flow converged; CPU time).
 Each run also reports its agent steps and messages (from ``manifest.json``) and its
 power flows. The fleet factor scales the chargers of every site and the visitors (478
@@ -38,7 +38,7 @@ from flexcosim.scenarios.sweep_points import scale_fleet
 FACTORS = (1, 2, 4)
 #: Load per named bus of the power-flow timing [kW]: a loaded but solvable state
 #: (20 kW at every bus of the 400 V feeder does not converge).
-PF_BASE_KW = {"ucd_feeder4": 200.0, "lv_feeder_20bus": 3.0}
+PF_BASE_KW = {"ucd_feeder4": 200.0, "lv_feeder_20bus": 3.0, "large_feeder": 5.0}
 
 
 def power_flow_ms(grid_name: str, n: int = 200, seed: int = 0) -> float:
@@ -95,6 +95,7 @@ def measure(factors: tuple[int, ...] = FACTORS) -> dict:
         result[f"event_day_{suffix}_60s_metering"] = mean(metered, key)
     result["pf_ms_ucd"] = round(power_flow_ms("ucd_feeder4"), 2)
     result["pf_ms_lv20"] = round(power_flow_ms("lv_feeder_20bus"), 2)
+    result["pf_ms_large"] = round(power_flow_ms("large_feeder"), 2)
     result.update(unit="s per simulated day and strategy (mean of baseline and optimised)",
                   cpus=os.cpu_count(), runs=rows + metered)
     return result

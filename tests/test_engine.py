@@ -157,8 +157,8 @@ def test_no_agent_steps_at_night(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name, kw", [("ucd_feeder4", 200.0), ("lv_feeder_20bus", 3.0)])
 def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
-    """After its first flow (pandapower's), PowerFlowGrid solves with the case's admittances
-    on its own Newton-Raphson from the last voltages; every flow must equal a fresh
+    """After its first flow (pandapower's), PowerFlowGrid solves on lightsim2grid's
+    Newton-Raphson from the last voltages; every flow must equal a fresh
     ``pandapower.runpp`` of the same loads to Newton-Raphson tolerance, and a flow that does
     not converge hands the next one back to pandapower."""
     grid, pandapower = PowerFlowGrid(build_grid(name)), PowerFlowGrid(build_grid(name))
@@ -182,6 +182,45 @@ def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
     assert grid._fast is None
     again = grid.solve(p, q)
     assert again.converged and again.vm_pu == pytest.approx(state.vm_pu, rel=1e-6)
+
+
+def _other_elements(net):
+    """An out-of-service load in the first row and a scaled one (the fast path writes every
+    load of the net in its row order); PV units, one off, with SimBench's object columns of
+    NaN limits."""
+    import pandapower as pp
+
+    pp.create_load(net, net.bus.index[3], p_mw=0.5, in_service=False, index=-1)
+    pp.create_load(net, net.bus.index[5], p_mw=0.004, q_mvar=0.001, scaling=0.5)
+    net.load.sort_index(inplace=True)
+    pp.create_sgens(net, net.bus.index[[6, 7]], p_mw=[0.003, 0.5], in_service=[True, False])
+    net.sgen["min_p_mw"] = np.array([np.nan, np.nan], dtype=object)
+
+
+def _open_switch(net):
+    """lightsim2grid ignores switches: an open one keeps the net on pandapower."""
+    import pandapower as pp
+
+    pp.create_switch(net, net.line.from_bus.iloc[-1], net.line.index[-1], et="l", closed=False)
+
+
+@pytest.mark.parametrize("change, fast", [(_other_elements, True), (_open_switch, False)])
+def test_the_fast_flow_keeps_the_net_s_other_elements(change, fast):
+    """The reused flow equals pandapower with loads the co-simulation does not own, and a
+    net lightsim2grid would model differently stays on pandapower (still correct)."""
+    grid, pandapower = PowerFlowGrid(build_grid("lv_feeder_20bus")), PowerFlowGrid(build_grid("lv_feeder_20bus"))
+    change(grid.net)
+    change(pandapower.net)
+    rng = np.random.default_rng(4)
+    for _ in range(2):
+        p = {b: 3.0 * rng.uniform(-0.5, 1.5) for b in grid.bus_names}
+        pandapower._fast = None
+        state, fresh = grid.solve(p, {}), pandapower.solve(p, {})
+        for field in ("vm_pu", "line_loading_pct", "trafo_loading_pct", "trafo_p_kw"):
+            got, want = getattr(state, field), getattr(fresh, field)
+            assert all(got[k] == pytest.approx(want[k], rel=1e-6, abs=1e-9, nan_ok=True)
+                       for k in want), field
+    assert (grid._fast is not None) == fast
 
 
 def test_an_ev_leaving_20_min_after_a_replan_at_09_07_13_gets_its_energy():

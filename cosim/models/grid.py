@@ -4,10 +4,11 @@ The grid model owns one load element per named bus (created here, so builders ca
 hand us nets without loads), takes the P/Q sum of every simulator connected to that
 bus, runs Newton-Raphson (``pandapower.runpp``) and returns bus voltages, line and
 transformer loading. The first flow (and the first after one that did not converge) is
-pandapower's; later flows reuse its admittance matrices and start from the last voltages
-(:class:`~flexcosim.cosim.models.newton.NewtonRaphson`, the same Newton-Raphson on dense
-arrays: 9.1 -> 0.3 ms CPU per flow on ``ucd_feeder4``, ``bench/ucd_day.py``). A net that
-solver does not model keeps pandapower's ``recycle`` path. Either way the net must not change
+pandapower's; later flows solve the same Newton-Raphson in lightsim2grid from the last
+voltages (:class:`~flexcosim.cosim.models.fast_flow.RepeatedFlow`; CPU per flow with
+pandapower -> lightsim2grid: 9.1 -> 0.1 ms on ``ucd_feeder4``, 9.2 -> 1.6 ms on the 890-bus
+``large_feeder``, ``bench/ucd_day.py``). A net lightsim2grid does not model as pandapower
+does keeps pandapower's ``recycle`` path. Either way the net must not change
 otherwise between flows (agents copy it first). The net's loads are those of the last
 flow; its result is :attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower
 flow's only).
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 
-from flexcosim.cosim.models.newton import NewtonRaphson
+from flexcosim.cosim.models.fast_flow import RepeatedFlow
 from flexcosim.grids.network import GridNetwork
 
 
@@ -76,7 +77,7 @@ class PowerFlowGrid:
         self._trafo_idx = np.array(list(grid.transformers.values()), dtype=int)
         self._row = {name: i for i, name in enumerate(self.bus_names)}
         self._solved_once = False
-        self._fast: NewtonRaphson | None = None  # set after a converged pandapower flow
+        self._fast: RepeatedFlow | None = None  # set after a converged pandapower flow
         self.last: GridState | None = None
 
     def solve(self, p_kw: Mapping[str, float], q_kvar: Mapping[str, float]) -> GridState:
@@ -99,14 +100,16 @@ class PowerFlowGrid:
             q[self._row[name]] = value
         # the net's loads are those of the last flow, also for readers of the net (the DSO)
         load = self.net.load
+        full = {}
         for column, value in (("p_mw", p), ("q_mvar", q)):
-            full = load[column].to_numpy(dtype=float, copy=True)
-            full[self._load_pos] = value / 1e3
-            load[column] = full
-        self.last = self._solve_fast(p, q) if self._fast is not None else self._solve_pandapower(p, q)
+            full[column] = load[column].to_numpy(dtype=float, copy=True)
+            full[column][self._load_pos] = value / 1e3
+            load[column] = full[column]
+        self.last = (self._solve_fast(full["p_mw"], full["q_mvar"]) if self._fast is not None
+                     else self._solve_pandapower())
         return self.last
 
-    def _solve_pandapower(self, p: np.ndarray, q: np.ndarray) -> GridState:
+    def _solve_pandapower(self) -> GridState:
         try:
             # recycling needs a solved case to reuse (the first flow builds it)
             pp.runpp(self.net, init="results" if self._solved_once else "auto",
@@ -115,7 +118,7 @@ class PowerFlowGrid:
         except pp.LoadflowNotConverged:
             return self._not_converged()
         self._solved_once = True
-        self._start_fast(p, q)
+        self._start_fast()
         g, net = self.grid, self.net
         trafo = net.res_trafo.loc[self._trafo_idx]
         return GridState(
@@ -126,27 +129,19 @@ class PowerFlowGrid:
             trafo_p_kw=dict(zip(g.transformers, (trafo.p_hv_mw * 1e3).tolist())),
         )
 
-    def _start_fast(self, p: np.ndarray, q: np.ndarray) -> None:
-        """Take the solved case for later flows, with the positions of what we read and write."""
-        self._fast = NewtonRaphson.from_net(self.net)
+    def _start_fast(self) -> None:
+        """Take the solved net for later flows, with the rows of what we read."""
+        self._fast = RepeatedFlow.from_net(self.net)
         if self._fast is None:
             return
         net, g = self.net, self.grid
-        lookup = net._pd2ppc_lookups["bus"]
-        self._load_bus = lookup[[g.buses[b] for b in self.bus_names]]
-        # the controlled loads of this flow are taken out of the case's static injection
-        s = np.zeros(self._fast.s_static.size, dtype=complex)
-        np.add.at(s, self._load_bus, (p + 1j * q) / 1e3)
-        self._fast.s_static = self._fast.s_static + s / self._fast.base_mva
-        self._bus_pos = {n: int(lookup[i]) for n, i in g.buses.items()}
+        self._bus_pos = {n: net.bus.index.get_loc(i) for n, i in g.buses.items()}
         self._line_pos = {n: net.line.index.get_loc(i) for n, i in g.lines.items()}
         self._trafo_pos = {n: net.trafo.index.get_loc(i) for n, i in g.transformers.items()}
 
-    def _solve_fast(self, p: np.ndarray, q: np.ndarray) -> GridState:
-        fast = self._fast
-        s = np.zeros(fast.s_static.size, dtype=complex)
-        np.add.at(s, self._load_bus, (p + 1j * q) / 1e3)
-        r = fast.solve(s)
+    def _solve_fast(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> GridState:
+        """One flow on lightsim2grid with every load of the net (``net.load`` rows) [MW, Mvar]."""
+        r = self._fast.solve(p_mw, q_mvar)
         if r is None:
             self._fast = None  # the next flow is pandapower's again, from its own start
             return self._not_converged()
