@@ -153,9 +153,7 @@ def _plot_heatmaps(path: Path, estimates: dict, start: pd.Timestamp) -> None:
     ticks = range(0, len(labels), max(1, len(labels) // 16))
     axes[-1, 0].set_xticks(list(ticks), [labels[i] for i in ticks], rotation=60, fontsize=7)
     fig.suptitle("Probability of congestion per element and hour")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _write(fig, path)
 
 
 def _plot_adjustments(path: Path, estimates: dict) -> None:
@@ -170,9 +168,7 @@ def _plot_adjustments(path: Path, estimates: dict) -> None:
                      fontsize=9)
     ax.set_ylabel("adjusted energy sum |dP| dt [kWh]")
     ax.tick_params(axis="x", rotation=60, labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _write(fig, path)
 
 
 def _plot_convergence(path: Path, results: dict) -> None:
@@ -188,6 +184,11 @@ def _plot_convergence(path: Path, results: dict) -> None:
     ax.set_ylabel("mean SE over cells with 0 < p < 1")
     ax.set_title("Convergence of the estimate (dotted: 1/sqrt(N))", fontsize=9)
     ax.legend()
+    _write(fig, path)
+
+
+def _write(fig, path: Path) -> None:
+    """Lay out, write the PNG and close the figure."""
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)

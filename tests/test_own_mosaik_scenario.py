@@ -38,7 +38,9 @@ def test_the_pages_script_gives_the_flexcosim_runs_energy(tmp_path, monkeypatch,
     namespace: dict = {}
     exec(compile(script, str(DOC), "exec"), namespace)  # noqa: S102 - running the doc is the test
     plain, flexcosim = namespace["plain_kwh"], namespace["flexcosim_kwh"]
-    assert plain == pytest.approx(flexcosim, rel=1e-9)
+    # the two worlds solve the same flows; Newton-Raphson stops within 1e-8 MVA of the
+    # solution, so their energies agree to about 1e-6, not to the last digit
+    assert plain == pytest.approx(flexcosim, rel=1e-6)
     assert plain > 100  # office and EVs, not an empty feeder
     assert f"plain mosaik World {plain:.3f} kWh, flexcosim run {flexcosim:.3f} kWh" in DOC.read_text()
     series = namespace["series"]
