@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, wide
-from flexcosim.cosim.world import assemble, build_world, world_until_s
+from flexcosim.cosim.results import wide
 from flexcosim.scenarios.catalog import load_scenario
 from flexcosim.scenarios.schema import parse_scenario
+from tests.test_cosim_ucd import simulate as run_reduced
 
 pytestmark = pytest.mark.mosaik
 
@@ -42,11 +42,7 @@ def reduced(variant: str, scale: float = 1.0):
 
 
 def simulate(scenario, base, out):
-    a = assemble(scenario, base)
-    writer = TimeseriesWriter(out)
-    build_world(a, writer).world.run(until=world_until_s(scenario), print_progress=False)
-    writer.flush()
-    ts = read_timeseries(out)
+    _, a, ts = run_reduced(scenario, base, out)
     check_invariants(scenario, a, ts)
     return a, ts
 
