@@ -20,6 +20,7 @@ lets the agents react (:meth:`AgentRuntime.settle`) and asks
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Generator, Iterable
 from typing import Any
@@ -158,7 +159,17 @@ class AgentRuntime:
             self.env.step()
 
     def next_time(self) -> float:
-        """Time of the earliest pending event [s], ``inf`` if there is none."""
+        """Time of the earliest pending event someone waits for [s], ``inf`` if there is none.
+
+        simpy cannot cancel an event: the deadline of a request whose replies all came in
+        stays in the queue with nobody waiting for it (its condition removed its callback).
+        Processing it would only move the clock, so it is dropped here rather than cost
+        the agents a mosaik step at a time when nothing happens. (simpy keeps its queue in
+        the private ``_queue``, a heap of ``(time, priority, id, event)``; simpy < 5.)
+        """
+        queue = self.env._queue
+        while queue and isinstance(queue[0][3], simpy.Timeout) and not queue[0][3].callbacks:
+            heapq.heappop(queue)
         return self.env.peek()
 
     def pending(self) -> list[simpy.Process]:
