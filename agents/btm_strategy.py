@@ -17,26 +17,27 @@ site observation does not carry):
     eq 3.10. With a varying limit and V2G the background load makes a discharge that
     offsets it count as less exchange; for V1G sites the optimum is the true one.
 
-Like :class:`flexcosim.agents.site.Scheduled`, the strategy plans when the set of EVs on the
-chargers changes and follows its plan otherwise; it also re-plans when the plan would
-draw more than the capacity of the step (a new ``Φ_c``). A plan that cannot be made
-raises, so the aggregator records it and its fallback decides the step.
+A :class:`flexcosim.agents.site.PlanFollower`: it plans when an EV arrives (or leaves
+early) and follows its plan otherwise; it also re-plans when the plan would draw more
+than the capacity of the step (a new ``Φ_c``). A plan that cannot be made raises, so the
+aggregator records it and its fallback decides the step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
 
 from flexcosim.agents.optim.btm_ems import BTMProblem, StorageUnits, solve_btm_ems
-from flexcosim.agents.site import SiteObservation, SiteSetpoints
+from flexcosim.agents.site import PlanFollower, SiteObservation
 
 #: Slack when comparing a planned step with the capacity [kW].
 _TOL_KW = 1e-6
 
 
-class BTMEMSStrategy:
+class BTMEMSStrategy(PlanFollower):
     """Schedules the site's EVs with the BTM EMS MILP (seed 004 eqs 3.10-3.30).
 
     Parameters
@@ -49,22 +50,14 @@ class BTMEMSStrategy:
                  time_limit_s: float = 10.0) -> None:
         if objective not in ("cost", "exchange"):
             raise ValueError(f"objective = {objective!r}; allowed: 'cost', 'exchange'")
+        super().__init__()
         self.objective = objective
         self.time_limit_s = time_limit_s
-        self._plan: dict[str, np.ndarray] = {}
-        self._plan_start_s = 0
-        self._evs: frozenset[str] = frozenset()
 
-    def decide(self, obs: SiteObservation) -> SiteSetpoints:
-        evs = frozenset(ev.ev for ev in obs.evs)
-        k = (obs.time_s - self._plan_start_s) // obs.step_s
-        stale = (evs != self._evs or not self._plan
-                 or k >= len(next(iter(self._plan.values())))
-                 or sum(plan[k] for plan in self._plan.values()) > obs.capacity_kw + _TOL_KW)
-        if stale:
-            self._plan = self._make_plan(obs)
-            self._evs, self._plan_start_s, k = evs, obs.time_s, 0
-        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()})
+    def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
+        """Also when the plan's step would draw more than the step's capacity (a new limit)."""
+        return super()._must_replan(obs, k, gone) or (
+            sum(plan[k] for plan in self._plan.values()) > obs.capacity_kw + _TOL_KW)
 
     def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
         if not obs.evs:

@@ -122,15 +122,59 @@ class EqualShare:
         return SiteSetpoints({ev: kw * scale for ev, kw in wanted.items()})
 
 
-class Scheduled:
-    """Receding-horizon schedule from an optimisation model (``flexcosim.agents.optim.site_scheduler``).
+class PlanFollower:
+    """A receding-horizon strategy: makes a per-EV plan of ``step_s`` steps and follows it.
 
-    Re-solves when the set of EVs on the chargers changes (an arrival or departure) and
-    otherwise follows the stored schedule, so a day costs one solve per event, not one
-    per step. The schedule's steps count whole ``step_s`` from the solve (it asks to
-    decide again at each step's end); an EV leaving during a step charges in it for the
-    share of it it is still there (``SiteScheduleProblem.departure_share``). EVs without
-    an announced departure are scheduled to the horizon end.
+    Re-plans when an EV arrives, when an EV leaves before its announced departure (or
+    without one), and when the plan runs out; otherwise it follows the stored plan, so
+    a day costs one plan per arrival, not one per step. An EV leaving at or after its
+    announced departure changes nothing the plan did not assume (its power ends there),
+    so the rest of the plan is still optimal for the EVs that stay (Bellman's principle;
+    the forecasts are those of the last plan, as between any two events) and it goes on
+    without a new one. The plan's steps count whole ``step_s`` from the plan's time; the
+    strategy asks to decide again at each step's end. Subclasses make the plan
+    (:meth:`_make_plan`) and may add reasons to re-plan (:meth:`_must_replan`).
+    """
+
+    def __init__(self) -> None:
+        self._plan: dict[str, np.ndarray] = {}  # EV -> grid-side power per plan step [kW]
+        self._plan_start_s = 0
+        self._departure_s: dict[str, int | None] = {}  # EV -> announced departure, as planned
+
+    def decide(self, obs: SiteObservation) -> SiteSetpoints:
+        k = (obs.time_s - self._plan_start_s) // obs.step_s
+        here = {ev.ev for ev in obs.evs}
+        gone = {ev: dep for ev, dep in self._departure_s.items() if ev not in here}
+        self._plan = {ev: plan for ev, plan in self._plan.items() if ev in here}
+        if self._must_replan(obs, k, gone):
+            self._plan = self._make_plan(obs)
+            self._plan_start_s, k = obs.time_s, 0
+        self._departure_s = {ev.ev: ev.departure_s for ev in obs.evs}
+        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()},
+                             self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
+
+    def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
+        """An arrival, an early (or unannounced) departure, or no plan left for step ``k``.
+
+        ``gone``: the EVs of the last decision that have left, with their announced departure.
+        """
+        if not self._plan or k >= len(next(iter(self._plan.values()))):
+            return True
+        if any(ev.ev not in self._departure_s for ev in obs.evs):
+            return True
+        return any(dep is None or dep > obs.time_s for dep in gone.values())
+
+    def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
+        """Grid-side power per EV and step from ``obs.time_s`` [kW]; raises if none can be made."""
+        raise NotImplementedError
+
+
+class Scheduled(PlanFollower):
+    """Plans with an optimisation model (``flexcosim.agents.optim.site_scheduler``).
+
+    See :class:`PlanFollower` for when it re-plans. An EV leaving during a step charges
+    in it for the share of it it is still there (``SiteScheduleProblem.departure_share``).
+    EVs without an announced departure are scheduled to the horizon end.
 
     Parameters
     ----------
@@ -144,27 +188,15 @@ class Scheduled:
     def __init__(self, scheduler: str = "optimal", soft_capacity: bool = False) -> None:
         from flexcosim.agents.optim.site_scheduler import SCHEDULERS
 
+        super().__init__()
         self.scheduler = SCHEDULERS[scheduler]()
         self.soft_capacity = soft_capacity
-        self._plan: dict[str, np.ndarray] = {}
-        self._plan_start_s = 0
-        self._evs: frozenset[str] = frozenset()
 
-    def decide(self, obs: SiteObservation) -> SiteSetpoints:
-        evs = frozenset(ev.ev for ev in obs.evs)
-        k = (obs.time_s - self._plan_start_s) // obs.step_s
-        if evs != self._evs or not self._plan or k >= len(next(iter(self._plan.values()))):
-            self._replan(obs)
-            self._evs, self._plan_start_s, k = evs, obs.time_s, 0
-        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()},
-                             self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
-
-    def _replan(self, obs: SiteObservation) -> None:
+    def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
         from flexcosim.agents.optim.types import SiteScheduleProblem
 
         if not obs.evs:
-            self._plan = {}
-            return
+            return {}
         evs = obs.evs
         n = max(len(obs.capacity_forecast_kw), len(obs.tariff_forecast_per_kwh), 1)
         limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,) * n, dtype=float)
@@ -203,7 +235,7 @@ class Scheduled:
         if schedule.status not in ("optimal", "ok", "limit_exceeded"):
             # no plan: raise, so the aggregator records it and its fallback decides this step
             raise RuntimeError(f"site scheduler returned {schedule.status}: {schedule.reason}")
-        self._plan = {ev.ev: schedule.power_kw[i] for i, ev in enumerate(evs)}
+        return {ev.ev: schedule.power_kw[i] for i, ev in enumerate(evs)}
 
 
 #: Penalty of one kW above the site limit for one hour with a soft limit
