@@ -156,7 +156,10 @@ def solve(
     """
     h = new_highs(time_limit_s, mip_rel_gap)
     h.setOptionValue("presolve", "on" if presolve else "off")
-    has_integers = pass_model(h, c, A, row_lo, row_hi, col_lo, col_hi, integer, offset)
+    try:
+        has_integers = pass_model(h, c, A, row_lo, row_hi, col_lo, col_hi, integer, offset)
+    except ValueError as exc:  # e.g. a NaN bound: a failed solve, not a crash
+        return SolveResult(status="error", message=str(exc))
     t0 = time.perf_counter()
     h.run()
     return read_result(h, time.perf_counter() - t0, has_integers)
@@ -173,31 +176,29 @@ def pass_model(
     integer: np.ndarray | None = None,
     offset: float = 0.0,
 ) -> bool:
-    """Load a model given as arrays into ``h``; returns whether it has integer columns."""
+    """Load a model given as arrays into ``h``; returns whether it has integer columns.
+
+    Uses highspy's array form of ``passModel`` (column-wise matrix, minimisation), which
+    takes numpy buffers as they are; filling a ``HighsLp`` field by field converts every
+    element through Python and cost five times as long per site LP (0.9 against 0.2 ms).
+    """
     A = sp.csc_matrix(A)
-    n = A.shape[1]
-    lp = highspy.HighsLp()
-    lp.num_col_ = n
-    lp.num_row_ = A.shape[0]
-    lp.col_cost_ = np.asarray(c, dtype=float)
-    lp.offset_ = float(offset)
-    lp.col_lower_ = np.asarray(col_lo, dtype=float)
-    lp.col_upper_ = np.asarray(col_hi, dtype=float)
-    lp.row_lower_ = np.asarray(row_lo, dtype=float)
-    lp.row_upper_ = np.asarray(row_hi, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.a_matrix_.num_col_ = n
-    lp.a_matrix_.num_row_ = A.shape[0]
+    m, n = A.shape
     has_integers = integer is not None and bool(np.any(integer))
+    kind = np.zeros(n, dtype=np.int32)  # HighsVarType: 0 continuous, 1 integer
     if has_integers:
-        lp.integrality_ = [
-            highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-            for flag in integer
-        ]
-    h.passModel(lp)
+        kind[np.asarray(integer, dtype=bool)] = int(highspy.HighsVarType.kInteger)
+    f64 = np.float64
+    status = h.passModel(
+        n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize),
+        float(offset), np.ascontiguousarray(c, dtype=f64),
+        np.ascontiguousarray(col_lo, dtype=f64), np.ascontiguousarray(col_hi, dtype=f64),
+        np.ascontiguousarray(row_lo, dtype=f64), np.ascontiguousarray(row_hi, dtype=f64),
+        A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32), A.data.astype(f64), kind,
+    )
+    if status == highspy.HighsStatus.kError:
+        raise ValueError("HiGHS refused the model (passModel: kError); a NaN cost or bound, "
+                         "or a lower bound above its upper bound?")
     return has_integers
 
 
