@@ -91,7 +91,8 @@ class _SiteLP:
     Columns: charge ``c`` per parked pair; discharge ``d`` and energy ``e`` (end of
     step) per parked pair of a V2G EV; unmet energy ``u`` per EV.
     Rows: V2G dynamics per pair, V2G target per EV, V1G capacity and target per EV,
-    site limit per step.
+    site limit per step (or, with a price curve, the curve's row per step, which implies
+    it), peak overload per step if the limit is soft.
     """
 
     def __init__(self, p: SiteScheduleProblem) -> None:
@@ -148,25 +149,27 @@ class _SiteLP:
         lo.append(p.target_energy_kwh[ev_1] - p.energy_kwh[ev_1])
         hi.append(np.full(n1, np.inf))
         r += n1
-        # site limit: sum over EVs of c - d (- overload o_t if soft) <= limit, per step
+        # site limit: sum over EVs of c - d (- overload o_t if soft) <= limit, per step; with
+        # a price curve the curve's rows below imply it (its segments add up to the limit)
         soft = p.overload_penalty_per_kw is not None
         n_o = p.n_steps if soft else 0
         o0 = u0 + n
-        add(r + step, c0 + np.arange(k), 1.0)
-        add(r + step[pair_d], d0 + jd, -1.0)
-        if soft:
-            add(r + np.arange(n_o), o0 + np.arange(n_o), -1.0)
-        lo.append(np.full(p.n_steps, -np.inf))
-        hi.append(p.capacity_limit_kw)
-        r += p.n_steps
+        curve = p.price_curve_per_kwh
+        if curve is None:
+            add(r + step, c0 + np.arange(k), 1.0)
+            add(r + step[pair_d], d0 + jd, -1.0)
+            if soft:
+                add(r + np.arange(n_o), o0 + np.arange(n_o), -1.0)
+            lo.append(np.full(p.n_steps, -np.inf))
+            hi.append(p.capacity_limit_kw)
+            r += p.n_steps
         if soft:  # peak overload z >= o_t: spreads an unavoidable overload flat
             add(r + np.arange(n_o), o0 + np.arange(n_o), 1.0)
             add(r + np.arange(n_o), np.full(n_o, o0 + n_o), -1.0)
             lo.append(np.full(n_o, -np.inf))
             hi.append(np.zeros(n_o))
             r += n_o
-        # price curve: site load (less overload) is covered by segments y_ts
-        curve = p.price_curve_per_kwh
+        # price curve: site load (less overload) is covered by segments y_ts <= limit / S
         n_s = 0 if curve is None else curve.size
         y0 = o0 + n_o + soft
         if curve is not None:
