@@ -88,13 +88,15 @@ class ChargerSim(SteppedAdapter):
             if "setpoints_kw" in data:
                 self.wanted[name] = merged(data["setpoints_kw"])
             present = {ev: self._now(name, p) for ev, p in self.present[name].items()}
-            for ev in list(site.connected()):
+            plugged_in = site.connected()
+            for ev in list(plugged_in):
                 if ev not in present:
                     site.disconnect(ev)
+                    del plugged_in[ev]
             for ev in present:  # dict order = fleet order, so plugging is deterministic
-                if ev not in site.connected() and site.free_chargers() > 0:
-                    site.connect(ev)
-            on_charger = {ev: present[ev] for ev in site.connected()}
+                if ev not in plugged_in and site.free_chargers() > 0:
+                    plugged_in[ev] = site.connect(ev)
+            on_charger = {ev: present[ev] for ev in plugged_in}
             setpoints = {ev: kw for ev, kw in self.wanted[name].items() if ev in on_charger}
             result = site.apply(setpoints, on_charger, 1)
             rates = {
