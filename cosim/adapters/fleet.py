@@ -63,6 +63,8 @@ class FleetSim(SteppedAdapter):
         self.sites = {g: sorted({site for places in site_of for site in places.values()})
                       for g, (_, site_of, _) in self.fleets.items()}
         self.metered = {g: {} for g in self.fleets}  # (source, ev) -> kWh read at the last step
+        # EVs parked at a charging site after the last step: only they can have charged since
+        self.at_site = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
         self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
         # charges[g][i, state]: EV i parked in that state is at a charging site
         self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
@@ -94,6 +96,7 @@ class FleetSim(SteppedAdapter):
             out: dict = {}
             dt = 0 if self.last_s is None else time - self.last_s
             events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
+            at_site = np.flatnonzero(self.charges[name][np.arange(len(fleet.ids)), fleet.state])
             if events:
                 out["events"] = events
                 out["n_events"] = len(events)
@@ -111,7 +114,7 @@ class FleetSim(SteppedAdapter):
                            if isinstance(e, (Arrival, Departure))} - {None}
             else:
                 touched = set(self.sites[name])
-            parked = plugged_evs(fleet, site_of_place, touched) if touched else {}
+            parked = plugged_evs(fleet, site_of_place, touched, at_site) if touched else {}
             plugged = {site: parked.get(site, {}) for site in sorted(touched)}
             if plugged:
                 out["plugged"] = plugged
@@ -125,20 +128,26 @@ class FleetSim(SteppedAdapter):
                 self.outputs[ev] = {"soc": out["soc"][ev]}
             out["unmet_kwh"] = self.unmet[name].reading()
             self.outputs[name] = out
-            parked = bool(self.charges[name][np.arange(len(fleet.ids)), fleet.state].any())
-            nxt = min(nxt, self._next_s(time, fleet, parked))
+            self.at_site[name] = at_site
+            nxt = min(nxt, self._next_s(time, fleet, bool(at_site.size)))
         self.last_s = time
         # a step at end_s still counts: the last metering interval records the SOC it leaves
         return int(nxt) if nxt <= self.end_s else None
 
     def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
-        """Average battery power per EV since the last step [kW], from the chargers' meters."""
+        """Average battery power per EV since the last step [kW], from the chargers' meters.
+
+        Read for the EVs that were parked at a charging site since the last step; no
+        other EV's meter total can have moved.
+        """
         power = np.zeros(len(self.index[name]))
         last = self.metered[name]
+        ids = self.fleets[name][0].ids
         for src, meter in (meters or {}).items():
-            for ev, kwh in meter.total_at(time).items():
-                i = self.index[name].get(ev)
-                if i is not None:
+            for i in self.at_site[name]:
+                ev = ids[i]
+                if ev in meter.total:
+                    kwh = meter.total_of(ev, time)
                     if dt:
                         power[i] += (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
                     last[(src, ev)] = kwh
@@ -155,14 +164,16 @@ class FleetSim(SteppedAdapter):
         return nxt
 
 
-def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]],
-                sites: set[str] | None = None) -> dict[str, dict[str, PluggedEV]]:
-    """EVs parked where they can charge, as ``{site: {ev: PluggedEV}}`` (only ``sites`` if given)."""
+def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]], sites: set[str],
+                candidates: Sequence[int]) -> dict[str, dict[str, PluggedEV]]:
+    """The EVs among ``candidates`` (fleet indices, in fleet order) parked at one of ``sites``,
+    as ``{site: {ev: PluggedEV}}``."""
     out: dict[str, dict[str, PluggedEV]] = {}
-    for i, ev in enumerate(f.ids):
+    for i in candidates:
+        ev = f.ids[i]
         place = f.place(i)
         site = site_of_place[i].get(place) if place is not None else None
-        if site is None or (sites is not None and site not in sites):
+        if site not in sites:
             continue
         out.setdefault(site, {})[ev] = PluggedEV(
             ev=ev,

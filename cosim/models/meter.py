@@ -38,8 +38,11 @@ class Meter:
 
     def total_at(self, time_s: int) -> dict[str, float]:
         """Running totals at ``time_s`` >= the reading's time."""
-        hours = (time_s - self.time_s) / 3600.0
-        return {k: v + self.rate.get(k, 0.0) * hours for k, v in self.total.items()}
+        return {k: self.total_of(k, time_s) for k in self.total}
+
+    def total_of(self, key: str, time_s: int) -> float:
+        """Running total of ``key`` (one that has a total) at ``time_s`` >= the reading's time."""
+        return self.total[key] + self.rate.get(key, 0.0) * ((time_s - self.time_s) / 3600.0)
 
 
 class MeterBook:
