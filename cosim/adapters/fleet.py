@@ -137,20 +137,23 @@ class FleetSim(SteppedAdapter):
     def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
         """Average battery power per EV since the last step [kW], from the chargers' meters.
 
-        Read for the EVs that were parked at a charging site since the last step; no
-        other EV's meter total can have moved.
+        Read for the EVs that were parked at a charging site since the last step, each
+        from its site's meter; no other EV's meter total can have moved. Called before the
+        fleet steps, so ``fleet.place`` is still where each EV was parked.
         """
         power = np.zeros(len(self.index[name]))
+        if not meters or not dt:
+            return power
+        fleet, site_of_place, _ = self.fleets[name]
+        by_site = {src.split(".", 1)[-1]: (src, meter) for src, meter in meters.items()}
         last = self.metered[name]
-        ids = self.fleets[name][0].ids
-        for src, meter in (meters or {}).items():
-            for i in self.at_site[name]:
-                ev = ids[i]
-                if ev in meter.total:
-                    kwh = meter.total_of(ev, time)
-                    if dt:
-                        power[i] += (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
-                    last[(src, ev)] = kwh
+        for i in self.at_site[name]:
+            ev = fleet.ids[i]
+            src, meter = by_site.get(site_of_place[i].get(fleet.place(i)), (None, None))
+            if meter is not None and ev in meter.total:
+                kwh = meter.total_of(ev, time)
+                power[i] = (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
+                last[(src, ev)] = kwh
         return power
 
     def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
