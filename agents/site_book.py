@@ -112,10 +112,17 @@ class SiteBook:
         """
         obs = self.forecast(now_s, n_steps, without=scheduling)
         capacity = self.capacity_kw(now_s, n_steps)
-        columns = [self.pricing.offer(replace(obs, committed_ev_kw=obs.committed_ev_kw + capacity
-                                               * (j + 0.5) / PRICE_SEGMENTS)).charge_price_per_kwh
-                   for j in range(PRICE_SEGMENTS)]
-        return np.maximum.accumulate(np.column_stack(columns), axis=1)
+        added = np.outer((np.arange(PRICE_SEGMENTS) + 0.5) / PRICE_SEGMENTS, capacity)  # (S, n)
+        if getattr(self.pricing, "elementwise", False):  # one call prices every segment
+            n = capacity.size
+            stacked = replace(obs, base_load_kw=np.tile(obs.base_load_kw, PRICE_SEGMENTS),
+                              committed_ev_kw=(obs.committed_ev_kw + added).ravel())
+            prices = self.pricing.offer(stacked).charge_price_per_kwh.reshape(PRICE_SEGMENTS, n).T
+        else:
+            prices = np.column_stack([
+                self.pricing.offer(replace(obs, committed_ev_kw=obs.committed_ev_kw + extra))
+                .charge_price_per_kwh for extra in added])
+        return np.maximum.accumulate(prices, axis=1)
 
     def capacity_kw(self, now_s: int, n_steps: int) -> np.ndarray:
         """Transformer limit minus forecast building load, per step from ``now_s`` [kW], >= 0.

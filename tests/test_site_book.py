@@ -59,6 +59,27 @@ def test_price_curve_is_convex_and_rises_with_commitments():
     assert curve[2, -1] > curve[0, -1]
 
 
+def test_an_elementwise_rule_prices_all_segments_in_one_call_with_the_same_curve():
+    class PerSegment(CongestionPricing):  # the same rule, priced one segment at a time
+        elementwise = False
+
+    calls = []
+
+    class Counted(PerSegment):
+        def offer(self, obs):
+            calls.append(obs.base_load_kw.size)
+            return super().offer(obs)
+
+    base = (10.0, 30.0, 50.0, 70.0, 20.0, 0.0, 40.0, 60.0)
+    fast, slow = book(base=base), book(base=base)
+    slow.pricing = Counted(0.2, 0.4, 0.5, 0.9)
+    for b in (fast, slow):
+        b.reserve(stay("a", 2, 4, [30.0, 30.0]))
+    assert CongestionPricing.elementwise
+    np.testing.assert_array_equal(fast.price_curve(STEP // 2, 7), slow.price_curve(STEP // 2, 7))
+    assert calls == [7] * PRICE_SEGMENTS  # the user's rule is still called per segment
+
+
 def test_schedule_under_the_curve_spreads_instead_of_pinning_at_the_limit():
     # 4 EVs want 40 kWh each over 8 steps (2 h); the limit (100 kW) would allow it in 2 h
     # of full power at the start. A flat price charges as early as possible (tie-break);

@@ -25,6 +25,11 @@ Built-in rules
 ``"utilisation"`` (:func:`utilisation_pricing`)
     ``congestion`` with the knee at 0: the price rises from the first kW of loading.
 
+A rule whose price in a step depends only on that step's forecast may say so with a class
+attribute ``elementwise = True`` (the built-ins do): the site then prices all segments of
+its price curve (:meth:`flexcosim.agents.site_book.SiteBook.price_curve`) in one call, on
+a forecast of the segments laid end to end, instead of one call per segment.
+
 All rules pay a fixed share of the charge price for V2G discharge
 (``omega^-(t) = share * omega^+(t)``, share in [0, 1]): discharging is worth most when
 the site is most loaded, and never pays more than charging costs in the same step, so
@@ -35,7 +40,7 @@ site selection needs no charge/discharge mode binaries (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -75,6 +80,8 @@ class FlatPricing:
     discharge_share : V2G pay as a share of the charge price [-]
     """
 
+    elementwise: ClassVar[bool] = True  # a step's price depends on that step only
+
     price_per_kwh: float = 0.25
     discharge_share: float = 0.9
 
@@ -103,6 +110,8 @@ class CongestionPricing:
     knee_utilisation : utilisation where the premium starts, in [0, 1)
     discharge_share : V2G pay as a share of the charge price [-]
     """
+
+    elementwise: ClassVar[bool] = True  # a step's price depends on that step only
 
     base_price_per_kwh: float = 0.20
     premium_per_kwh: float = 0.40
