@@ -26,6 +26,7 @@ from flexcosim.agents.messages import (
 from flexcosim.agents.processes import Role
 from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
 from flexcosim.agents.site_book import SiteBook
+from flexcosim.cosim.models.charger import PluggedEV
 from flexcosim.cosim.models.tariff import TariffSeries
 
 
@@ -66,6 +67,7 @@ class SiteAgent(Role):
         self.setpoints: dict[str, float] | None = None
         self._present: Mapping | None = None  # the last reading of the parked EVs
         self._timer_s: int | None = None  # when the strategy asked to decide again
+        self._seen: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
 
     def handle(self, envelope: Envelope) -> None:
         match envelope.body:
@@ -102,22 +104,22 @@ class SiteAgent(Role):
             self.activations += 1
             self._decide()
 
+    def _site_ev(self, p: PluggedEV) -> SiteEV:
+        """``p`` as the aggregator knows it; the same object again for the same reading."""
+        seen = self._seen.get(p.ev)
+        if seen is None or seen[0] is not p:  # a timer re-decides on the last reading
+            seen = (p, SiteEV(ev=p.ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
+                              target_kwh=self.targets_kwh[p.ev], max_charge_kw=p.max_charge_kw,
+                              max_discharge_kw=p.max_discharge_kw,
+                              departure_s=self.departures_s.get(p.ev)))
+            self._seen[p.ev] = seen
+        return seen[1]
+
     def observe(self, present: Mapping) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end."""
         time = int(self.env.now)
         site = self.aggregator.site
-        evs = tuple(
-            SiteEV(
-                ev=p.ev,
-                energy_kwh=p.soc * p.capacity_kwh,
-                capacity_kwh=p.capacity_kwh,
-                target_kwh=self.targets_kwh[p.ev],
-                max_charge_kw=p.max_charge_kw,
-                max_discharge_kw=p.max_discharge_kw,
-                departure_s=self.departures_s.get(p.ev),
-            )
-            for p in present.values()
-        )
+        evs = tuple(self._site_ev(p) for p in present.values())
         forecast = {}
         n = max(1, (self.horizon_end_s - time) // self.step_s)
         if self.book is not None:
