@@ -199,11 +199,7 @@ class CtrlC:
 """
 
 
-# slow: in the full default run this test failed in 3 of 6 runs on 2 cores (the interrupt
-# did not end the run; both Ctrl-C tests failed together), while it passes alone every
-# time; until the cause is found it runs with `-m slow` (session note of 2026-12-01)
-@pytest.mark.slow
-def test_ctrl_c_flushes_marks_the_folder_and_exits_130(tmp_path):
+def test_ctrl_c_flushes_marks_the_folder_and_exits_130(tmp_path, sigint_as_in_a_terminal):
     (tmp_path / "ctrl_c.py").write_text(CTRL_C)
     data = lv_data()
     data["agents"][0]["strategy"] = "ctrl_c.py:CtrlC"

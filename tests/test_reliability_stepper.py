@@ -43,11 +43,7 @@ def test_bad_clock_times_and_save_paths_are_errors():
         st.session.close()
 
 
-# slow: in the full default run this test failed in 3 of 6 runs on 2 cores (the interrupt
-# did not end the run; both Ctrl-C tests failed together), while it passes alone every
-# time; until the cause is found it runs with `-m slow` (session note of 2026-12-01)
-@pytest.mark.slow
-def test_ctrl_c_while_simulating_returns_to_the_prompt():
+def test_ctrl_c_while_simulating_returns_to_the_prompt(sigint_as_in_a_terminal):
     st = stepper(7 * 24)  # a week: the event engine runs a day in about a second
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     try:
