@@ -76,13 +76,14 @@ class StepGate:
 
         Returns the time [s] the session released the world up to (the next pause).
         """
-        while time_s >= self._until_s:
+        until_s = self._until_s  # read once: pause() may set it to 0 from another thread
+        while time_s >= until_s:
             self.reports.put(Paused(time_s))
             until_s = self.commands.get()
             if until_s is None:
                 raise SessionClosed
             self._until_s = until_s
-        return self._until_s
+        return until_s
 
     def release(self, until_s: int | None) -> None:
         """Let the world run every step before ``until_s`` [s]; ``None`` ends it."""
