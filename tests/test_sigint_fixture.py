@@ -7,22 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
 CHILD = "import os, signal; os.kill(os.getpid(), signal.SIGINT); print('not interrupted')"
-
-
-@pytest.fixture
-def sigint_ignored_and_blocked() -> Iterator[None]:
-    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        signal.signal(signal.SIGINT, handler)
 
 
 def child_pressing_ctrl_c() -> subprocess.CompletedProcess:
