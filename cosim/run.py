@@ -311,8 +311,10 @@ def write_results(out: Path, assembly: Assembly, wall_s: float, until_s: int,
     write_json(out / "summary.json", summary)
     view = run_view(assembly)
     write_report(out, view, summary, plot_run(ts, evs, view, out))
+    flow = vars(assembly).get("power_flow")  # the grid's PowerFlowGrid, if a world ran it
     write_manifest(out, scenario, wall_s, until_s, status, events_injected=list(events),
-                   flags=summary["flags"], **agent_counts(runtime))
+                   flags=summary["flags"], power_flows=dict(flow.flows) if flow else {},
+                   **agent_counts(runtime))
     return summary
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from flexcosim.cosim.results import read_timeseries, wide
 from flexcosim.cosim.run import run_scenario
+from flexcosim.cosim.world import metering_s
 from flexcosim.grids import build_grid
 from flexcosim.scenarios.catalog import load_scenario
 
@@ -32,7 +33,7 @@ def _digest(folder):
 
 
 def test_run_folder_is_complete(runs):
-    _, (out, _) = runs
+    scenario, (out, _) = runs
     for name in ("scenario.yaml", "manifest.json", "summary.json", "fallbacks.json",
                  "transformer_loading.png", "voltage_band.png"):
         assert (out / name).is_file(), name
@@ -42,6 +43,10 @@ def test_run_folder_is_complete(runs):
         assert isinstance(summary[key], float), key
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 3 and manifest["packages"]["mosaik"]
+    # one flow per metering interval and one at 0; only the first on pandapower
+    flows = manifest["power_flows"]
+    assert flows["pandapower"] == 1 and flows["not_converged"] == 0
+    assert sum(flows.values()) == scenario.duration_s // metering_s(scenario) + 1
 
 
 def test_same_seed_gives_identical_parquet(runs):

@@ -182,6 +182,8 @@ def test_the_reused_power_flow_equals_a_fresh_pandapower_flow(name, kw):
     assert grid._fast is None
     again = grid.solve(p, q)
     assert again.converged and again.vm_pu == pytest.approx(state.vm_pu, rel=1e-6)
+    # what the manifest reports: first flow and the one after the failure on pandapower
+    assert grid.flows == {"lightsim2grid": 2, "pandapower": 2, "not_converged": 1}
 
 
 def _other_elements(net):

@@ -40,7 +40,6 @@ class GridSim(SteppedAdapter):
     def setup(self, grid: PowerFlowGrid) -> None:
         self.grid = grid
         self.reader = IntervalReader()
-        self.power_flows = 0
 
     def create(self, num: int, model: str, name: str = "grid"):
         one_entity(num, model)
@@ -54,7 +53,6 @@ class GridSim(SteppedAdapter):
             p[bus] = self._sum(time, data, "p_kw") - self._sum(time, data, "p_gen_kw")
             q[bus] = self._sum(time, data, "q_kvar")
         state = self.grid.solve(p, q)
-        self.power_flows += 1
         self.outputs["grid"] = {"converged": state.converged, "metered_s": time}
         for bus, v in state.vm_pu.items():
             self.outputs[bus] = {"vm_pu": v}

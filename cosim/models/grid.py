@@ -11,7 +11,9 @@ pandapower -> lightsim2grid: 9.1 -> 0.1 ms on ``ucd_feeder4``, 9.2 -> 1.6 ms on 
 does keeps pandapower's ``recycle`` path. Either way the net must not change
 otherwise between flows (agents copy it first). The net's loads are those of the last
 flow; its result is :attr:`PowerFlowGrid.last` (``net.res_*`` hold the last pandapower
-flow's only).
+flow's only). :attr:`PowerFlowGrid.flows` counts the flows per solver (a run's
+``manifest.json`` has them), so a run whose flows fell back to pandapower, and got slower,
+says so.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class PowerFlowGrid:
         self._row = {name: i for i, name in enumerate(self.bus_names)}
         self._solved_once = False
         self._fast: RepeatedFlow | None = None  # set after a converged pandapower flow
+        #: flows solved by each solver, and those that did not converge [-]
+        self.flows = {"lightsim2grid": 0, "pandapower": 0, "not_converged": 0}
         self.last: GridState | None = None
 
     def solve(self, p_kw: Mapping[str, float], q_kvar: Mapping[str, float]) -> GridState:
@@ -105,8 +109,10 @@ class PowerFlowGrid:
             full[column] = load[column].to_numpy(dtype=float, copy=True)
             full[column][self._load_pos] = value / 1e3
             load[column] = full[column]
+        solver = "lightsim2grid" if self._fast is not None else "pandapower"
         self.last = (self._solve_fast(full["p_mw"], full["q_mvar"]) if self._fast is not None
                      else self._solve_pandapower())
+        self.flows[solver if self.last.converged else "not_converged"] += 1
         return self.last
 
     def _solve_pandapower(self) -> GridState:
