@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -58,6 +59,20 @@ def base_scenarios() -> dict[str, dict]:
     for name, path in shipped().items():
         data = yaml.safe_load(path.read_text())
         data["duration_s"] = 3600 if name.startswith("lv") else 7200
+        # the case runs from its own folder: a session file beside the shipped scenario is
+        # named by its full path, and the cut is the whole hours of the shortest session,
+        # with its group only, else every case of that scenario would be refused for the
+        # cut (a group with no session in the period), whatever its mutation
+        for group in data.get("sessions", []):
+            group["path"] = str(path.parent / group["path"])
+        if data.get("sessions"):
+            stays = [pd.read_csv(g["path"], parse_dates=["arrival", "departure"]) for g in data["sessions"]]
+            shortest = [(st.departure - st.arrival).min() for st in stays]
+            g = shortest.index(min(shortest))
+            stay = stays[g].iloc[(stays[g].departure - stays[g].arrival).argmin()]
+            start, end = stay.arrival.floor("h"), stay.departure.ceil("h")
+            data["sessions"] = [data["sessions"][g]]
+            data["start"], data["duration_s"] = start.isoformat(), int((end - start).total_seconds())
         for group in data.get("visitors", []):
             group["count"] = 20
         for site in data.get("sites", []):
@@ -467,6 +482,19 @@ def _judge(case: Case, r: dict) -> list[str]:
         problems.append(f"exit 0 but run folders say {r['statuses']}")
     problems += r["violations"]
     return problems
+
+
+def test_the_cut_of_a_sessions_scenario_assembles_from_any_folder(tmp_path):
+    """Unmutated, it must be accepted: else its cases are refused for the cut, not the mutation."""
+    from flexcosim.cosim.world import assemble
+    from flexcosim.scenarios.schema import parse_scenario
+
+    for name in ("workplace-sessions", "capacity-sharing"):
+        data = base_scenarios()[name]
+        for variant in data.get("variants") or [None]:
+            scenario = parse_scenario(data)
+            assembly = assemble(scenario.variant(variant) if variant else scenario, tmp_path)
+            assert assembly.fleets, (name, variant)
 
 
 def test_generator_is_seeded():
