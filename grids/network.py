@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
@@ -107,3 +108,27 @@ def require_vm_pu(vm_pu: float) -> None:
     """Raise ``ValueError`` unless the slack voltage set-point ``vm_pu`` is in [0.9, 1.1] pu."""
     if not 0.9 <= vm_pu <= 1.1:
         raise ValueError(f"vm_pu={vm_pu} is outside the allowed range [0.9, 1.1]")
+
+
+def require_positive(**values: float) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` that is not a finite number > 0."""
+    for name, value in values.items():
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}={value!r} is not allowed; need > 0")
+
+
+def mv_lv_substation(name: str, vm_pu: float, transformer_kva: float, vkr_percent: float,
+                     pfe_kw: float, i0_percent: float) -> tuple[pandapowerNet, int, int]:
+    """A new net: 20 kV external grid ``mv_grid`` at ``vm_pu`` [pu] on bus ``mv``, and
+    transformer ``tx`` (``transformer_kva`` [kVA], 20/0.4 kV, ``vk_percent`` 6) to bus ``lv``.
+
+    Returns the net, the index of bus ``lv`` and of the transformer.
+    """
+    net = pp.create_empty_network(name=name)
+    mv = pp.create_bus(net, vn_kv=20.0, name="mv")
+    pp.create_ext_grid(net, mv, vm_pu=vm_pu, name="mv_grid")
+    lv = int(pp.create_bus(net, vn_kv=0.4, name="lv"))
+    tx = pp.create_transformer_from_parameters(
+        net, mv, lv, sn_mva=transformer_kva / 1e3, vn_hv_kv=20.0, vn_lv_kv=0.4, vk_percent=6.0,
+        vkr_percent=vkr_percent, pfe_kw=pfe_kw, i0_percent=i0_percent, name="tx")
+    return net, lv, int(tx)

@@ -24,9 +24,14 @@ import math
 
 import pandapower as pp
 
-from flexcosim.grids.network import GridNetwork, farthest_bus, require_vm_pu
+from flexcosim.grids.network import (
+    GridNetwork,
+    farthest_bus,
+    mv_lv_substation,
+    require_positive,
+    require_vm_pu,
+)
 
-MV_KV = 20.0
 LV_KV = 0.4
 #: Seed 000 section 4: number of households per feeder (aggregator 1, aggregator 2).
 FEEDER_HOUSEHOLDS: tuple[int, int] = (55, 75)
@@ -57,19 +62,13 @@ def build_seed000_two_feeders(
     ``f<k>_head`` and ``f<k>_seg<i>``; ``feeder_end_bus`` the electrically farthest feeder bus.
     """
     require_vm_pu(vm_pu)
-    for name, value in (("transformer_kva", transformer_kva), ("line_rating_kva", line_rating_kva),
-                        ("segment_km", segment_km)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}={value!r} is not allowed; need > 0")
+    require_positive(transformer_kva=transformer_kva, line_rating_kva=line_rating_kva,
+                     segment_km=segment_km)
     if int(buses_per_feeder) != buses_per_feeder or buses_per_feeder < 1:
         raise ValueError(f"buses_per_feeder={buses_per_feeder!r} is not allowed; need an integer >= 1")
-    net = pp.create_empty_network(name="seed000_two_feeders")
-    mv = pp.create_bus(net, vn_kv=MV_KV, name="mv")
-    pp.create_ext_grid(net, mv, vm_pu=vm_pu, name="mv_grid")
-    buses = {"lv": int(pp.create_bus(net, vn_kv=LV_KV, name="lv"))}
-    tx = pp.create_transformer_from_parameters(
-        net, mv, buses["lv"], sn_mva=transformer_kva / 1e3, vn_hv_kv=MV_KV, vn_lv_kv=LV_KV,
-        vk_percent=6.0, vkr_percent=1.43, pfe_kw=1.1, i0_percent=0.33, name="tx")
+    net, lv, tx = mv_lv_substation("seed000_two_feeders", vm_pu, transformer_kva,
+                                   vkr_percent=1.43, pfe_kw=1.1, i0_percent=0.33)
+    buses = {"lv": lv}
     head_ka = line_rating_kva / (math.sqrt(3) * LV_KV) / 1e3
     lines = {}
     for k in (1, 2):
@@ -87,7 +86,7 @@ def build_seed000_two_feeders(
         name="seed000_two_feeders",
         net=net,
         buses=buses,
-        transformers={"tx": int(tx)},
+        transformers={"tx": tx},
         lines=lines,
         feeder_end_bus=farthest_bus(net, buses["lv"], buses),
         source=(

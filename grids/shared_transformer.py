@@ -15,13 +15,17 @@ The units' loads are not part of the grid: the scenario places them on the unit 
 
 from __future__ import annotations
 
-import math
-
 import pandapower as pp
 
-from flexcosim.grids.network import GridNetwork, farthest_bus, require_vm_pu
+from flexcosim.grids.network import (
+    GridNetwork,
+    farthest_bus,
+    mv_lv_substation,
+    require_positive,
+    require_vm_pu,
+)
 
-MV_KV, LV_KV = 20.0, 0.4
+LV_KV = 0.4
 #: NAYY 4x240 SE [ohm/km, ohm/km, kA] (pandapower standard type).
 CABLE_R_OHM_PER_KM, CABLE_X_OHM_PER_KM, CABLE_MAX_I_KA = 0.125, 0.08, 0.42
 
@@ -46,18 +50,12 @@ def build_shared_transformer(
     GridNetwork with buses ``lv`` and one per unit, transformer ``tx``, lines ``<unit>_cable``.
     """
     require_vm_pu(vm_pu)
-    for name, value in (("transformer_kva", transformer_kva), ("cable_km", cable_km)):
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}={value!r} is not allowed; need > 0")
+    require_positive(transformer_kva=transformer_kva, cable_km=cable_km)
     if not units or len(set(units)) != len(units) or "lv" in units:
         raise ValueError(f"units={units!r} is not allowed; need distinct names other than 'lv'")
-    net = pp.create_empty_network(name="shared_transformer")
-    mv = pp.create_bus(net, vn_kv=MV_KV, name="mv")
-    pp.create_ext_grid(net, mv, vm_pu=vm_pu, name="mv_grid")
-    buses = {"lv": int(pp.create_bus(net, vn_kv=LV_KV, name="lv"))}
-    tx = pp.create_transformer_from_parameters(
-        net, mv, buses["lv"], sn_mva=transformer_kva / 1e3, vn_hv_kv=MV_KV, vn_lv_kv=LV_KV,
-        vk_percent=6.0, vkr_percent=1.425, pfe_kw=1.35, i0_percent=0.3375, name="tx")
+    net, lv, tx = mv_lv_substation("shared_transformer", vm_pu, transformer_kva,
+                                   vkr_percent=1.425, pfe_kw=1.35, i0_percent=0.3375)
+    buses = {"lv": lv}
     lines = {}
     for unit in units:
         buses[unit] = int(pp.create_bus(net, vn_kv=LV_KV, name=unit))
@@ -66,7 +64,7 @@ def build_shared_transformer(
             x_ohm_per_km=CABLE_X_OHM_PER_KM, c_nf_per_km=0.0, max_i_ka=CABLE_MAX_I_KA,
             name=f"{unit}_cable"))
     return GridNetwork(
-        name="shared_transformer", net=net, buses=buses, transformers={"tx": int(tx)},
+        name="shared_transformer", net=net, buses=buses, transformers={"tx": tx},
         lines=lines, feeder_end_bus=farthest_bus(net, buses["lv"], buses),
         source=(f"seed 004 4.2.1 ({transformer_kva} kVA shared transformer, its example "
                 "value); impedances, cable type and lengths chosen by flexcosim"),
