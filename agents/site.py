@@ -14,11 +14,17 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from flexcosim.agents.registry import Fallback, Guarded, Registry
+
+if TYPE_CHECKING:
+    from flexcosim.agents.optim.types import SiteScheduleProblem
+
+#: Site load above the limit tolerated as solver round-off [kW].
+_TOL_KW = 1e-6
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,8 @@ class PlanFollower:
     the forecasts are those of the last plan, as between any two events) and it goes on
     without a new one. The plan's steps count whole ``step_s`` from the plan's time; the
     strategy asks to decide again at each step's end. Subclasses make the plan
-    (:meth:`_make_plan`) and may add reasons to re-plan (:meth:`_must_replan`).
+    (:meth:`_make_plan`), may plan arrivals alone against the others' plans
+    (:meth:`_plan_arrivals`) and may add reasons to re-plan (:meth:`_must_replan`).
     """
 
     def __init__(self) -> None:
@@ -146,7 +153,13 @@ class PlanFollower:
         here = {ev.ev for ev in obs.evs}
         gone = {ev: dep for ev, dep in self._departure_s.items() if ev not in here}
         self._plan = {ev: plan for ev, plan in self._plan.items() if ev in here}
-        if self._must_replan(obs, k, gone):
+        arrived = tuple(ev for ev in obs.evs if ev.ev not in self._departure_s)
+        joint = self._must_replan(obs, k, gone)
+        if not joint and arrived:
+            added = self._plan_arrivals(obs, arrived, k)
+            joint = added is None
+            self._plan.update(added or {})
+        if joint:
             self._plan = self._make_plan(obs)
             self._plan_start_s, k = obs.time_s, 0
         self._departure_s = {ev.ev: ev.departure_s for ev in obs.evs}
@@ -154,19 +167,23 @@ class PlanFollower:
                              self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
 
     def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
-        """An arrival, an early (or unannounced) departure, or no plan left for step ``k``.
+        """An early (or unannounced) departure, or no plan left for step ``k``.
 
         ``gone``: the EVs of the last decision that have left, with their announced departure.
         """
         if not self._plan or k >= len(next(iter(self._plan.values()))):
-            return True
-        if any(ev.ev not in self._departure_s for ev in obs.evs):
             return True
         return any(dep is None or dep > obs.time_s for dep in gone.values())
 
     def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
         """Grid-side power per EV and step from ``obs.time_s`` [kW]; raises if none can be made."""
         raise NotImplementedError
+
+    def _plan_arrivals(self, obs: SiteObservation, arrived: tuple[SiteEV, ...],
+                       k: int) -> dict[str, np.ndarray] | None:
+        """Plans for the ``arrived`` EVs alone, on the current plan's steps (step ``k`` is now),
+        the other EVs' plans kept; ``None`` (here: always) re-plans every EV jointly."""
+        return None
 
 
 class Scheduled(PlanFollower):
@@ -183,39 +200,91 @@ class Scheduled(PlanFollower):
         penalty for unmet energy, when targets cannot be met otherwise (seed 004 section
         5.3, 50 % runs: schedules avoid overload "where possible"); if False the limit
         is hard and targets are curtailed (75 % runs)
+    replan : ``"joint"``: an arrival re-plans every EV at the site. ``"committed"``: an
+        arrival plans only the arriving EVs, against the others' plans as committed load
+        (``SiteScheduleProblem.committed_kw``; seed 004 section 4.2.2, a new EV's schedule
+        is chosen against the site's commitments), on the current plan's steps; every EV
+        is re-planned jointly when that plan would leave energy unmet or push the site
+        above its limit (at once, or at the step's end if the last joint plan is less than
+        a step old, so a congested site re-plans jointly at most about once a step), on an
+        early departure, and when the plan runs out. Each arrival then costs an LP of its
+        own EVs' size, not of the whole site's
     """
 
-    def __init__(self, scheduler: str = "optimal", soft_capacity: bool = False) -> None:
+    def __init__(self, scheduler: str = "optimal", soft_capacity: bool = False,
+                 replan: Literal["joint", "committed"] = "joint") -> None:
         from flexcosim.agents.optim.site_scheduler import SCHEDULERS
 
+        if replan not in ("joint", "committed"):
+            raise ValueError(f"replan = {replan!r}; allowed: 'joint', 'committed'")
         super().__init__()
         self.scheduler = SCHEDULERS[scheduler]()
         self.soft_capacity = soft_capacity
+        self.replan = replan
+        self._short = False  # an arrival's plan falls short: re-plan jointly at the step's end
+
+    def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
+        """Also when an arrival's plan fell short and the joint plan is a step old."""
+        return super()._must_replan(obs, k, gone) or (
+            self._short and obs.time_s - self._plan_start_s >= obs.step_s)
 
     def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
-        from flexcosim.agents.optim.types import SiteScheduleProblem
-
+        self._short = False
         if not obs.evs:
             return {}
-        evs = obs.evs
         n = max(len(obs.capacity_forecast_kw), len(obs.tariff_forecast_per_kwh), 1)
-        limit = np.asarray(obs.capacity_forecast_kw or (obs.capacity_kw,) * n, dtype=float)
-        curve = (np.asarray(obs.price_curve_per_kwh, dtype=float)[:n]
+        problem = self._problem(obs, obs.evs, obs.time_s, n, None)
+        schedule = self.scheduler.schedule(problem)
+        if schedule.status not in ("optimal", "ok", "limit_exceeded"):
+            # no plan: raise, so the aggregator records it and its fallback decides this step
+            raise RuntimeError(f"site scheduler returned {schedule.status}: {schedule.reason}")
+        return {ev.ev: schedule.power_kw[i] for i, ev in enumerate(obs.evs)}
+
+    def _plan_arrivals(self, obs: SiteObservation, arrived: tuple[SiteEV, ...],
+                       k: int) -> dict[str, np.ndarray] | None:
+        if self.replan != "committed":
+            return None
+        n = len(next(iter(self._plan.values()))) - k
+        committed = np.sum([plan[k:] for plan in self._plan.values()], axis=0)
+        problem = self._problem(obs, arrived, self._plan_start_s + k * obs.step_s, n, committed)
+        schedule = self.scheduler.schedule(problem)
+        room = np.maximum(problem.capacity_limit_kw - committed, 0.0)
+        if schedule.status not in ("optimal", "ok"):
+            return None
+        if schedule.unmet_energy_kwh.any() or (schedule.power_kw.sum(axis=0) > room + _TOL_KW).any():
+            # the others' plans leave these EVs short: re-plan them all, now or at the step's end
+            if obs.time_s - self._plan_start_s >= obs.step_s:
+                return None
+            self._short = True
+        lead = np.zeros(k)
+        return {ev.ev: np.concatenate([lead, schedule.power_kw[i]]) for i, ev in enumerate(arrived)}
+
+    def _problem(self, obs: SiteObservation, evs: tuple[SiteEV, ...], start_s: int, n: int,
+                 committed_kw: np.ndarray | None) -> SiteScheduleProblem:
+        """``evs`` over ``n`` steps of ``obs.step_s`` from ``start_s`` (<= now, the first step
+        then counting from now) with the observation's forecasts, which start now."""
+        from flexcosim.agents.optim.types import SiteScheduleProblem
+
+        def steps(values: tuple, fill: tuple) -> np.ndarray:  # forecast over the n steps
+            v = np.asarray(values or fill * n, dtype=float)[:n]
+            return np.concatenate([v, np.repeat(v[-1:], n - len(v), axis=0)])
+
+        limit = steps(obs.capacity_forecast_kw, (obs.capacity_kw,))
+        curve = (steps(obs.price_curve_per_kwh, ())
                  if obs.price_curve_per_kwh and obs.capacity_forecast_kw else None)
         if curve is None:  # keep the curve's segments on the site limit it was priced on
             # no site limit: the chargers' total rating binds, so the model stays finite
-            limit = np.minimum(limit, obs.charger_kw * len(evs))
+            limit = np.minimum(limit, obs.charger_kw * len(obs.evs))
         # the site's own price signal if it has one, else what its meter pays
-        price = np.asarray(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh or (1.0,) * n,
-                           dtype=float)
+        price = steps(obs.price_forecast_per_kwh or obs.tariff_forecast_per_kwh, (1.0,))
         # steps until the departure, the last one counted for the share the EV is still there
         left_s = np.array([n * obs.step_s if ev.departure_s is None
-                           else max(1, ev.departure_s - obs.time_s) for ev in evs])
+                           else max(1, ev.departure_s - start_s) for ev in evs])
         departure = -(-left_s // obs.step_s)
         share = np.where(departure > n, 1.0, (left_s - (departure - 1) * obs.step_s) / obs.step_s)
         # the scheduler's power limits are grid-side: the battery-side limit over efficiency
         charge_max = np.array([min(obs.charger_kw, ev.max_charge_kw / obs.efficiency) for ev in evs])
-        problem = SiteScheduleProblem(
+        return SiteScheduleProblem(
             energy_kwh=np.array([ev.energy_kwh for ev in evs]),
             target_energy_kwh=np.array([min(ev.target_kwh, ev.capacity_kwh) for ev in evs]),
             capacity_kwh=np.array([ev.capacity_kwh for ev in evs]),
@@ -223,6 +292,7 @@ class Scheduled(PlanFollower):
             discharge_max_kw=np.array([ev.max_discharge_kw if obs.v2g else 0.0 for ev in evs]),
             departure_step=np.minimum(departure, n),
             departure_share=share,
+            arrival_share=np.full(len(evs), 1.0 - (obs.time_s - start_s) / obs.step_s),
             v2g=np.full(len(evs), obs.v2g),
             capacity_limit_kw=np.maximum(limit, 0.0),
             price_per_kwh=price,
@@ -230,25 +300,23 @@ class Scheduled(PlanFollower):
             efficiency=obs.efficiency,
             overload_penalty_per_kw=OVERLOAD_PENALTY if self.soft_capacity else None,
             price_curve_per_kwh=curve,
+            committed_kw=committed_kw,
         )
-        schedule = self.scheduler.schedule(problem)
-        if schedule.status not in ("optimal", "ok", "limit_exceeded"):
-            # no plan: raise, so the aggregator records it and its fallback decides this step
-            raise RuntimeError(f"site scheduler returned {schedule.status}: {schedule.reason}")
-        return {ev.ev: schedule.power_kw[i] for i, ev in enumerate(evs)}
 
 
 #: Penalty of one kW above the site limit for one hour with a soft limit
 #: [currency/kWh]; below the default unmet-energy penalty (1000), so targets win.
 OVERLOAD_PENALTY = 100.0
 
-for _name, _scheduler, _soft in (
-    ("optimal", "optimal", False),
-    ("optimal_soft", "optimal", True),
-    ("llf", "llf", False),
+for _name, _scheduler, _soft, _replan in (
+    ("optimal", "optimal", False, "joint"),
+    ("optimal_soft", "optimal", True, "joint"),
+    ("optimal_committed", "optimal", False, "committed"),
+    ("optimal_soft_committed", "optimal", True, "committed"),
+    ("llf", "llf", False, "joint"),
 ):
     SITE_STRATEGIES.register(_name)(
-        lambda scheduler=_scheduler, soft=_soft: Scheduled(scheduler, soft)
+        lambda scheduler=_scheduler, soft=_soft, replan=_replan: Scheduled(scheduler, soft, replan)
     )
 
 

@@ -41,7 +41,7 @@ def test_points_scale_the_fleet_move_the_day_and_keep_draws_across_variants():
     assert by_name["2019-04-01_p50_optimised"].start.isoformat() == "2019-04-01T00:00:00+01:00"
     assert [s.chargers for s in jan.sites] == [255, 99, 363]
     assert jan.visitors[0].count == 717
-    assert {a.strategy for a in jan.agents if a.role == "site_aggregator"} == {"optimal"}
+    assert {a.strategy for a in jan.agents if a.role == "site_aggregator"} == {"optimal_committed"}
     assert jan.buildings[0].profile.peak_kw == pytest.approx(420.0 * 1.10)
     assert jan.seed == by_name["2019-01-01_p50_optimised"].seed != by_name["2019-04-01_p50_optimised"].seed
     assert jan.sweep is None and not jan.variants

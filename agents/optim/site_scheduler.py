@@ -24,7 +24,10 @@ registered by name in :data:`SCHEDULERS`:
     charge cost is ``sum_t sum_s curve(t, s) dt y_ts`` with ``0 <= y_ts <= limit(t) / S``
     and ``sum_v p_v(t) - o_t - sum_s y_ts <= 0``: a convex, piecewise-linear cost of the
     site's load, so the LP fills the cheapest (least loaded) steps first and spreads load
-    instead of pinning it at the limit. No mode binaries are needed:
+    instead of pinning it at the limit. A load already committed to other EVs
+    (``committed_kw``, seed 004 section 4.2.2) takes the limit's lowest segments first: the
+    problem's EVs get the room above it (``limit - committed`` without a curve). No mode
+    binaries are needed:
     with prices >= 0 and ``eta <= 1``, lowering a simultaneous charge ``c`` and
     discharge ``d`` to ``c - m`` and ``d - eta^2 m`` keeps the battery energy, lowers the
     grid power and does not raise the cost; a tiny throughput cost, growing over the
@@ -161,7 +164,7 @@ class _SiteLP:
             if soft:
                 add(r + np.arange(n_o), o0 + np.arange(n_o), -1.0)
             lo.append(np.full(p.n_steps, -np.inf))
-            hi.append(p.capacity_limit_kw)
+            hi.append(p.capacity_limit_kw - p.committed_kw)
             r += p.n_steps
         if soft:  # peak overload z >= o_t: spreads an unavoidable overload flat
             add(r + np.arange(n_o), o0 + np.arange(n_o), 1.0)
@@ -195,7 +198,8 @@ class _SiteLP:
                 p.discharge_max_kw[ev_d],
                 p.capacity_kwh[ev_d],
                 np.full(n + n_o + soft, np.inf),
-                np.repeat(p.capacity_limit_kw / max(1, n_s // p.n_steps), n_s // p.n_steps),
+                np.zeros(0) if curve is None else _segments_above(p.capacity_limit_kw, curve.shape[1],
+                                                                  p.committed_kw).ravel(),
             ]
         )
         self.col_lo = np.concatenate([self.col_lo, np.zeros(n_s)])
@@ -224,6 +228,19 @@ class _SiteLP:
         return power
 
 
+def _segments_above(limit_kw: np.ndarray, n_segments: int, committed_kw: np.ndarray) -> np.ndarray:
+    """(n_steps, S) room in each of S equal segments of ``limit_kw`` above ``committed_kw`` [kW].
+
+    Segment ``s`` holds the site loads from ``s limit / S`` to ``(s + 1) limit / S``; the
+    committed load fills them from the bottom, and a negative one (V2G discharge) widens
+    the first. The rooms add up to ``max(limit - committed, 0)``.
+    """
+    edges = limit_kw[:, None] * np.arange(n_segments + 1) / n_segments
+    above = np.maximum(edges - committed_kw[:, None], 0.0)
+    above[:, 0] = 0.0  # the first segment starts at any load below its top
+    return np.diff(above, axis=1)
+
+
 class _Greedy:
     """Step-by-step V1G charging; subclasses decide how the site limit is shared."""
 
@@ -245,9 +262,9 @@ class _Greedy:
             with np.errstate(divide="ignore", invalid="ignore"):
                 needed = missing_kwh / (p.efficiency * p.charge_max_kw * dt_h)
             laxity = (p.target_step - t) - np.where(missing_kwh > 0, needed, 0.0)
-            power[:, t] = self._share(wanted_kw, laxity, p.capacity_limit_kw[t])
+            power[:, t] = self._share(wanted_kw, laxity, p.capacity_limit_kw[t] - p.committed_kw[t])
             energy += p.efficiency * power[:, t] * dt_h * share[:, t]
-        over = power.sum(axis=0) - p.capacity_limit_kw
+        over = power.sum(axis=0) + p.committed_kw - p.capacity_limit_kw
         if over.max() > _LIMIT_TOL_KW:
             steps = int((over > _LIMIT_TOL_KW).sum())
             reason = f"site limit exceeded by up to {over.max():.3g} kW in {steps} steps"

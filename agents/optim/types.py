@@ -240,6 +240,14 @@ class SiteScheduleProblem:
         (a convex cost: seed 004 section 5.2, prices higher where the site wants less
         load). When given, charging pays the curve instead of ``price_per_kwh``, so the
         schedule spreads the site's load; ``price_per_kwh`` still pays V2G discharge
+    committed_kw : (n_steps,) site load already planned for EVs outside this problem [kW]
+        (+ charge, - discharge); zeros when omitted. The site limit and the price curve
+        apply to it plus this problem's EVs, so the problem's EVs are priced at the
+        curve's segments above it (seed 004 section 4.2.2: a new EV's schedule is chosen
+        against the site's existing commitments)
+    arrival_share : share of step 0 each EV is connected from its end, in (0, 1] (an EV
+        arriving between two step boundaries); ones when omitted. Step 0's power counts
+        against the site limit in full and charges the battery for this share
     """
 
     energy_kwh: np.ndarray
@@ -258,6 +266,8 @@ class SiteScheduleProblem:
     overload_penalty_per_kw: float | None = None
     price_curve_per_kwh: np.ndarray | None = None
     departure_share: np.ndarray | None = None
+    committed_kw: np.ndarray | None = None
+    arrival_share: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = np.shape(self.energy_kwh)
@@ -319,6 +329,11 @@ class SiteScheduleProblem:
             departure_share=float_array(name + "departure_share",
                                         1.0 if self.departure_share is None else self.departure_share,
                                         n, lo=0, hi=1),
+            arrival_share=float_array(name + "arrival_share",
+                                      1.0 if self.arrival_share is None else self.arrival_share,
+                                      n, lo=0, hi=1),
+            committed_kw=float_array(name + "committed_kw",
+                                     0.0 if self.committed_kw is None else self.committed_kw, t),
             v2g=bool_array(name + "v2g", self.v2g, n),
             capacity_limit_kw=float_array(
                 name + "capacity_limit_kw", self.capacity_limit_kw, t, lo=0
@@ -345,11 +360,13 @@ class SiteScheduleProblem:
     @property
     def parked_share(self) -> np.ndarray:
         """(n_evs, n_steps) share of each step the EV is connected [-]: 1 before its last
-        step, ``departure_share`` in it (if inside the horizon), 0 after."""
+        step, ``departure_share`` in it (if inside the horizon), 0 after; less the part of
+        step 0 before its arrival (``1 - arrival_share``)."""
         share = self.parked.astype(float)
         last = self.departure_step - 1
         inside = (last >= 0) & (last < self.n_steps)
         share[np.flatnonzero(inside), last[inside]] = self.departure_share[inside]
+        share[:, 0] = np.maximum(share[:, 0] - (1.0 - self.arrival_share) * self.parked[:, 0], 0.0)
         return share
 
     @property
