@@ -71,6 +71,7 @@ from flexcosim.cosim.models.meter import Meter
 from flexcosim.cosim.models.mobility import MOVING, MarkovChain, TripPlan
 from flexcosim.cosim.models.pv import PVSystem, pv_profile
 from flexcosim.cosim.models.tariff import TariffSeries, tariff_series
+from flexcosim.cosim.mosaik_progress import drop_cancelled_waits
 from flexcosim.cosim.results import TimeseriesWriter
 from flexcosim.cosim.sessions_fleet import sessions_fleet
 from flexcosim.cosim.sharing import SIM_CONFIG as SHARING_SIMS
@@ -532,6 +533,7 @@ def build_world(a: Assembly, writer: TimeseriesWriter, gate: StepGate | None = N
     (:mod:`flexcosim.cosim.adapters.gate`); the results are the same.
     """
     s = a.scenario
+    drop_cancelled_waits()
     world = mosaik.World({**SIM_CONFIG, **sim_config(a.simulators)}, skip_greetings=True,
                          configure_logging=False)
     params = sim_params(a)

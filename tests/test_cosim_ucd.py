@@ -9,8 +9,11 @@ checked on what the simulation did, not on what the agents intended.
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
+from mosaik.progress import Progress
 
+from flexcosim.cosim import mosaik_progress
 from flexcosim.cosim.results import TimeseriesWriter, read_timeseries, wide
 from flexcosim.cosim.world import assemble, build_world, world_until_s
 from flexcosim.scenarios.catalog import load_scenario
@@ -130,3 +133,13 @@ def test_a_crowded_day_never_books_a_charger_or_a_parking_space_twice(tmp_path):
     connected = wide(ts, "connected")
     for site, n in bound.items():
         assert connected[site].max() <= n + 1e-9
+
+
+def test_a_reduced_ucd_day_is_the_same_with_and_without_the_workaround(tmp_path, monkeypatch):
+    patched = simulate(*reduced("optimised"), tmp_path / "patched")[2]
+    monkeypatch.setattr(Progress, "set", mosaik_progress._original_set)
+    monkeypatch.setattr(mosaik_progress, "drop_cancelled_waits", lambda: None)
+    monkeypatch.setattr("flexcosim.cosim.world.drop_cancelled_waits", lambda: None)
+    plain = simulate(*reduced("optimised"), tmp_path / "plain")[2]
+    assert Progress.set is mosaik_progress._original_set  # the second run was unpatched
+    pd.testing.assert_frame_equal(patched, plain)
