@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pandapower as pp
+import pandas as pd
 import pytest
 
 from flexcosim.cosim.adapters.chargers import ChargerSim
@@ -111,3 +112,20 @@ def test_recorder_writes_the_interval_that_ended_at_its_start(tmp_path):
     assert sorted(zip(ts.time_s, ts.entity, ts.quantity, ts.value)) == [
         (0, "bus", "vm_pu", 0.98), (0, "ev1", "soc", 0.5), (0, "ev2", "soc", 0.7),
         (0, "site", "p_kw", 2.0)]  # 4 kW for half of the interval
+
+
+def test_recorder_rows_do_not_depend_on_the_order_mosaik_gives_the_inputs_in(tmp_path):
+    """mosaik's order of attributes and sources may differ between two processes (string
+    hashing); the Parquet of two runs of one scenario must not."""
+    inputs = {"soc": {"Fleet-0.f": {"ev1": 0.5}, "Fleet-1.g": {"ev9": 0.2}},
+              "vm_pu": {"Grid-0.b2": 0.97, "Grid-0.b1": 0.98}}
+    shuffled = {attr: dict(reversed(sources.items())) for attr, sources in reversed(inputs.items())}
+    rows = []
+    for k, given in enumerate((inputs, shuffled)):
+        sim = RecorderSim()
+        sim.init("Recorder-0", step_s=STEP, writer=TimeseriesWriter(tmp_path / str(k), flush_every=1))
+        sim.create(1, "Recorder")
+        sim.step(0, {}, 0)
+        sim.step(STEP, {"recorder": given}, 0)
+        rows.append(read_timeseries(tmp_path / str(k)))
+    pd.testing.assert_frame_equal(rows[0], rows[1])

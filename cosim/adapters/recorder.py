@@ -55,8 +55,9 @@ class RecorderSim(SteppedAdapter):
             self.writer.end_step()
             return self.step_s
         add, start = self.writer.add, time - self.step_s
-        for attr, sources in inputs.get("recorder", {}).items():
-            for src, value in sources.items():
+        # sorted: mosaik's order of attributes and sources may differ between two processes
+        for attr, sources in sorted(inputs.get("recorder", {}).items()):
+            for src, value in sorted(sources.items()):
                 if isinstance(value, Meter):
                     for key, v in self.reader.read(f"{src}.{attr}", value, start, time).items():
                         if v or (not value.counter and key in value.rate):
