@@ -105,9 +105,11 @@ class SiteAgent(Role):
             self._decide()
 
     def _site_ev(self, p: PluggedEV) -> SiteEV:
-        """``p`` as the aggregator knows it; the same object again for the same reading."""
+        """``p`` as the aggregator knows it; the same object again for the same reading (the
+        fleet reports an EV whose SOC did not change by the same object) and announcement."""
         seen = self._seen.get(p.ev)
-        if seen is None or seen[0] is not p:  # a timer re-decides on the last reading
+        if (seen is None or seen[0] is not p or seen[1].departure_s != self.departures_s.get(p.ev)
+                or seen[1].target_kwh != self.targets_kwh[p.ev]):
             seen = (p, SiteEV(ev=p.ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
                               target_kwh=self.targets_kwh[p.ev], max_charge_kw=p.max_charge_kw,
                               max_discharge_kw=p.max_discharge_kw,

@@ -120,7 +120,8 @@ class ChargerSim(SteppedAdapter):
     def _now(self, name: str, p: PluggedEV) -> PluggedEV:
         """``p`` with the SOC it has now: last reported energy plus the metered energy since."""
         energy = self.base_kwh[name][p.ev] + self.meters[name]["battery_kw"].total.get(p.ev, 0.0)
-        return replace(p, soc=min(max(energy / p.capacity_kwh, 0.0), 1.0))
+        soc = min(max(energy / p.capacity_kwh, 0.0), 1.0)
+        return p if soc == p.soc else replace(p, soc=soc)
 
     @staticmethod
     def _limit_s(time: int, evs: Mapping[str, PluggedEV], battery_kw: Mapping[str, float]) -> float:

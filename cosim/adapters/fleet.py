@@ -66,6 +66,7 @@ class FleetSim(SteppedAdapter):
         # EVs parked at a charging site after the last step: only they can have charged since
         self.at_site = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
         self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
+        self.reported = {g: {} for g in self.fleets}  # EV -> its last PluggedEV (see plugged_evs)
         # charges[g][i, state]: EV i parked in that state is at a charging site
         self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
                         for g, (f, site_of, _) in self.fleets.items()}
@@ -114,7 +115,7 @@ class FleetSim(SteppedAdapter):
                            if isinstance(e, (Arrival, Departure))} - {None}
             else:
                 touched = set(self.sites[name])
-            parked = plugged_evs(fleet, site_of_place, touched, at_site) if touched else {}
+            parked = plugged_evs(fleet, site_of_place, touched, at_site, self.reported[name]) if touched else {}
             plugged = {site: parked.get(site, {}) for site in sorted(touched)}
             if plugged:
                 out["plugged"] = plugged
@@ -168,23 +169,33 @@ class FleetSim(SteppedAdapter):
 
 
 def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]], sites: set[str],
-                candidates: Sequence[int]) -> dict[str, dict[str, PluggedEV]]:
+                candidates: Sequence[int],
+                reported: dict[str, PluggedEV] | None = None) -> dict[str, dict[str, PluggedEV]]:
     """The EVs among ``candidates`` (fleet indices, in fleet order) parked at one of ``sites``,
-    as ``{site: {ev: PluggedEV}}``."""
+    as ``{site: {ev: PluggedEV}}``.
+
+    ``reported``: each EV's last ``PluggedEV``, reused while its SOC is the same (an EV
+    that did not charge), so a consumer can tell an unchanged EV by identity; updated.
+    """
     out: dict[str, dict[str, PluggedEV]] = {}
+    reported = {} if reported is None else reported
     for i in candidates:
         ev = f.ids[i]
         place = f.place(i)
         site = site_of_place[i].get(place) if place is not None else None
         if site not in sites:
             continue
-        out.setdefault(site, {})[ev] = PluggedEV(
-            ev=ev,
-            soc=float(f.soc[i]),
-            capacity_kwh=float(f.capacity_kwh[i]),
-            max_charge_kw=float(f.max_charge_kw[i]),
-            max_discharge_kw=float(f.max_discharge_kw[i]),
-            soc_min=float(f.soc_min),
-            soc_max=float(f.soc_max),
-        )
+        soc = float(f.soc[i])
+        p = reported.get(ev)
+        if p is None or p.soc != soc:
+            p = reported[ev] = PluggedEV(
+                ev=ev,
+                soc=soc,
+                capacity_kwh=float(f.capacity_kwh[i]),
+                max_charge_kw=float(f.max_charge_kw[i]),
+                max_discharge_kw=float(f.max_discharge_kw[i]),
+                soc_min=float(f.soc_min),
+                soc_max=float(f.soc_max),
+            )
+        out.setdefault(site, {})[ev] = p
     return out
