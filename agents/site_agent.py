@@ -125,13 +125,12 @@ class SiteAgent(Role):
         forecast = {}
         n = max(1, (self.horizon_end_s - time) // self.step_s)
         if self.book is not None:
-            capacity = self.book.capacity_kw(time, n)
-            here = [ev.ev for ev in evs]
+            capacity, prices, curve = self.book.signals(time, n, [ev.ev for ev in evs])
             forecast = {
                 "capacity_kw": float(capacity[0]),
                 "capacity_forecast_kw": tuple(capacity.tolist()),
-                "price_forecast_per_kwh": tuple(self.book.prices(time, n, here).charge_price_per_kwh.tolist()),
-                "price_curve_per_kwh": tuple(map(tuple, self.book.price_curve(time, n, here).tolist())),
+                "price_forecast_per_kwh": tuple(prices.charge_price_per_kwh.tolist()),
+                "price_curve_per_kwh": tuple(map(tuple, curve.tolist())),
             }
         p = self.plant
         if p.tariff is not None:

@@ -110,8 +110,17 @@ class SiteBook:
         of its own load. Each row is made non-decreasing, so any rule gives a convex cost
         and a schedule under it fills the least loaded steps first [currency/kWh].
         """
-        obs = self.forecast(now_s, n_steps, without=scheduling)
+        return self._curve(self.forecast(now_s, n_steps, without=scheduling),
+                           self.capacity_kw(now_s, n_steps))
+
+    def signals(self, now_s: int, n_steps: int,
+                scheduling: Collection[str] = ()) -> tuple[np.ndarray, PriceOffer, np.ndarray]:
+        """:meth:`capacity_kw`, :meth:`prices` and :meth:`price_curve` at once, from one forecast."""
+        forecast = self.forecast(now_s, n_steps, without=scheduling)
         capacity = self.capacity_kw(now_s, n_steps)
+        return capacity, self.pricing.offer(forecast), self._curve(forecast, capacity)
+
+    def _curve(self, obs: SiteForecast, capacity: np.ndarray) -> np.ndarray:
         added = np.outer((np.arange(PRICE_SEGMENTS) + 0.5) / PRICE_SEGMENTS, capacity)  # (S, n)
         if getattr(self.pricing, "elementwise", False):  # one call prices every segment
             n = capacity.size
