@@ -11,10 +11,10 @@ reported and replaced for that step by the safe fallback (uncontrolled charging 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -59,6 +59,10 @@ class SiteObservation:
         same steps [currency/kWh], empty if the scenario gives the site no tariff
     price_curve_per_kwh : (n, S) the site's price for its EV load in S equal segments of
         the capacity forecast [currency/kWh] (its convex cost of load), empty if none
+    forecaster : ``None``, or a function that computes the four forecast fields above,
+        which are then left empty: a site agent observes so for a strategy that declares
+        ``forecasts_on_demand = True`` and calls :meth:`with_forecasts` when it needs them
+        (a plan follower between plans reads none of them)
     """
 
     site: str
@@ -73,6 +77,13 @@ class SiteObservation:
     price_forecast_per_kwh: tuple[float, ...] = ()
     tariff_forecast_per_kwh: tuple[float, ...] = ()
     price_curve_per_kwh: tuple[tuple[float, ...], ...] = ()
+    forecaster: Callable[[], Mapping[str, tuple]] | None = field(default=None, repr=False, compare=False)
+
+    def with_forecasts(self) -> SiteObservation:
+        """This observation with its forecast fields computed (itself if they are)."""
+        if self.forecaster is None:
+            return self
+        return replace(self, forecaster=None, **self.forecaster())
 
 
 @dataclass(frozen=True)
@@ -140,8 +151,12 @@ class PlanFollower:
     without a new one. The plan's steps count whole ``step_s`` from the plan's time; the
     strategy asks to decide again at each step's end. Subclasses make the plan
     (:meth:`_make_plan`), may plan arrivals alone against the others' plans
-    (:meth:`_plan_arrivals`) and may add reasons to re-plan (:meth:`_must_replan`).
+    (:meth:`_plan_arrivals`) and may add reasons to re-plan (:meth:`_must_replan`);
+    the observation they get has its forecasts (:meth:`SiteObservation.with_forecasts`).
     """
+
+    #: the forecasts are computed only for a plan (see :class:`SiteObservation`)
+    forecasts_on_demand: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._plan: dict[str, np.ndarray] = {}  # EV -> grid-side power per plan step [kW]
@@ -155,6 +170,8 @@ class PlanFollower:
         self._plan = {ev: plan for ev, plan in self._plan.items() if ev in here}
         arrived = tuple(ev for ev in obs.evs if ev.ev not in self._departure_s)
         joint = self._must_replan(obs, k, gone)
+        if joint or arrived:
+            obs = obs.with_forecasts()
         if not joint and arrived:
             added = self._plan_arrivals(obs, arrived, k)
             joint = added is None
@@ -360,14 +377,30 @@ class SiteAggregator:
 
     def decide(self, obs: SiteObservation) -> SiteSetpoints:
         if self.capacity_kw < math.inf:
-            obs = replace(
-                obs,
-                capacity_kw=min(obs.capacity_kw, self.capacity_kw),
-                capacity_forecast_kw=tuple(min(c, self.capacity_kw) for c in obs.capacity_forecast_kw),
-            )
+            obs = replace(obs, capacity_kw=min(obs.capacity_kw, self.capacity_kw),
+                          **_capped(obs.capacity_forecast_kw, self.capacity_kw),
+                          forecaster=obs.forecaster and _capped_forecaster(obs.forecaster, self.capacity_kw))
+        failed = len(self.guarded.fallbacks)
         decision = self.guarded(obs, obs.time_s)
+        for i in range(failed, len(self.guarded.fallbacks)):  # the record shows every forecast
+            record = self.guarded.fallbacks[i]
+            self.guarded.fallbacks[i] = replace(record, observation=record.observation.with_forecasts())
         self.last = (obs, decision)
         return decision
+
+
+def _capped(capacity_forecast_kw: tuple[float, ...], cap_kw: float) -> dict[str, tuple[float, ...]]:
+    """``capacity_forecast_kw`` capped at ``cap_kw``, as observation fields."""
+    return {"capacity_forecast_kw": tuple(min(c, cap_kw) for c in capacity_forecast_kw)}
+
+
+def _capped_forecaster(forecaster: Callable[[], Mapping[str, tuple]],
+                       cap_kw: float) -> Callable[[], Mapping[str, tuple]]:
+    """``forecaster`` whose capacity forecast is capped at ``cap_kw``."""
+    def capped() -> Mapping[str, tuple]:
+        fields = dict(forecaster())
+        return {**fields, **_capped(fields.get("capacity_forecast_kw", ()), cap_kw)}
+    return capped
 
 
 def check_setpoints(decision: object, obs: SiteObservation) -> str:

@@ -118,23 +118,32 @@ class SiteAgent(Role):
         return seen[1]
 
     def observe(self, present: Mapping) -> SiteObservation:
-        """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end."""
+        """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end.
+
+        The forecasts are left to be computed on demand (``SiteObservation.forecaster``)
+        when the strategy declares ``forecasts_on_demand``.
+        """
         time = int(self.env.now)
-        site = self.aggregator.site
         evs = tuple(self._site_ev(p) for p in present.values())
-        forecast = {}
         n = max(1, (self.horizon_end_s - time) // self.step_s)
-        if self.book is not None:
-            capacity, prices, curve = self.book.signals(time, n, [ev.ev for ev in evs])
-            forecast = {
-                "capacity_kw": float(capacity[0]),
-                "capacity_forecast_kw": tuple(capacity.tolist()),
-                "price_forecast_per_kwh": tuple(prices.charge_price_per_kwh.tolist()),
-                "price_curve_per_kwh": tuple(map(tuple, curve.tolist())),
-            }
         p = self.plant
-        if p.tariff is not None:
-            k = time // self.step_s
-            forecast["tariff_forecast_per_kwh"] = tuple(p.tariff.import_per_kwh[k:k + n].tolist())
-        return SiteObservation(site=site, time_s=time, step_s=self.step_s, evs=evs,
-                               charger_kw=p.charger_kw, efficiency=p.efficiency, v2g=p.v2g, **forecast)
+        now = {} if self.book is None else {"capacity_kw": float(self.book.capacity_kw(time, 1)[0])}
+
+        def forecasts() -> dict[str, tuple]:
+            fields = {}
+            if self.book is not None:
+                capacity, prices, curve = self.book.signals(time, n, [ev.ev for ev in evs])
+                fields = {
+                    "capacity_forecast_kw": tuple(capacity.tolist()),
+                    "price_forecast_per_kwh": tuple(prices.charge_price_per_kwh.tolist()),
+                    "price_curve_per_kwh": tuple(map(tuple, curve.tolist())),
+                }
+            if p.tariff is not None:
+                k = time // self.step_s
+                fields["tariff_forecast_per_kwh"] = tuple(p.tariff.import_per_kwh[k:k + n].tolist())
+            return fields
+
+        on_demand = getattr(self.aggregator.guarded.strategy, "forecasts_on_demand", False)
+        return SiteObservation(site=self.aggregator.site, time_s=time, step_s=self.step_s, evs=evs,
+                               charger_kw=p.charger_kw, efficiency=p.efficiency, v2g=p.v2g, **now,
+                               **({"forecaster": forecasts} if on_demand else forecasts()))
