@@ -3,16 +3,21 @@
 One :class:`SiteAgent` per charging site. It answers the DSO platform's offer and
 reservation requests from its :class:`~flexcosim.agents.site_book.SiteBook`, takes the
 DSO's capacity notices (re-deciding with the last reading), and on every reading of
-the EVs parked at its site builds a
+the EVs parked at its site, and on its strategy's own timer, builds a
 :class:`~flexcosim.agents.site.SiteObservation` and decides set-points with its
 :class:`~flexcosim.agents.site.SiteAggregator` (strategy and fallback). The set-points
 wait in :attr:`SiteAgent.setpoints` until the mosaik adapter hands them to the chargers.
+
+A decision without a new reading (a timer, a capacity notice) sees each EV's energy as
+the aggregator knows it: the last reading plus what its set-points since then charged
+(battery side, within the EV's SOC window). An EV that waits for a free charger, or
+that a charger clips otherwise, is known exactly again at the next reading.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flexcosim.agents.messages import (
     CapacityLimitNotice,
@@ -68,11 +73,15 @@ class SiteAgent(Role):
         self._present: Mapping | None = None  # the last reading of the parked EVs
         self._timer_s: int | None = None  # when the strategy asked to decide again
         self._seen: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
+        self._ordered: dict[str, float] = {}  # the last decision's set-points [kW]
+        self._known_s = 0  # time of the last reading or decision [s]
+        self._known_kwh: dict[str, float] = {}  # EV -> energy since the last reading, as ordered
 
     def handle(self, envelope: Envelope) -> None:
         match envelope.body:
             case PlantReading(evs=evs):
                 self._present = evs
+                self._known_s, self._known_kwh = int(self.env.now), {}
                 self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)
@@ -90,8 +99,10 @@ class SiteAgent(Role):
         """Decide on the last reading; keep one timer for the strategy's next decision."""
         if self.env.now >= self.horizon_end_s:  # the run is over: nothing left to decide for
             return
+        self._project(int(self.env.now))
         decision = self.aggregator.decide(self.observe(self._present))
         self.setpoints = dict(decision.power_kw)
+        self._ordered = self.setpoints
         at = decision.next_decision_s
         if at is not None and at > self.env.now and at != self._timer_s:
             self._timer_s = at
@@ -104,6 +115,20 @@ class SiteAgent(Role):
             self.activations += 1
             self._decide()
 
+    def _project(self, now_s: int) -> None:
+        """Each EV's energy at ``now_s`` [kWh] as its set-points since the last reading charged it."""
+        hours = (now_s - self._known_s) / 3600.0
+        if hours <= 0:
+            return
+        eta = self.plant.efficiency
+        for ev, kw in self._ordered.items():
+            p = self._present.get(ev)
+            if p is not None and kw:
+                energy = self._known_kwh.get(ev, p.soc * p.capacity_kwh)
+                energy += (kw * eta if kw > 0 else kw / eta) * hours
+                self._known_kwh[ev] = min(max(energy, p.soc_min * p.capacity_kwh), p.soc_max * p.capacity_kwh)
+        self._known_s = now_s
+
     def _site_ev(self, p: PluggedEV) -> SiteEV:
         """``p`` as the aggregator knows it; the same object again for the same reading (the
         fleet reports an EV whose SOC did not change by the same object) and announcement."""
@@ -115,7 +140,8 @@ class SiteAgent(Role):
                               max_discharge_kw=p.max_discharge_kw,
                               departure_s=self.departures_s.get(p.ev)))
             self._seen[p.ev] = seen
-        return seen[1]
+        known = self._known_kwh.get(p.ev)
+        return seen[1] if known is None else replace(seen[1], energy_kwh=known)
 
     def observe(self, present: Mapping) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end.

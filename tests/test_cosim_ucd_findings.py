@@ -11,6 +11,7 @@ energy drawn x charger efficiency.
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from flexcosim.cosim.results import wide
@@ -37,7 +38,7 @@ def reduced(variant: str, scale: float = 1.0):
     if scale > 1:  # seed 004 5.3, 75 %: the sites never overload their transformer
         for a in data["agents"]:
             if a["role"] == "site_aggregator":
-                a["strategy"] = "optimal"
+                a["strategy"] = "optimal_committed"
     return parse_scenario(data), base
 
 
@@ -59,6 +60,10 @@ def check_invariants(scenario, a, ts):
     drawn = ts[(ts.quantity == "p_kw") & ts.entity.isin(list(CHARGERS))].value.sum()
     delivered = ts[ts.quantity == "battery_kw"].value.sum()
     assert delivered > 0 and delivered == pytest.approx(drawn * 0.95, rel=1e-9)
+    # no EV is charged beyond what its driver asked for (it arrives below its target)
+    (fleet, _, target), = a.fleets.values()
+    soc = wide(ts, "soc", list(fleet.ids))
+    assert (soc.max() <= np.maximum(target, soc.iloc[0].to_numpy()) + 1e-6).all()
 
 
 def hours_over_100(a, ts, tx="richview_tx1"):
