@@ -62,13 +62,17 @@ class FleetSim(SteppedAdapter):
         self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
         self.sites = {g: sorted({site for places in site_of for site in places.values()})
                       for g, (_, site_of, _) in self.fleets.items()}
-        self.metered = {g: {} for g in self.fleets}  # (source, ev) -> kWh read at the last step
-        # EVs parked at a charging site after the last step: only they can have charged since
+        self.metered = {g: {} for g in self.fleets}  # site -> {ev: kWh read at the last step}
+        # EVs parked at a charging site after the last step (only they can have charged
+        # since) and the index of that site in self.sites
         self.at_site = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
+        self.at_site_of = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
         self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
         self.reported = {g: {} for g in self.fleets}  # EV -> its last PluggedEV (see plugged_evs)
-        # charges[g][i, state]: EV i parked in that state is at a charging site
-        self.charges = {g: np.array([[s in places for s in f.mobility.states] for places in site_of])
+        # site_at[g][i, state]: index in self.sites[g] of the site where EV i parked in that
+        # state charges, -1 if none
+        self.site_at = {g: np.array([[self.sites[g].index(places[s]) if s in places else -1
+                                      for s in f.mobility.states] for places in site_of], dtype=np.intp)
                         for g, (f, site_of, _) in self.fleets.items()}
 
     def create(self, num: int, model: str, name: str | None = None, fleet: str | None = None):
@@ -97,7 +101,8 @@ class FleetSim(SteppedAdapter):
             out: dict = {}
             dt = 0 if self.last_s is None else time - self.last_s
             events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
-            at_site = np.flatnonzero(self.charges[name][np.arange(len(fleet.ids)), fleet.state])
+            site_now = self.site_at[name][np.arange(len(fleet.ids)), fleet.state]
+            at_site = np.flatnonzero(site_now >= 0)
             if events:
                 out["events"] = events
                 out["n_events"] = len(events)
@@ -115,7 +120,8 @@ class FleetSim(SteppedAdapter):
                            if isinstance(e, (Arrival, Departure))} - {None}
             else:
                 touched = set(self.sites[name])
-            parked = plugged_evs(fleet, site_of_place, touched, at_site, self.reported[name]) if touched else {}
+            parked = (plugged_evs(fleet, at_site, [self.sites[name][k] for k in site_now[at_site]],
+                                  touched, self.reported[name]) if touched else {})
             plugged = {site: parked.get(site, {}) for site in sorted(touched)}
             if plugged:
                 out["plugged"] = plugged
@@ -129,7 +135,7 @@ class FleetSim(SteppedAdapter):
                 self.outputs[ev] = {"soc": out["soc"][ev]}
             out["unmet_kwh"] = self.unmet[name].reading()
             self.outputs[name] = out
-            self.at_site[name] = at_site
+            self.at_site[name], self.at_site_of[name] = at_site, site_now[at_site]
             nxt = min(nxt, self._next_s(time, fleet, bool(at_site.size)))
         self.last_s = time
         # a step at end_s still counts: the last metering interval records the SOC it leaves
@@ -139,22 +145,26 @@ class FleetSim(SteppedAdapter):
         """Average battery power per EV since the last step [kW], from the chargers' meters.
 
         Read for the EVs that were parked at a charging site since the last step, each
-        from its site's meter; no other EV's meter total can have moved. Called before the
-        fleet steps, so ``fleet.place`` is still where each EV was parked.
+        from its site's meter (``Meter.total_of``, written out); no other EV's meter total
+        can have moved.
         """
         power = np.zeros(len(self.index[name]))
         if not meters or not dt:
             return power
-        fleet, site_of_place, _ = self.fleets[name]
-        by_site = {src.split(".", 1)[-1]: (src, meter) for src, meter in meters.items()}
-        last = self.metered[name]
-        for i in self.at_site[name]:
-            ev = fleet.ids[i]
-            src, meter = by_site.get(site_of_place[i].get(fleet.place(i)), (None, None))
-            if meter is not None and ev in meter.total:
-                kwh = meter.total_of(ev, time)
-                power[i] = (kwh - last.get((src, ev), 0.0)) * 3600.0 / dt
-                last[(src, ev)] = kwh
+        ids, last = self.fleets[name][0].ids, self.metered[name]
+        by_site = {src.split(".", 1)[-1]: meter for src, meter in meters.items()}
+        for k, site in enumerate(self.sites[name]):
+            meter = by_site.get(site)
+            if meter is None:
+                continue
+            total, rate, hours = meter.total, meter.rate, (time - meter.time_s) / 3600.0
+            read = last.setdefault(site, {})
+            for i in self.at_site[name][self.at_site_of[name] == k]:
+                ev = ids[i]
+                if ev in total:
+                    kwh = total[ev] + rate.get(ev, 0.0) * hours
+                    power[i] = (kwh - read.get(ev, 0.0)) * 3600.0 / dt
+                    read[ev] = kwh
         return power
 
     def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
@@ -168,23 +178,21 @@ class FleetSim(SteppedAdapter):
         return nxt
 
 
-def plugged_evs(f: EVFleet, site_of_place: Sequence[Mapping[str, str]], sites: set[str],
-                candidates: Sequence[int],
+def plugged_evs(f: EVFleet, candidates: Sequence[int], site_of: Sequence[str], sites: set[str],
                 reported: dict[str, PluggedEV] | None = None) -> dict[str, dict[str, PluggedEV]]:
-    """The EVs among ``candidates`` (fleet indices, in fleet order) parked at one of ``sites``,
-    as ``{site: {ev: PluggedEV}}``.
+    """The EVs among ``candidates`` (fleet indices, in fleet order; ``site_of[k]`` the
+    charging site where candidate ``k`` is parked) that are at one of ``sites``, as
+    ``{site: {ev: PluggedEV}}``.
 
     ``reported``: each EV's last ``PluggedEV``, reused while its SOC is the same (an EV
     that did not charge), so a consumer can tell an unchanged EV by identity; updated.
     """
     out: dict[str, dict[str, PluggedEV]] = {}
     reported = {} if reported is None else reported
-    for i in candidates:
-        ev = f.ids[i]
-        place = f.place(i)
-        site = site_of_place[i].get(place) if place is not None else None
+    for i, site in zip(candidates, site_of):
         if site not in sites:
             continue
+        ev = f.ids[i]
         soc = float(f.soc[i])
         p = reported.get(ev)
         if p is None or p.soc != soc:
