@@ -86,7 +86,7 @@ def finish_figure(fig, axes, title: str, start: pd.Timestamp | None, path: Path)
         axes[-1].set_xlabel(time_label(start))
         fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
