@@ -120,8 +120,12 @@ class FleetSim(SteppedAdapter):
                            if isinstance(e, (Arrival, Departure))} - {None}
             else:
                 touched = set(self.sites[name])
-            parked = (plugged_evs(fleet, at_site, [self.sites[name][k] for k in site_now[at_site]],
-                                  touched, self.reported[name]) if touched else {})
+            if touched:  # only the EVs at the touched sites
+                near = at_site[np.isin(site_now[at_site], [self.sites[name].index(t) for t in touched])]
+                parked = plugged_evs(fleet, near, [self.sites[name][k] for k in site_now[near]],
+                                     touched, self.reported[name])
+            else:
+                parked = {}
             plugged = {site: parked.get(site, {}) for site in sorted(touched)}
             if plugged:
                 out["plugged"] = plugged
