@@ -13,13 +13,16 @@ on a shared machine the figure to compare); ``event_day_s_1x`` repeats the 1x fi
 +-20 % around ``PF_BASE_KW``, every flow converged; CPU time).
 Each run also reports its agent steps and messages (from ``manifest.json``) and its
 power flows. The fleet factor scales the chargers of every site and the visitors (478
-EVs at 1x); transformers and buildings stay as they are. ``--quick`` runs 1x only.
+EVs at 1x); transformers and buildings stay as they are. ``--quick`` runs 1x only;
+``--factors F [F ...]`` runs those factors only, without the 60 s metering day and the
+power-flow times: an A/B of two checkouts runs this script with each installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 import time
@@ -68,9 +71,10 @@ def run(s, out: Path, base_dir: Path, factor: int, label: str) -> dict:
             "peak_loading_pct": round(summary["max_transformer_loading_pct"], 1)}
 
 
-def measure(factors: tuple[int, ...] = FACTORS) -> dict:
+def measure(factors: tuple[int, ...] = FACTORS, extras: bool = True) -> dict:
     """Per factor and variant: wall time [s], simulate-only time [s], EVs, agent steps,
-    messages, power flows, peak loading [%]; plus the 60 s metering day and power-flow times."""
+    messages, power flows, peak loading [%]; plus, with ``extras``, the 60 s metering day
+    and power-flow times."""
     scenario, base_dir = load_scenario("ucd-campus")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +83,7 @@ def measure(factors: tuple[int, ...] = FACTORS) -> dict:
                 s = scale_fleet(scenario.variant(variant), factor)
                 rows.append(run(s, Path(tmp) / f"{factor}x-{variant}", base_dir, factor, variant))
         metered = []
-        for variant in scenario.variants:
+        for variant in scenario.variants if extras else ():
             data = scenario.variant(variant).model_dump(mode="json")
             data["grid"]["step_s"] = 60
             metered.append(run(parse_scenario(data), Path(tmp) / f"60s-{variant}", base_dir, 1,
@@ -91,11 +95,14 @@ def measure(factors: tuple[int, ...] = FACTORS) -> dict:
     for suffix, key in (("s", "wall_s"), ("cpu_s", "cpu_s")):
         for f in factors:
             result[f"day_{suffix}_{f}x"] = mean([r for r in rows if r["factor"] == f], key)
-        result[f"event_day_{suffix}_1x"] = result[f"day_{suffix}_1x"]
-        result[f"event_day_{suffix}_60s_metering"] = mean(metered, key)
-    result["pf_ms_ucd"] = round(power_flow_ms("ucd_feeder4"), 2)
-    result["pf_ms_lv20"] = round(power_flow_ms("lv_feeder_20bus"), 2)
-    result["pf_ms_large"] = round(power_flow_ms("large_feeder"), 2)
+        if 1 in factors:
+            result[f"event_day_{suffix}_1x"] = result[f"day_{suffix}_1x"]
+        if extras:
+            result[f"event_day_{suffix}_60s_metering"] = mean(metered, key)
+    if extras:
+        result["pf_ms_ucd"] = round(power_flow_ms("ucd_feeder4"), 2)
+        result["pf_ms_lv20"] = round(power_flow_ms("lv_feeder_20bus"), 2)
+        result["pf_ms_large"] = round(power_flow_ms("large_feeder"), 2)
     result.update(unit="s per simulated day and strategy (mean of baseline and optimised)",
                   cpus=os.cpu_count(), runs=rows + metered)
     return result
@@ -105,8 +112,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="the 1x fleet only")
+    parser.add_argument("--factors", type=int, nargs="+", metavar="F",
+                        help="these fleet factors only, without the 60 s metering day and the "
+                             "power-flow times (e.g. an A/B of two checkouts at 4x)")
     args = parser.parse_args()
-    result = measure((1,) if args.quick else FACTORS)
+    if args.factors and args.quick:
+        parser.error("--factors and --quick: give one")
+    if args.factors and min(args.factors) < 1:
+        parser.error(f"--factors {args.factors}: allowed: whole numbers >= 1")
+    result = (measure(tuple(args.factors), extras=False) if args.factors
+              else measure((1,) if args.quick else FACTORS))
     if args.json:
         print(json.dumps(result))
         return
@@ -114,12 +129,13 @@ def main() -> None:
           f"{'assemble+sim [s]':>16} {'agent steps':>11} {'messages':>8} {'power flows':>11} "
           f"{'CPU [s]':>8} {'ms/flow*':>8} {'peak [%]':>8}")
     for r in result["runs"]:
-        pf_ms = result["pf_ms_ucd"]
+        pf_ms = result.get("pf_ms_ucd", math.nan)
         print(f"{r['factor']:>4}x {r['variant']:>24} {r['evs']:>5} {r['chargers']:>8} {r['wall_s']:>9.2f} "
               f"{r['assemble_and_simulate_s']:>16.2f} {r['agent_steps']:>11} {r['messages']:>8} "
               f"{r['power_flows']:>11} {r['cpu_s']:>8.2f} {pf_ms:>8.2f} {r['peak_loading_pct']:>8.1f}")
-    print("* CPU ms per power flow of ucd_feeder4 measured apart (pf_ms_ucd); "
-          f"lv_feeder_20bus: {result['pf_ms_lv20']} ms")
+    if "pf_ms_ucd" in result:
+        print("* CPU ms per power flow of ucd_feeder4 measured apart (pf_ms_ucd); "
+              f"lv_feeder_20bus: {result['pf_ms_lv20']} ms")
     print("per day and strategy: " + ", ".join(f"{k} = {v} s" for k, v in result.items()
                                                 if k.startswith(("day_", "event_day_")))
           + f" ({result['cpus']} CPUs)")
