@@ -11,7 +11,10 @@ start. The seed-004 site-selection protocol (section 4.2.2.2) uses, in order::
     Platform -> EA     ReserveRequest          EA -> Platform    ReservationConfirmed
     Platform -> EMSP   SiteAssignment          (the EMSP routes the EV)
 
-and the DSO grid agent notifies each site aggregator (EA) with ``CapacityLimitNotice``.
+An EMSP that gave up waiting for the assignment routes the EV by its fallback and
+withdraws the request (``ReservationWithdrawn``, EMSP -> Platform -> EA), so a booking
+the platform made too late for it does not hold a charger and load at the site.
+The DSO grid agent notifies each site aggregator (EA) with ``CapacityLimitNotice``.
 Request bodies are answered with a reply envelope (``reply_to`` = the request's id);
 notices need no answer.
 """
@@ -124,6 +127,14 @@ class SiteAssignment:
 
     reservation: Reservation
     booked: bool
+
+
+@dataclass(frozen=True)
+class ReservationWithdrawn:
+    """EMSP to platform, platform to the booked site: ``ev`` holds no reservation any more
+    (the EMSP gave up waiting for its assignment and routed it by its fallback)."""
+
+    ev: str
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from flexcosim.agents.messages import (
     OfferRequest,
     Reservation,
     ReservationConfirmed,
+    ReservationWithdrawn,
     ReserveRequest,
     SiteAssignment,
     SiteSelectionRequest,
@@ -243,6 +244,7 @@ class EMSP(Role):
         site = min(estimates.by_site, key=lambda s: estimates.by_site[s].arrival_s)
         self._fall_back(now, ev, "platform", f"no answer from the DSO platform in time: nearest site {site}")
         self.routed[ev] = (site, estimates.by_site[site].arrival_s)
+        self.notify(self.platform, ReservationWithdrawn(ev))  # a late booking must not hold a charger
 
     def _fall_back(self, now: int, ev: str, peer: str, reason: str) -> None:
         """Record that ``peer`` did not answer about ``ev``'s trip started at ``now``."""
@@ -258,12 +260,15 @@ class DSOPlatform(Role):
     allocation : the platform's allocation strategy
     step_s : step length [s]; horizon_end_s : end of the offers' horizon [s since start]
 
-    Requests are served one at a time in arrival order.
+    Requests are served one at a time in arrival order. A withdrawn request
+    (``ReservationWithdrawn`` from the EMSP) cancels its booking at the site, also when the
+    withdrawal arrives before the request has been served.
 
     Attributes
     ----------
     decisions : every request answered, in answering order
-    reservations : EV -> reservation confirmed by its site
+    reservations : EV -> reservation confirmed by its site and not withdrawn
+    withdrawn : EVs whose request the EMSP withdrew
     """
 
     def __init__(self, sites: Mapping[str, str], allocation: Allocation, step_s: int,
@@ -274,6 +279,7 @@ class DSOPlatform(Role):
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.decisions: list[Decision] = []
         self.reservations: dict[str, Reservation] = {}
+        self.withdrawn: set[str] = set()
 
     def attach(self, runtime) -> None:
         super().attach(runtime)
@@ -287,6 +293,15 @@ class DSOPlatform(Role):
                 with self._turn.request() as turn:
                     yield turn
                     yield from self._select(envelope, body)
+                self._release(body.request.ev_id)
+            case ReservationWithdrawn(ev=ev):
+                self.withdrawn.add(ev)
+                self._release(ev)
+
+    def _release(self, ev: str) -> None:
+        """Cancel ``ev``'s booking at its site if the EMSP withdrew its request."""
+        if ev in self.withdrawn and ev in self.reservations:
+            self.notify(self.sites[self.reservations.pop(ev).site], ReservationWithdrawn(ev))
 
     def _select(self, envelope, body: SiteSelectionRequest):
         request, now, departure_s = body.request, body.now_s, body.departure_s

@@ -26,6 +26,7 @@ from flexcosim.agents.messages import (
     OfferRequest,
     PlantReading,
     ReservationConfirmed,
+    ReservationWithdrawn,
     ReserveRequest,
 )
 from flexcosim.agents.processes import Role
@@ -90,6 +91,8 @@ class SiteAgent(Role):
                 if self.book.free_chargers(r.arrival_s, r.departure_s) > 0:  # else: no confirmation
                     self.book.reserve(r)
                     self.reply(envelope, ReservationConfirmed(r.ev, r.site))
+            case ReservationWithdrawn(ev=ev):
+                self.book.cancel(ev)
             case CapacityLimitNotice(capacity_kw=kw):
                 self.aggregator.capacity_kw = kw
                 if self._present is not None:  # a capacity change is a decision event

@@ -171,6 +171,14 @@ class SiteBook:
             grid_side.charge_price_per_kwh / eta, grid_side.discharge_price_per_kwh * eta,
             grid_side.available_energy_kwh * eta)
 
+    def cancel(self, ev: str) -> bool:
+        """Drop ``ev``'s reservation and its booked load; False if it holds none."""
+        if self.reservations.pop(ev, None) is None:
+            return False
+        k0, ref = self._booked_kw.pop(ev)
+        self.committed_kw[k0 : k0 + ref.size] -= ref
+        return True
+
     def reserve(self, reservation: Reservation) -> None:
         self.reservations[reservation.ev] = reservation
         k0 = -(-reservation.arrival_s // self.step_s)  # first whole step at the site

@@ -279,3 +279,22 @@ def test_zero_latency_events_on_the_900s_grid_give_the_event_engines_results(tmp
     assert on_grid.keys() == own_second.keys() and len(on_grid) >= 4
     assert own_second == pytest.approx(on_grid, rel=0.01)
     assert on_grid["delivered_share"] > 0.99
+
+
+def test_a_booking_the_emsp_stopped_waiting_for_is_withdrawn_at_its_site(monkeypatch, tmp_path):
+    """70 s each way on the EMSP's link: the platform books at +70 s, its answer would reach
+    the EMSP at +170 s, after the EMSP's deadline (+30 s for the ITS, then 120 s). The EMSP
+    routes the EV by its fallback and withdraws the request; the booking is cancelled."""
+    t0 = 9 * 3600
+    visits = [visit("ev_0000", t0 + 13), visit("ev_0001", t0 + 600)]
+    a, _ = tiny_ucd(monkeypatch, tmp_path, visits, {"links": {"emsp": {"latency_s": 70}}})
+    fell_back = {f.observation["ev"] for f in a.emsp.fallbacks if f.strategy == "platform"}
+    assert fell_back == {"ev_0000", "ev_0001"}
+    assert {d.ev for d in a.platform.decisions} == fell_back  # the platform did book them
+    assert a.platform.withdrawn == fell_back and a.platform.reservations == {}
+    for book in a.books.values():
+        assert book.reservations == {} and np.allclose(book.committed_kw, 0.0)
+    log = a.runtime.network.log
+    withdrawals = [r for r in log if r.type == "ReservationWithdrawn"]
+    assert [(r.sender, r.outcome) for r in withdrawals] == [("emsp", "delivered"), ("platform", "delivered")] * 2
+    assert_nothing_pending(a)

@@ -37,7 +37,11 @@ def test_platform_outage_sends_requests_to_the_fallback(session):
     assert (decisions.strategy == "ChargingSiteSelection").all()
     log = session.messages()
     to_platform = log[(log.receiver == "platform") & (log.sent_s < 9 * 3600)]
-    assert len(to_platform) == len(fell_back) and (to_platform.outcome == "lost").all()
+    requests = to_platform[to_platform.type == "SiteSelectionRequest"]
+    assert len(requests) == len(fell_back) and (to_platform.outcome == "lost").all()
+    # each EMSP that gave up also withdrew its request (lost as well while the link is down)
+    withdrawn = log[(log.type == "ReservationWithdrawn") & (log.sender == "emsp")]
+    assert len(withdrawn) == len(fell_back)
 
 
 def test_extra_request_books_a_charger(session):
