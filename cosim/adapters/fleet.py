@@ -63,6 +63,7 @@ class FleetSim(SteppedAdapter):
         self.sites = {g: sorted({site for places in site_of for site in places.values()})
                       for g, (_, site_of, _) in self.fleets.items()}
         self.metered = {g: {} for g in self.fleets}  # site -> {ev: kWh read at the last step}
+        self.meters = {g: {} for g in self.fleets}  # site -> the meter reading read then
         # EVs parked at a charging site after the last step (only they can have charged
         # since) and the index of that site in self.sites
         self.at_site = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
@@ -150,12 +151,13 @@ class FleetSim(SteppedAdapter):
 
         Read for the EVs that were parked at a charging site since the last step, each
         from its site's meter (``Meter.total_of``, written out); no other EV's meter total
-        can have moved.
+        can have moved. A site whose chargers have not stepped since then sends the same
+        reading: only its EVs with a rate have moved.
         """
         power = np.zeros(len(self.index[name]))
         if not meters or not dt:
             return power
-        ids, last = self.fleets[name][0].ids, self.metered[name]
+        ids, index, last = self.fleets[name][0].ids, self.index[name], self.metered[name]
         by_site = {src.split(".", 1)[-1]: meter for src, meter in meters.items()}
         for k, site in enumerate(self.sites[name]):
             meter = by_site.get(site)
@@ -163,12 +165,15 @@ class FleetSim(SteppedAdapter):
                 continue
             total, rate, hours = meter.total, meter.rate, (time - meter.time_s) / 3600.0
             read = last.setdefault(site, {})
-            for i in self.at_site[name][self.at_site_of[name] == k]:
-                ev = ids[i]
-                if ev in total:
-                    kwh = total[ev] + rate.get(ev, 0.0) * hours
-                    power[i] = (kwh - read.get(ev, 0.0)) * 3600.0 / dt
-                    read[ev] = kwh
+            if self.meters[name].get(site) is meter:
+                moved = [ev for ev, kw in rate.items() if kw and ev in index]  # (other groups' EVs too)
+            else:
+                moved = [ids[i] for i in self.at_site[name][self.at_site_of[name] == k] if ids[i] in total]
+                self.meters[name][site] = meter
+            for ev in moved:
+                kwh = total[ev] + rate.get(ev, 0.0) * hours
+                power[index[ev]] = (kwh - read.get(ev, 0.0)) * 3600.0 / dt
+                read[ev] = kwh
         return power
 
     def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
