@@ -265,9 +265,9 @@ class Scheduled(PlanFollower):
         committed = np.sum([plan[k:] for plan in self._plan.values()], axis=0)
         problem = self._problem(obs, arrived, self._plan_start_s + k * obs.step_s, n, committed)
         schedule = self.scheduler.schedule(problem)
-        room = np.maximum(problem.capacity_limit_kw - committed, 0.0)
         if schedule.status not in ("optimal", "ok"):
             return None
+        room = np.maximum(problem.capacity_limit_kw - committed, 0.0)
         if schedule.unmet_energy_kwh.any() or (schedule.power_kw.sum(axis=0) > room + _TOL_KW).any():
             # the others' plans leave these EVs short: re-plan them all, now or at the step's end
             if obs.time_s - self._plan_start_s >= obs.step_s:

@@ -124,7 +124,7 @@ class FleetSim(SteppedAdapter):
             if touched:  # only the EVs at the touched sites
                 near = at_site[np.isin(site_now[at_site], [self.sites[name].index(t) for t in touched])]
                 parked = plugged_evs(fleet, near, [self.sites[name][k] for k in site_now[near]],
-                                     touched, self.reported[name])
+                                     self.reported[name])
             else:
                 parked = {}
             plugged = {site: parked.get(site, {}) for site in sorted(touched)}
@@ -187,20 +187,16 @@ class FleetSim(SteppedAdapter):
         return nxt
 
 
-def plugged_evs(f: EVFleet, candidates: Sequence[int], site_of: Sequence[str], sites: set[str],
-                reported: dict[str, PluggedEV] | None = None) -> dict[str, dict[str, PluggedEV]]:
-    """The EVs among ``candidates`` (fleet indices, in fleet order; ``site_of[k]`` the
-    charging site where candidate ``k`` is parked) that are at one of ``sites``, as
-    ``{site: {ev: PluggedEV}}``.
+def plugged_evs(f: EVFleet, parked: Sequence[int], site_of: Sequence[str],
+                reported: dict[str, PluggedEV]) -> dict[str, dict[str, PluggedEV]]:
+    """The EVs ``parked`` (fleet indices, in fleet order; ``site_of[k]`` the charging site
+    where EV ``parked[k]`` is) as ``{site: {ev: PluggedEV}}``.
 
     ``reported``: each EV's last ``PluggedEV``, reused while its SOC is the same (an EV
     that did not charge), so a consumer can tell an unchanged EV by identity; updated.
     """
     out: dict[str, dict[str, PluggedEV]] = {}
-    reported = {} if reported is None else reported
-    for i, site in zip(candidates, site_of):
-        if site not in sites:
-            continue
+    for i, site in zip(parked, site_of):
         ev = f.ids[i]
         soc = float(f.soc[i])
         p = reported.get(ev)
