@@ -57,7 +57,12 @@ class SiteBook:
         self.pricing = pricing
         self.committed_kw = np.zeros_like(self.base_load_kw)
         self.reservations: dict[str, Reservation] = {}
-        self._booked_kw: dict[str, tuple[int, np.ndarray]] = {}  # EV -> (first step, grid-side kW)
+        # EV -> (its steps, its grid-side reference schedule on them [kW]) of its reservation
+        self._booked_kw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # one row per EV ever booked: the stay of its latest reservation [s]; a cancelled
+        # reservation's row and the spare rows are (-1, -1), which overlaps no stay
+        self._row: dict[str, int] = {}
+        self._stay_s = np.zeros((0, 2), dtype=np.int64)
         self.available = chargers  # lowered by a charger outage
         self.parking_spaces = chargers if parking_spaces is None else int(parking_spaces)
 
@@ -84,12 +89,11 @@ class SiteBook:
         """
         w = self._window(now_s, n_steps)
         committed = self.committed_kw[w].copy()
-        for ev in without:
-            if ev in self._booked_kw:
-                k0, ref = self._booked_kw[ev]
-                lo, hi = max(k0, w.start), min(k0 + ref.size, w.stop)
-                if lo < hi:
-                    committed[lo - w.start : hi - w.start] -= ref[lo - k0 : hi - k0]
+        booked = [self._booked_kw[ev] for ev in without if ev in self._booked_kw]
+        if booked:  # one EV after the other, in the order given
+            steps, ref = (np.concatenate(parts) for parts in zip(*booked))
+            inside = (steps >= w.start) & (steps < w.stop)
+            np.subtract.at(committed, steps[inside] - w.start, ref[inside])
         return SiteForecast(self.site, self.base_load_kw[w], committed,
                             self.rating_kw, float(self.step_s), self.available)
 
@@ -153,10 +157,12 @@ class SiteBook:
         the stay, so a charger an EV leaves serves a later one. Every booked EV parks,
         so the parking spaces bound it too (seed 004 Table 1).
         """
-        stays = [(r.arrival_s, r.departure_s) for r in self.reservations.values()
-                 if r.arrival_s < departure_s and arrival_s < r.departure_s]
-        starts = [arrival_s] + [a for a, _ in stays if a > arrival_s]
-        busy = max(sum(a <= t < d for a, d in stays) for t in starts)
+        a, d = self._stay_s.T
+        overlap = (a < departure_s) & (arrival_s < d)
+        a, d = np.sort(a[overlap]), np.sort(d[overlap])
+        starts = np.r_[arrival_s, a[a > arrival_s]]
+        # present at t: arrived by t and not yet left (a stay's arrival is before its departure)
+        busy = int((np.searchsorted(a, starts, "right") - np.searchsorted(d, starts, "right")).max())
         return max(0, min(self.available, self.parking_spaces) - busy)
 
     def offer(self, request: SiteRequest, now_s: int, n_steps: int) -> SiteOffer:
@@ -175,8 +181,9 @@ class SiteBook:
         """Drop ``ev``'s reservation and its booked load; False if it holds none."""
         if self.reservations.pop(ev, None) is None:
             return False
-        k0, ref = self._booked_kw.pop(ev)
-        self.committed_kw[k0 : k0 + ref.size] -= ref
+        steps, ref = self._booked_kw.pop(ev)
+        self.committed_kw[steps] -= ref
+        self._stay_s[self._row[ev]] = -1
         return True
 
     def reserve(self, reservation: Reservation) -> None:
@@ -185,4 +192,8 @@ class SiteBook:
         ref = np.asarray(reservation.charge_kw, dtype=float)[: max(0, self.committed_kw.size - k0)]
         ref = np.where(ref > 0, ref / self.efficiency, ref * self.efficiency)  # to grid side
         self.committed_kw[k0 : k0 + ref.size] += ref
-        self._booked_kw[reservation.ev] = (k0, ref)
+        self._booked_kw[reservation.ev] = (np.arange(k0, k0 + ref.size), ref)
+        row = self._row.setdefault(reservation.ev, len(self._row))
+        if row == len(self._stay_s):  # full: room for twice as many
+            self._stay_s = np.vstack([self._stay_s, np.full((row + 1, 2), -1)])
+        self._stay_s[row] = reservation.arrival_s, reservation.departure_s

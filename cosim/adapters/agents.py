@@ -28,6 +28,7 @@ Platform
 from __future__ import annotations
 
 import math
+from collections import ChainMap
 from collections.abc import Mapping
 
 from flexcosim.agents.dso import DSOGrid
@@ -35,7 +36,7 @@ from flexcosim.agents.messages import GridReading, PlantReading, TripStarted
 from flexcosim.agents.platform import EMSP
 from flexcosim.agents.processes import AgentRuntime
 from flexcosim.agents.site_agent import SiteAgent
-from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity, plugged_at
+from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity, plugged_at
 from flexcosim.cosim.models.ev import TripStart
 from flexcosim.cosim.models.meter import IntervalReader, Meter, MeterBook
 
@@ -79,7 +80,7 @@ class AgentSim(SteppedAdapter):
             rt.sense("dso", self._grid_reading(metered_s, grid))
         if "platform" in self.outputs:
             data = inputs.get("platform", {})
-            soc = merged(data.get("soc"))
+            soc = ChainMap(*(data.get("soc") or {}).values())  # read for trip starts only
             for events in (data.get("events") or {}).values():
                 for e in events:
                     if isinstance(e, TripStart):

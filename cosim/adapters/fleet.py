@@ -10,7 +10,8 @@ plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-per
     every site at a decision tick, else the sites an EV arrived at or left
 events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
 n_events : number of events of this second (non-persistent)
-soc : ``{ev: soc}`` [-] (persistent); entity ``EV`` (one per EV of a fleet): ``soc`` [-]
+soc : :class:`SocReading`, a read-only mapping ``{ev: soc}`` [-] (persistent); entity
+    ``EV`` (one per EV of a fleet): ``soc`` [-]
 unmet_kwh : counter :class:`~cosim.models.meter.Meter` of the energy missing to the
     target SOC of the EVs that left each site [kWh] (persistent)
 
@@ -26,7 +27,7 @@ routes : ``{ev: (site, arrival_s)}`` where the DSO platform sent EVs (trigger,
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class FleetSim(SteppedAdapter):
                     if ev in index:  # routes from the platform cover every fleet group
                         # a route that comes after the estimated arrival: the EV arrives next second
                         fleet.mobility.route(index[ev], 0, site, max(arrival_s, time + 1))
-            out["soc"] = dict(zip(fleet.ids, fleet.soc.tolist()))
+            out["soc"] = SocReading(index, fleet.soc)
             for ev in self.evs[name]:
                 self.outputs[ev] = {"soc": out["soc"][ev]}
             out["unmet_kwh"] = self.unmet[name].reading()
@@ -185,6 +186,26 @@ class FleetSim(SteppedAdapter):
         if parked:
             nxt = min(nxt, (time // self.step_s + 1) * self.step_s)
         return nxt
+
+
+class SocReading(Mapping[str, float]):
+    """The state of charge of every EV of a fleet at one step [-], by EV name.
+
+    A copy of the fleet's array, so a fleet of any size hands its SOC out at the cost of
+    one array copy per step, and a consumer converts only the EVs it reads.
+    """
+
+    def __init__(self, index: Mapping[str, int], soc: np.ndarray) -> None:
+        self._index, self._soc = index, soc.copy()
+
+    def __getitem__(self, ev: str) -> float:
+        return float(self._soc[self._index[ev]])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 def plugged_evs(f: EVFleet, parked: Sequence[int], site_of: Sequence[str],

@@ -17,6 +17,7 @@ writes Parquet parts to ``output_dir``, read back with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from flexcosim.cosim.adapters.base import SteppedAdapter, meta, one_entity
@@ -64,7 +65,7 @@ class RecorderSim(SteppedAdapter):
                             add(start, key, attr, v)
                 elif isinstance(value, (int, float)):
                     add(start, src.split(".", 1)[1], attr, value)
-                elif isinstance(value, dict):
+                elif isinstance(value, Mapping):
                     for key, v in value.items():
                         if isinstance(v, (int, float)):
                             add(start, key, attr, v)
