@@ -12,8 +12,13 @@ on a shared machine the figure to compare); ``event_day_s_1x`` repeats the 1x fi
 ``lv_feeder_20bus`` and the 890-bus ``large_feeder`` (:class:`flexcosim.cosim.models.grid.PowerFlowGrid`, loads varying by
 +-20 % around ``PF_BASE_KW``, every flow converged; CPU time).
 Each run also reports its agent steps and messages (from ``manifest.json``) and its
-power flows. The fleet factor scales the chargers of every site and the visitors (478
-EVs at 1x); transformers and buildings stay as they are. ``--quick`` runs 1x only;
+power flows. The fleet factor scales the campus as a whole (:func:`scale_campus`): the
+visitors (478 EVs at 1x), every site's chargers and parking spaces, the buildings' peak
+load and the transformers' ratings, so each EV meets the same site as at 1x and the
+growth measured is the engine's. ``--same-transformers`` scales the visitors and chargers
+only (:func:`~flexcosim.scenarios.sweep_points.scale_fleet`): at 4x the sites are then
+overloaded about fivefold and the site plans re-plan jointly, a different optimisation
+problem. ``--quick`` runs 1x only;
 ``--factors F [F ...]`` runs those factors only, without the 60 s metering day and the
 power-flow times: an A/B of two checkouts runs this script with each installed.
 """
@@ -35,13 +40,24 @@ from flexcosim.cosim.run import run_scenario
 from flexcosim.cosim.world import metering_s
 from flexcosim.grids import build_grid
 from flexcosim.scenarios.catalog import load_scenario
-from flexcosim.scenarios.schema import parse_scenario
-from flexcosim.scenarios.sweep_points import scale_fleet
+from flexcosim.scenarios.schema import Scenario, SweepLevel, parse_scenario
+from flexcosim.scenarios.sweep_points import apply_level, scale_fleet
 
 FACTORS = (1, 2, 4)
 #: Load per named bus of the power-flow timing [kW]: a loaded but solvable state
 #: (20 kW at every bus of the 400 V feeder does not converge).
 PF_BASE_KW = {"ucd_feeder4": 200.0, "lv_feeder_20bus": 3.0, "large_feeder": 5.0}
+
+
+def scale_campus(scenario: Scenario, factor: int) -> Scenario:
+    """``scenario`` (UCD campus) ``factor`` times as large: visitors, chargers, parking spaces,
+    building peak loads [kW] and transformer ratings (``ucd_feeder4`` ``rating_scale``)."""
+    data = scenario.model_dump(mode="json")
+    apply_level(data, SweepLevel(
+        set={"grid.params.rating_scale": data["grid"]["params"].get("rating_scale", 1.0) * factor},
+        scale={"visitors.*.count": factor, "sites.*.chargers": factor, "sites.*.parking_spaces": factor,
+               "buildings.*.profile.peak_kw": factor}))
+    return parse_scenario(data)
 
 
 def power_flow_ms(grid_name: str, n: int = 200, seed: int = 0) -> float:
@@ -71,16 +87,18 @@ def run(s, out: Path, base_dir: Path, factor: int, label: str) -> dict:
             "peak_loading_pct": round(summary["max_transformer_loading_pct"], 1)}
 
 
-def measure(factors: tuple[int, ...] = FACTORS, extras: bool = True) -> dict:
+def measure(factors: tuple[int, ...] = FACTORS, extras: bool = True,
+            same_transformers: bool = False) -> dict:
     """Per factor and variant: wall time [s], simulate-only time [s], EVs, agent steps,
     messages, power flows, peak loading [%]; plus, with ``extras``, the 60 s metering day
-    and power-flow times."""
+    and power-flow times. ``same_transformers``: scale the fleet only (module docstring)."""
     scenario, base_dir = load_scenario("ucd-campus")
+    scale = scale_fleet if same_transformers else scale_campus
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for factor in factors:
             for variant in scenario.variants:
-                s = scale_fleet(scenario.variant(variant), factor)
+                s = scale(scenario.variant(variant), factor)
                 rows.append(run(s, Path(tmp) / f"{factor}x-{variant}", base_dir, factor, variant))
         metered = []
         for variant in scenario.variants if extras else ():
@@ -104,7 +122,8 @@ def measure(factors: tuple[int, ...] = FACTORS, extras: bool = True) -> dict:
         result["pf_ms_lv20"] = round(power_flow_ms("lv_feeder_20bus"), 2)
         result["pf_ms_large"] = round(power_flow_ms("large_feeder"), 2)
     result.update(unit="s per simulated day and strategy (mean of baseline and optimised)",
-                  cpus=os.cpu_count(), runs=rows + metered)
+                  scaling="fleet only" if same_transformers else "campus", cpus=os.cpu_count(),
+                  runs=rows + metered)
     return result
 
 
@@ -115,13 +134,16 @@ def main() -> None:
     parser.add_argument("--factors", type=int, nargs="+", metavar="F",
                         help="these fleet factors only, without the 60 s metering day and the "
                              "power-flow times (e.g. an A/B of two checkouts at 4x)")
+    parser.add_argument("--same-transformers", action="store_true",
+                        help="scale visitors and chargers only, not parking, buildings and "
+                             "transformers (module docstring)")
     args = parser.parse_args()
     if args.factors and args.quick:
         parser.error("--factors and --quick: give one")
     if args.factors and min(args.factors) < 1:
         parser.error(f"--factors {args.factors}: allowed: whole numbers >= 1")
-    result = (measure(tuple(args.factors), extras=False) if args.factors
-              else measure((1,) if args.quick else FACTORS))
+    result = (measure(tuple(args.factors), False, args.same_transformers) if args.factors
+              else measure((1,) if args.quick else FACTORS, True, args.same_transformers))
     if args.json:
         print(json.dumps(result))
         return

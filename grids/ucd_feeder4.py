@@ -38,6 +38,8 @@ from flexcosim.grids.network import GridNetwork, farthest_bus, require_std_type,
 
 MV_KV = 10.0
 LV_KV = 0.4
+#: Largest ``rating_scale`` accepted [-]
+MAX_RATING_SCALE = 100.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,8 @@ CABLE_LENGTHS_KM: dict[tuple[str, str], float] = {
 
 
 def build_ucd_feeder4(
-    vm_pu: float = 1.0, main_cable_std_type: str = "NA2XS2Y 1x70 RM/25 6/10 kV"
+    vm_pu: float = 1.0, main_cable_std_type: str = "NA2XS2Y 1x70 RM/25 6/10 kV",
+    rating_scale: float = 1.0,
 ) -> GridNetwork:
     """Build UCD Feeder 4: 10 kV ESB substation, MV cable chain, three MV/LV transformers.
 
@@ -76,6 +79,9 @@ def build_ucd_feeder4(
     ----------
     vm_pu : voltage set-point of the external grid at the ESB substation [pu], in [0.9, 1.1].
     main_cable_std_type : pandapower MV cable standard type used for every MV section.
+    rating_scale : every transformer's rating and losses times this [-], > 0: a campus
+        scaled as a whole (``bench/ucd_day.py`` at 2x and 4x the fleet) or an upgrade;
+        the short-circuit voltage (uk, %) stays, so the impedance scales with 1/rating.
 
     Returns
     -------
@@ -86,6 +92,9 @@ def build_ucd_feeder4(
     the substation.
     """
     require_vm_pu(vm_pu)
+    if not (isinstance(rating_scale, (int, float)) and 0 < rating_scale <= MAX_RATING_SCALE):
+        raise ValueError(f"ucd_feeder4 rating_scale: {rating_scale!r} is not allowed; "
+                         f"need 0 < rating_scale <= {MAX_RATING_SCALE:g} [-]")
     net = pp.create_empty_network(name="ucd_feeder4")
     require_std_type(
         net, "line", main_cable_std_type, "main_cable_std_type", voltage_rating="MV", type="cs"
@@ -111,18 +120,18 @@ def build_ucd_feeder4(
     for name, tx in TRANSFORMERS.items():
         lv_name = f"{tx.site}_lv"
         buses[lv_name] = int(pp.create_bus(net, vn_kv=LV_KV, name=lv_name))
-        sn_mva = tx.rating_kva / 1e3
+        rating_kva = tx.rating_kva * rating_scale
         transformers[name] = int(
             pp.create_transformer_from_parameters(
                 net,
                 hv_bus=mv[tx.site],
                 lv_bus=buses[lv_name],
-                sn_mva=sn_mva,
+                sn_mva=rating_kva / 1e3,
                 vn_hv_kv=MV_KV,
                 vn_lv_kv=LV_KV,
                 vk_percent=tx.vk_percent,
-                vkr_percent=100.0 * tx.load_loss_kw / tx.rating_kva,
-                pfe_kw=tx.no_load_loss_kw,
+                vkr_percent=100.0 * tx.load_loss_kw / tx.rating_kva,  # the same % scaled
+                pfe_kw=tx.no_load_loss_kw * rating_scale,
                 i0_percent=tx.i0_percent,
                 shift_degree=150.0,
                 vector_group="Dyn5",
