@@ -159,7 +159,8 @@ class TripStarted:
 
 @dataclass(frozen=True)
 class PlantReading:
-    """From the fleet: the EVs parked at one site now (``{ev: PluggedEV}``)."""
+    """From the fleet: changes of the EVs parked at one site (``{ev: PluggedEV | None}``):
+    the EVs that arrived, every EV there at a decision tick; ``None`` for an EV that left."""
 
     evs: Any
 

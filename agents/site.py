@@ -39,6 +39,13 @@ class SiteEV:
     max_discharge_kw: float
     departure_s: int | None = None  # announced departure, None if unknown
 
+    def with_energy(self, energy_kwh: float) -> SiteEV:
+        """This EV with ``energy_kwh`` [kWh]: a copy made without ``dataclasses.replace``, as
+        a site agent makes one per EV and decision."""
+        new = object.__new__(SiteEV)
+        new.__dict__.update(self.__dict__, energy_kwh=energy_kwh)
+        return new
+
 
 @dataclass(frozen=True)
 class SiteObservation:

@@ -8,16 +8,18 @@ the EVs parked at its site, and on its strategy's own timer, builds a
 :class:`~flexcosim.agents.site.SiteAggregator` (strategy and fallback). The set-points
 wait in :attr:`SiteAgent.setpoints` until the mosaik adapter hands them to the chargers.
 
-A decision without a new reading (a timer, a capacity notice) sees each EV's energy as
-the aggregator knows it: the last reading plus what its set-points since then charged
-(battery side, within the EV's SOC window). An EV that waits for a free charger, or
-that a charger clips otherwise, is known exactly again at the next reading.
+A reading carries the EVs that came or left, and, at the fleet's decision tick, every EV
+at the site (:class:`~flexcosim.agents.messages.PlantReading`). Between two readings of an
+EV the aggregator knows its energy as its set-points charged it since (battery side,
+within the EV's SOC window), so a decision on another EV's arrival, a timer or a capacity
+notice sees every EV as ordered until now. An EV that waits for a free charger, or that a
+charger clips otherwise, is known exactly again at the next tick.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from flexcosim.agents.messages import (
     CapacityLimitNotice,
@@ -32,7 +34,7 @@ from flexcosim.agents.messages import (
 from flexcosim.agents.processes import Role
 from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
 from flexcosim.agents.site_book import SiteBook
-from flexcosim.cosim.models.charger import PluggedEV
+from flexcosim.cosim.models.charger import PluggedEV, apply_plugged
 from flexcosim.cosim.models.tariff import TariffSeries
 
 
@@ -71,7 +73,7 @@ class SiteAgent(Role):
         self.targets_kwh, self.departures_s = targets_kwh, departures_s
         self.step_s, self.horizon_end_s = step_s, horizon_end_s
         self.setpoints: dict[str, float] | None = None
-        self._present: Mapping | None = None  # the last reading of the parked EVs
+        self._present: dict[str, PluggedEV] | None = None  # the parked EVs as read, None before a reading
         self._timer_s: int | None = None  # when the strategy asked to decide again
         self._seen: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
         self._ordered: dict[str, float] = {}  # the last decision's set-points [kW]
@@ -80,9 +82,15 @@ class SiteAgent(Role):
 
     def handle(self, envelope: Envelope) -> None:
         match envelope.body:
-            case PlantReading(evs=evs):
-                self._present = evs
-                self._known_s, self._known_kwh = int(self.env.now), {}
+            case PlantReading(evs=changes):
+                if self._present is None:
+                    self._present = {}
+                self._project(int(self.env.now))  # the EVs not read again: as ordered until now
+                for ev in apply_plugged(self._present, changes):
+                    self._known_kwh.pop(ev, None)
+                for ev, p in changes.items():
+                    if p is not None:  # read now: known exactly
+                        self._known_kwh.pop(ev, None)
                 self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)
@@ -144,7 +152,7 @@ class SiteAgent(Role):
                               departure_s=self.departures_s.get(p.ev)))
             self._seen[p.ev] = seen
         known = self._known_kwh.get(p.ev)
-        return seen[1] if known is None else replace(seen[1], energy_kwh=known)
+        return seen[1] if known is None else seen[1].with_energy(known)
 
     def observe(self, present: Mapping) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end.

@@ -48,7 +48,7 @@ def test_fleet_adapter_steps_at_its_events_and_integrates_the_chargers_meter():
     stopped = Meter(1800, {"ev": 8.0 * 600 / 3600}, {})
     sim.step(3600, {"f": {"battery_kw": {"Chargers-0.site": stopped}}}, 0)
     out = sim.get_data({"f": ["unmet_kwh", "plugged", "events"]})["f"]
-    assert out["plugged"] == {"site": {}}
+    assert out["plugged"] == {"site": {"ev": None}}  # the EV left the site
     assert out["unmet_kwh"].total == {"site": pytest.approx(0.9 * 40.0 - fleet.soc[0] * 40.0)}
     assert [type(e).__name__ for e in out["events"]] == ["Departure", "TripStart", "Arrival"]
 

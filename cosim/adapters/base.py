@@ -62,7 +62,7 @@ def one_entity(num: int, model: str) -> None:
 
 
 def plugged_at(values: Mapping[str, Mapping[str, Mapping]] | None, site: str) -> dict:
-    """EVs parked at ``site`` from every connected fleet's ``plugged`` output."""
+    """The changes of the EVs parked at ``site`` from every connected fleet's ``plugged`` output."""
     out: dict = {}
     for per_site in (values or {}).values():
         out.update(per_site.get(site, {}))

@@ -10,7 +10,8 @@ checked over one second, the engine's resolution). The powers hold until its nex
 
 Inputs (trigger)
 ------
-plugged : ``{site: {ev: PluggedEV}}`` from the fleet; a site missing from it is unchanged
+plugged : ``{site: {ev: PluggedEV | None}}`` from the fleet: the EVs that came to (or
+    were refreshed at) a site, ``None`` for those that left; the others are unchanged
 setpoints_kw : ``{ev: kW}`` grid-side set-points from the site's agent (+ charge); kept
     until the next set-points
 
@@ -31,10 +32,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 
 from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity
-from flexcosim.cosim.models.charger import ChargingSite, PluggedEV
+from flexcosim.cosim.models.charger import ChargingSite, PluggedEV, apply_plugged
 from flexcosim.cosim.models.meter import MeterBook
 
 OUTPUTS = ["p_kw", "q_kvar", "battery_kw", "ev_grid_kw", "connected", "waiting", "losses_kw"]
@@ -79,41 +79,46 @@ class ChargerSim(SteppedAdapter):
                 continue
             battery = self.meters[name]["battery_kw"]
             battery.advance(time)
+            present, base, left = self.present[name], self.base_kwh[name], []
             for per_site in plugged:
-                if name in per_site:
-                    self.present[name] = dict(per_site[name])
-                    # energy now = reported energy; later = that + what the meter adds
-                    self.base_kwh[name] = {ev: p.soc * p.capacity_kwh - battery.total.get(ev, 0.0)
-                                           for ev, p in self.present[name].items()}
+                changes = per_site[name]
+                left += apply_plugged(present, changes)
+                for ev in left:
+                    base.pop(ev, None)
+                for ev, p in changes.items():
+                    if p is not None:  # energy now = reported energy; later = that + what the meter adds
+                        base[ev] = p.soc * p.capacity_kwh - battery.total.get(ev, 0.0)
             if "setpoints_kw" in data:
                 self.wanted[name] = merged(data["setpoints_kw"])
-            present = {ev: self._now(name, p) for ev, p in self.present[name].items()}
             plugged_in = site.connected()
-            for ev in list(plugged_in):
-                if ev not in present:
+            for ev in left:
+                if ev in plugged_in and ev not in present:
                     site.disconnect(ev)
                     del plugged_in[ev]
-            for ev in present:  # dict order = fleet order, so plugging is deterministic
-                if ev not in plugged_in and site.free_chargers() > 0:
-                    plugged_in[ev] = site.connect(ev)
-            on_charger = {ev: present[ev] for ev in plugged_in}
-            setpoints = {ev: kw for ev, kw in self.wanted[name].items() if ev in on_charger}
-            result = site.apply(setpoints, on_charger, 1)
+            if len(present) > len(plugged_in) and site.free_chargers() > 0:
+                # the waiting EVs, in arrival order, take the free chargers
+                for ev in present:
+                    if ev not in plugged_in and site.free_chargers() > 0:
+                        plugged_in[ev] = site.connect(ev)
+            setpoints = {ev: kw for ev, kw in self.wanted[name].items() if kw and ev in plugged_in}
+            # the SOC now of the EVs it matters for: those with a set-point
+            now = {ev: self._now(name, present[ev]) for ev in setpoints}
+            result = site.apply(setpoints, now, 1)
             rates = {
                 "p_kw": {name: result.grid_kw},
                 "q_kvar": {name: 0.0},
                 "battery_kw": dict(result.battery_kw),
                 "ev_grid_kw": dict(result.ev_grid_kw),
-                "connected": {name: float(len(on_charger))},
-                "waiting": {name: float(len(present) - len(on_charger))},
+                "connected": {name: float(len(plugged_in))},
+                "waiting": {name: float(len(present) - len(plugged_in))},
                 "losses_kw": {name: result.losses_kw},
             }
             for attr, meter in self.meters[name].items():
                 meter.set_rates(time, rates[attr])
             self.outputs[name] = {attr: meter.reading() for attr, meter in self.meters[name].items()}
-            self.outputs[name].update(p_kw_now=result.grid_kw, n_connected=len(on_charger),
-                                      n_waiting=len(present) - len(on_charger))
-            self.due[name] = self._limit_s(time, present, result.battery_kw)
+            self.outputs[name].update(p_kw_now=result.grid_kw, n_connected=len(plugged_in),
+                                      n_waiting=len(present) - len(plugged_in))
+            self.due[name] = self._limit_s(time, now, result.battery_kw)
             nxt = min(nxt, self.due[name])
         return nxt if nxt < self.end_s else None
 
@@ -121,15 +126,19 @@ class ChargerSim(SteppedAdapter):
         """``p`` with the SOC it has now: last reported energy plus the metered energy since."""
         energy = self.base_kwh[name][p.ev] + self.meters[name]["battery_kw"].total.get(p.ev, 0.0)
         soc = min(max(energy / p.capacity_kwh, 0.0), 1.0)
-        return p if soc == p.soc else replace(p, soc=soc)
+        return p if soc == p.soc else p.with_soc(soc)
 
     @staticmethod
     def _limit_s(time: int, evs: Mapping[str, PluggedEV], battery_kw: Mapping[str, float]) -> float:
-        """The first whole second at which a charging (discharging) EV reaches soc_max (soc_min)."""
+        """The first whole second at which a charging (discharging) EV reaches soc_max (soc_min).
+
+        ``evs``: at least the EVs with a battery power."""
         first = math.inf
         for ev, kw in battery_kw.items():
+            if not kw:
+                continue
             p = evs[ev]
             room = (p.soc_max - p.soc if kw > 0 else p.soc - p.soc_min) * p.capacity_kwh
-            if kw and room > 1e-6:  # a fuller battery takes only what the 1-s clip lets through
+            if room > 1e-6:  # a fuller battery takes only what the 1-s clip lets through
                 first = min(first, time + max(1, math.ceil(max(room, 0.0) / abs(kw) * 3600.0)))
         return first

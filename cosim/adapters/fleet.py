@@ -6,8 +6,14 @@ parked at a charging site) and when the platform sends routes.
 
 Outputs
 -------
-plugged : ``{site: {ev: PluggedEV}}`` EVs parked at a charging site now (non-persistent):
-    every site at a decision tick, else the sites an EV arrived at or left
+plugged : ``{site: {ev: PluggedEV | None}}`` the changes of the EVs parked at charging
+    sites (non-persistent): at a decision tick every site, with every EV parked there now;
+    between ticks only the sites an EV arrived at or left, with those EVs and the EVs
+    there that did not charge since the last step (waiting for a charger, full). ``None``:
+    the EV left. A consumer that applies each change
+    (:func:`~cosim.models.charger.apply_plugged`) knows every parked EV; an EV's SOC is
+    refreshed at its arrival and at every tick, so a fleet step costs what changed, not
+    every EV at the site
 events : list of :class:`~cosim.models.ev.EVEvent` of this second (non-persistent)
 n_events : number of events of this second (non-persistent)
 soc : :class:`SocReading`, a read-only mapping ``{ev: soc}`` [-] (persistent); entity
@@ -102,7 +108,8 @@ class FleetSim(SteppedAdapter):
             data = inputs.get(name, {})
             out: dict = {}
             dt = 0 if self.last_s is None else time - self.last_s
-            events = fleet.step(time, dt, self._average_kw(name, data.get("battery_kw"), time, dt))
+            charged_kw = self._average_kw(name, data.get("battery_kw"), time, dt)
+            events = fleet.step(time, dt, charged_kw)
             site_now = self.site_at[name][np.arange(len(fleet.ids)), fleet.state]
             at_site = np.flatnonzero(site_now >= 0)
             if events:
@@ -117,18 +124,7 @@ class FleetSim(SteppedAdapter):
                     short = max(0.0, float(target_soc[i] * fleet.capacity_kwh[i] - energy[i]))
                     unmet[site] = unmet.get(site, 0.0) + short
             self.unmet[name].add(time, unmet)
-            if time % self.step_s:  # between ticks: only the sites where EVs came or went
-                touched = {site_of_place[index[e.ev]].get(e.place) for e in events
-                           if isinstance(e, (Arrival, Departure))} - {None}
-            else:
-                touched = set(self.sites[name])
-            if touched:  # only the EVs at the touched sites
-                near = at_site[np.isin(site_now[at_site], [self.sites[name].index(t) for t in touched])]
-                parked = plugged_evs(fleet, near, [self.sites[name][k] for k in site_now[near]],
-                                     self.reported[name])
-            else:
-                parked = {}
-            plugged = {site: parked.get(site, {}) for site in sorted(touched)}
+            plugged = self._plugged(name, time, events, site_now, at_site, charged_kw)
             if plugged:
                 out["plugged"] = plugged
             for routes in (data.get("routes") or {}).values():
@@ -146,6 +142,40 @@ class FleetSim(SteppedAdapter):
         self.last_s = time
         # a step at end_s still counts: the last metering interval records the SOC it leaves
         return int(nxt) if nxt <= self.end_s else None
+
+    def _plugged(self, name: str, time: int, events: Sequence, site_now: np.ndarray,
+                 at_site: np.ndarray, charged_kw: np.ndarray) -> dict[str, dict[str, PluggedEV | None]]:
+        """The ``plugged`` output of this step (module docstring), sites in name order.
+
+        ``site_now[i]``: index in ``self.sites[name]`` of the site where EV i is parked, -1
+        if none; ``at_site``: the EVs parked at a site; ``charged_kw``: battery power of
+        each EV since the last step [kW]. Between ticks the EVs at a touched site that did
+        not charge since the last step are read again too, so an aggregator does not take
+        an EV that waits for a charger, or is full, as charging at its set-point.
+        """
+        fleet, site_of_place, _ = self.fleets[name]
+        index, sites = self.index[name], self.sites[name]
+        tick = time % self.step_s == 0
+        out: dict[str, dict[str, PluggedEV | None]] = {site: {} for site in sites} if tick else {}
+        came = set()
+        for e in events:
+            site = site_of_place[index[e.ev]].get(e.place) if isinstance(e, (Arrival, Departure)) else None
+            if site is not None:
+                changes = out.setdefault(site, {})
+                if isinstance(e, Departure):
+                    changes[e.ev] = None
+                else:
+                    came.add(index[e.ev])
+        if tick:
+            parked = at_site
+        else:
+            touched = [sites.index(site) for site in out]
+            idle = at_site[np.isin(site_now[at_site], touched) & (charged_kw[at_site] == 0.0)]
+            parked = np.union1d(idle, [i for i in came if site_now[i] >= 0]).astype(np.intp)
+        for site, evs in plugged_evs(fleet, parked, [sites[k] for k in site_now[parked]],
+                                     self.reported[name]).items():
+            out.setdefault(site, {}).update(evs)
+        return dict(sorted(out.items()))
 
     def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
         """Average battery power per EV since the last step [kW], from the chargers' meters.

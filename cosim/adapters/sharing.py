@@ -8,7 +8,7 @@ simpy event (a message in flight, a period's ``Φ_c``, a negotiation timer) and 
 arrive or leave. Entity ``Unit`` per unit:
 
 inputs
-    ``plugged`` (``{site: {ev: PluggedEV}}`` from the fleets, trigger), ``energy_kwh``
+    ``plugged`` (``{site: {ev: PluggedEV | None}}`` changes from the fleets, trigger), ``energy_kwh``
     (its battery, time-shifted), ``delivered_kwh`` (``{load: kWh}`` from its deferrable
     loads, time-shifted)
 outputs
@@ -25,6 +25,7 @@ import math
 from flexcosim.agents.processes import AgentRuntime
 from flexcosim.agents.sharing.roles import UnitRole
 from flexcosim.cosim.adapters.base import SteppedAdapter, merged, meta, one_entity, plugged_at
+from flexcosim.cosim.models.charger import apply_plugged
 
 META = meta({"Unit": (["name"], ["plugged", "energy_kwh", "delivered_kwh", "setpoints_kw",
                                  "battery_kw", "loads_kw", "capacity_kw", "planned_kw"])},
@@ -53,7 +54,9 @@ class SharingSim(SteppedAdapter):
             unit: UnitRole = rt.roles[name]
             data = inputs.get(name, {})
             if data.get("plugged") and any(self.sites[name] in p for p in data["plugged"].values()):
-                evs = plugged_at(data["plugged"], self.sites[name])
+                changes = plugged_at(data["plugged"], self.sites[name])
+                evs = dict(unit.state.evs)
+                apply_plugged(evs, changes)
                 if set(evs) - set(unit.state.evs):
                     arrivals.add(name)
                 unit.state.evs = evs

@@ -14,6 +14,7 @@ discharging; both are >= 0.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,26 @@ class PluggedEV:
                 "need 0 <= soc_min < soc_max <= 1"
             )
 
+    def with_soc(self, soc: float) -> PluggedEV:
+        """This EV at state of charge ``soc`` [-], which must be in [0, 1]: a copy made without
+        ``dataclasses.replace`` and its checks, as chargers make one per EV and event."""
+        new = object.__new__(PluggedEV)
+        new.__dict__.update(self.__dict__, soc=soc)
+        return new
+
+
+def apply_plugged(present: dict[str, PluggedEV], changes: Mapping[str, PluggedEV | None]) -> list[str]:
+    """Apply one ``plugged`` change set (``{ev: PluggedEV}``, ``None``: the EV left) to
+    ``present`` (``{ev: PluggedEV}``, in arrival order) in place; returns the EVs that left."""
+    left = []
+    for ev, p in changes.items():
+        if p is None:
+            if present.pop(ev, None) is not None:
+                left.append(ev)
+        else:
+            present[ev] = p
+    return left
+
 
 @dataclass(frozen=True)
 class ChargerStep:
@@ -156,6 +177,7 @@ class ChargingSite:
         self.name = name
         self.chargers = tuple(chargers)
         self._on: dict[str, int] = {}
+        self._free = list(range(len(self.chargers)))  # a heap of the free chargers in service
         self.out_of_service: frozenset[int] = frozenset()
         self.last: ChargerStep | None = None
 
@@ -165,28 +187,28 @@ class ChargingSite:
             raise ValueError(
                 f"ChargingSite({self.name!r}).connect: EV {ev!r} is already on charger {self._on[ev]}"
             )
-        used = set(self._on.values())
         if charger is None:
-            free = [k for k in range(len(self.chargers))
-                    if k not in used and k not in self.out_of_service]
-            if not free:
+            if not self._free:
                 raise ValueError(
                     f"ChargingSite({self.name!r}).connect: no free charger for EV {ev!r}"
                 )
-            charger = free[0]
+            charger = heapq.heappop(self._free)  # the first free one
         elif not 0 <= charger < len(self.chargers):
             raise ValueError(
                 f"ChargingSite({self.name!r}).connect charger: {charger!r} does not exist; "
                 f"need 0 <= charger < {len(self.chargers)}"
             )
-        elif charger in used:
-            raise ValueError(
-                f"ChargingSite({self.name!r}).connect charger: {charger} is already in use"
-            )
         elif charger in self.out_of_service:
             raise ValueError(
                 f"ChargingSite({self.name!r}).connect charger: {charger} is out of service"
             )
+        elif charger not in self._free:
+            raise ValueError(
+                f"ChargingSite({self.name!r}).connect charger: {charger} is already in use"
+            )
+        else:
+            self._free.remove(charger)
+            heapq.heapify(self._free)
         self._on[ev] = charger
         return charger
 
@@ -194,14 +216,16 @@ class ChargingSite:
         """Unplug ``ev``; ``ValueError`` if it is not connected here."""
         if ev not in self._on:
             raise ValueError(f"ChargingSite({self.name!r}).disconnect: EV {ev!r} is not connected")
-        del self._on[ev]
+        charger = self._on.pop(ev)
+        if charger not in self.out_of_service:
+            heapq.heappush(self._free, charger)
 
     def connected(self) -> dict[str, int]:
         """EV name -> charger index, in plug-in order."""
         return dict(self._on)
 
     def free_chargers(self) -> int:
-        return len(self.chargers) - len(self.out_of_service) - len(self._on)
+        return len(self._free)
 
     def set_out_of_service(self, chargers: Iterable[int]) -> list[str]:
         """Put exactly ``chargers`` out of service (the others back in); returns the EVs unplugged.
@@ -220,6 +244,8 @@ class ChargingSite:
         unplugged = [ev for ev, k in self._on.items() if k in out]
         for ev in unplugged:
             del self._on[ev]
+        used = set(self._on.values())
+        self._free = [k for k in range(len(self.chargers)) if k not in out and k not in used]
         return unplugged
 
     def apply(
