@@ -86,11 +86,9 @@ class SiteAgent(Role):
                 if self._present is None:
                     self._present = {}
                 self._project(int(self.env.now))  # the EVs not read again: as ordered until now
-                for ev in apply_plugged(self._present, changes):
+                apply_plugged(self._present, changes)
+                for ev in changes:  # read now (known exactly) or gone
                     self._known_kwh.pop(ev, None)
-                for ev, p in changes.items():
-                    if p is not None:  # read now: known exactly
-                        self._known_kwh.pop(ev, None)
                 self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)

@@ -82,9 +82,10 @@ class ChargerSim(SteppedAdapter):
             present, base, left = self.present[name], self.base_kwh[name], []
             for per_site in plugged:
                 changes = per_site[name]
-                left += apply_plugged(present, changes)
-                for ev in left:
-                    base.pop(ev, None)
+                gone = apply_plugged(present, changes)
+                for ev in gone:
+                    del base[ev]
+                left += gone
                 for ev, p in changes.items():
                     if p is not None:  # energy now = reported energy; later = that + what the meter adds
                         base[ev] = p.soc * p.capacity_kwh - battery.total.get(ev, 0.0)
