@@ -10,9 +10,12 @@ reported and replaced for that step by the safe fallback (uncontrolled charging 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import compress
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
@@ -85,6 +88,11 @@ class SiteObservation:
     tariff_forecast_per_kwh: tuple[float, ...] = ()
     price_curve_per_kwh: tuple[tuple[float, ...], ...] = ()
     forecaster: Callable[[], Mapping[str, tuple]] | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def ev_names(self) -> frozenset[str]:
+        """The names of :attr:`evs`."""
+        return frozenset(map(attrgetter("ev"), self.evs))
 
     def with_forecasts(self) -> SiteObservation:
         """This observation with its forecast fields computed (itself if they are)."""
@@ -169,16 +177,20 @@ class PlanFollower:
         self._plan: dict[str, np.ndarray] = {}  # EV -> grid-side power per plan step [kW]
         self._plan_start_s = 0
         self._departure_s: dict[str, int | None] = {}  # EV -> announced departure, as planned
+        self._step: tuple[int, dict[str, float]] | None = None  # plan step k and its set-points
 
     def decide(self, obs: SiteObservation) -> SiteSetpoints:
         k = (obs.time_s - self._plan_start_s) // obs.step_s
-        here = {ev.ev for ev in obs.evs}
-        gone = {ev: dep for ev, dep in self._departure_s.items() if ev not in here}
-        self._plan = {ev: plan for ev, plan in self._plan.items() if ev in here}
-        arrived = tuple(ev for ev in obs.evs if ev.ev not in self._departure_s)
+        here = obs.ev_names
+        gone = {ev: self._departure_s[ev] for ev in self._departure_s.keys() - here}
+        for ev in gone:  # (the plan holds only EVs of the last decision)
+            self._plan.pop(ev, None)
+        new = here - self._departure_s.keys()
+        arrived = tuple(compress(obs.evs, map(new.__contains__, map(attrgetter("ev"), obs.evs))))
         joint = self._must_replan(obs, k, gone)
         if joint or arrived:
             obs = obs.with_forecasts()
+        added = None
         if not joint and arrived:
             added = self._plan_arrivals(obs, arrived, k)
             joint = added is None
@@ -186,9 +198,23 @@ class PlanFollower:
         if joint:
             self._plan = self._make_plan(obs)
             self._plan_start_s, k = obs.time_s, 0
-        self._departure_s = {ev.ev: ev.departure_s for ev in obs.evs}
-        return SiteSetpoints({ev: float(plan[k]) for ev, plan in self._plan.items()},
+            self._step = None
+        self._departure_s = dict(zip(map(attrgetter("ev"), obs.evs), map(attrgetter("departure_s"), obs.evs)))
+        return SiteSetpoints(self._setpoints(k, gone, added),
                              self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
+
+    def _setpoints(self, k: int, gone: Mapping, added: Mapping[str, np.ndarray] | None) -> dict[str, float]:
+        """Every planned EV's power in plan step ``k`` [kW]: the last decision's, changed by the
+        EVs that left and came, if it was of the same step and plan."""
+        if self._step is not None and self._step[0] == k:
+            setpoints = self._step[1]
+            for ev in gone:
+                setpoints.pop(ev, None)
+            setpoints.update((ev, float(plan[k])) for ev, plan in (added or {}).items())
+        else:
+            setpoints = dict(zip(self._plan, map(float, map(itemgetter(k), self._plan.values()))))
+            self._step = (k, setpoints)
+        return dict(setpoints)
 
     def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
         """An early (or unannounced) departure, or no plan left for step ``k``.
@@ -414,8 +440,15 @@ def check_setpoints(decision: object, obs: SiteObservation) -> str:
     """Why ``decision`` is not a valid answer to ``obs`` ('' if it is)."""
     if not isinstance(decision, SiteSetpoints):
         return f"returned {type(decision).__name__}, expected SiteSetpoints"
-    known = {ev.ev for ev in obs.evs}
-    for ev, kw in decision.power_kw.items():
+    power = decision.power_kw
+    try:  # the usual case at C speed: every set-point for a known EV, finite, no V1G discharge
+        kw = np.fromiter(power.values(), float, len(power))
+        if power.keys() <= obs.ev_names and np.isfinite(kw).all() and (obs.v2g or not (kw < 0).any()):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    known = obs.ev_names
+    for ev, kw in power.items():
         if ev not in known:
             return f"set-point for {ev!r}, which is not on a charger"
         if not math.isfinite(kw):

@@ -75,8 +75,9 @@ class SiteAgent(Role):
         self.setpoints: dict[str, float] | None = None
         self._present: dict[str, PluggedEV] | None = None  # the parked EVs as read, None before a reading
         self._timer_s: int | None = None  # when the strategy asked to decide again
-        self._seen: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
-        self._ordered: dict[str, float] = {}  # the last decision's set-points [kW]
+        self._read: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
+        self._evs: dict[str, SiteEV] = {}  # EV -> as known now (in the order of _present)
+        self._ordered: dict[str, float] = {}  # the last decision's non-zero set-points [kW]
         self._known_s = 0  # time of the last reading or decision [s]
         self._known_kwh: dict[str, float] = {}  # EV -> energy since the last reading, as ordered
 
@@ -87,8 +88,7 @@ class SiteAgent(Role):
                     self._present = {}
                 self._project(int(self.env.now))  # the EVs not read again: as ordered until now
                 apply_plugged(self._present, changes)
-                for ev in changes:  # read now (known exactly) or gone
-                    self._known_kwh.pop(ev, None)
+                self._reread(changes)
                 self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)
@@ -109,9 +109,9 @@ class SiteAgent(Role):
         if self.env.now >= self.horizon_end_s:  # the run is over: nothing left to decide for
             return
         self._project(int(self.env.now))
-        decision = self.aggregator.decide(self.observe(self._present))
+        decision = self.aggregator.decide(self.observe())
         self.setpoints = dict(decision.power_kw)
-        self._ordered = self.setpoints
+        self._ordered = {ev: kw for ev, kw in self.setpoints.items() if kw}
         at = decision.next_decision_s
         if at is not None and at > self.env.now and at != self._timer_s:
             self._timer_s = at
@@ -132,34 +132,44 @@ class SiteAgent(Role):
         eta = self.plant.efficiency
         for ev, kw in self._ordered.items():
             p = self._present.get(ev)
-            if p is not None and kw:
+            if p is not None:
                 energy = self._known_kwh.get(ev, p.soc * p.capacity_kwh)
                 energy += (kw * eta if kw > 0 else kw / eta) * hours
-                self._known_kwh[ev] = min(max(energy, p.soc_min * p.capacity_kwh), p.soc_max * p.capacity_kwh)
+                energy = min(max(energy, p.soc_min * p.capacity_kwh), p.soc_max * p.capacity_kwh)
+                self._known_kwh[ev] = energy
+                self._evs[ev] = self._read[ev][1].with_energy(energy)
         self._known_s = now_s
 
-    def _site_ev(self, p: PluggedEV) -> SiteEV:
-        """``p`` as the aggregator knows it; the same object again for the same reading (the
-        fleet reports an EV whose SOC did not change by the same object) and announcement."""
-        seen = self._seen.get(p.ev)
-        if (seen is None or seen[0] is not p or seen[1].departure_s != self.departures_s.get(p.ev)
-                or seen[1].target_kwh != self.targets_kwh[p.ev]):
-            seen = (p, SiteEV(ev=p.ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
-                              target_kwh=self.targets_kwh[p.ev], max_charge_kw=p.max_charge_kw,
-                              max_discharge_kw=p.max_discharge_kw,
-                              departure_s=self.departures_s.get(p.ev)))
-            self._seen[p.ev] = seen
-        known = self._known_kwh.get(p.ev)
-        return seen[1] if known is None else seen[1].with_energy(known)
+    def _reread(self, changes: Mapping[str, PluggedEV | None]) -> None:
+        """Take the EVs of a reading as read (known exactly now), drop those that left.
 
-    def observe(self, present: Mapping) -> SiteObservation:
+        An EV's announced departure and target are read with its reading; a reading that
+        repeats an EV's last one (the fleet reports an EV whose SOC did not change by the
+        same object) keeps its :class:`SiteEV`.
+        """
+        for ev, p in changes.items():
+            self._known_kwh.pop(ev, None)
+            if p is None:
+                self._read.pop(ev, None)
+                self._evs.pop(ev, None)
+                continue
+            seen = self._read.get(ev)
+            departure, target = self.departures_s.get(ev), self.targets_kwh[ev]
+            if seen is None or seen[0] is not p or seen[1].departure_s != departure or seen[1].target_kwh != target:
+                seen = self._read[ev] = (p, SiteEV(
+                    ev=ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
+                    target_kwh=target, max_charge_kw=p.max_charge_kw,
+                    max_discharge_kw=p.max_discharge_kw, departure_s=departure))
+            self._evs[ev] = seen[1]
+
+    def observe(self) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end.
 
         The forecasts are left to be computed on demand (``SiteObservation.forecaster``)
         when the strategy declares ``forecasts_on_demand``.
         """
         time = int(self.env.now)
-        evs = tuple(self._site_ev(p) for p in present.values())
+        evs = tuple(self._evs.values())
         n = max(1, (self.horizon_end_s - time) // self.step_s)
         p = self.plant
         now = {} if self.book is None else {"capacity_kw": float(self.book.capacity_kw(time, 1)[0])}

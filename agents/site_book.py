@@ -57,8 +57,11 @@ class SiteBook:
         self.pricing = pricing
         self.committed_kw = np.zeros_like(self.base_load_kw)
         self.reservations: dict[str, Reservation] = {}
-        # EV -> (its steps, its grid-side reference schedule on them [kW]) of its reservation
-        self._booked_kw: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # the grid-side reference schedules of the reservations [kW], one after the other in
+        # _ref[:_used]; EV -> (where its schedule starts in _ref, its steps, its first step)
+        self._ref = np.zeros(64)
+        self._used = 0
+        self._booked: dict[str, tuple[int, int, int]] = {}
         # one row per EV ever booked: the stay of its latest reservation [s]; a cancelled
         # reservation's row and the spare rows are (-1, -1), which overlaps no stay
         self._row: dict[str, int] = {}
@@ -89,9 +92,13 @@ class SiteBook:
         """
         w = self._window(now_s, n_steps)
         committed = self.committed_kw[w].copy()
-        booked = [self._booked_kw[ev] for ev in without if ev in self._booked_kw]
+        booked = list(filter(None, map(self._booked.get, without)))
         if booked:  # one EV after the other, in the order given
-            steps, ref = (np.concatenate(parts) for parts in zip(*booked))
+            start, length, first = np.array(booked).T
+            offset = np.cumsum(length) - length  # of each EV's schedule in the gathered one
+            at = np.arange(length.sum())
+            ref = self._ref[np.repeat(start - offset, length) + at]
+            steps = np.repeat(first - offset, length) + at
             inside = (steps >= w.start) & (steps < w.stop)
             np.subtract.at(committed, steps[inside] - w.start, ref[inside])
         return SiteForecast(self.site, self.base_load_kw[w], committed,
@@ -181,8 +188,8 @@ class SiteBook:
         """Drop ``ev``'s reservation and its booked load; False if it holds none."""
         if self.reservations.pop(ev, None) is None:
             return False
-        steps, ref = self._booked_kw.pop(ev)
-        self.committed_kw[steps] -= ref
+        start, length, first = self._booked.pop(ev)
+        self.committed_kw[first : first + length] -= self._ref[start : start + length]
         self._stay_s[self._row[ev]] = -1
         return True
 
@@ -192,7 +199,11 @@ class SiteBook:
         ref = np.asarray(reservation.charge_kw, dtype=float)[: max(0, self.committed_kw.size - k0)]
         ref = np.where(ref > 0, ref / self.efficiency, ref * self.efficiency)  # to grid side
         self.committed_kw[k0 : k0 + ref.size] += ref
-        self._booked_kw[reservation.ev] = (np.arange(k0, k0 + ref.size), ref)
+        if self._used + ref.size > self._ref.size:  # full: room for twice as much
+            self._ref = np.r_[self._ref[: self._used], np.zeros(self._used + ref.size)]
+        self._ref[self._used : self._used + ref.size] = ref
+        self._booked[reservation.ev] = (self._used, ref.size, k0)
+        self._used += ref.size
         row = self._row.setdefault(reservation.ev, len(self._row))
         if row == len(self._stay_s):  # full: room for twice as many
             self._stay_s = np.vstack([self._stay_s, np.full((row + 1, 2), -1)])
