@@ -64,6 +64,23 @@ def test_energy_headroom_and_rating():
     assert step.ev_grid_kw["a"] == pytest.approx(11.0)
 
 
+def test_update_changes_only_the_evs_it_names_and_unplugging_drops_their_power():
+    site = ChargingSite("s", [UCD, UCD, UCD])
+    for name in "abc":
+        site.connect(name)
+    site.apply({"a": 5.0, "b": 5.0, "c": 5.0}, {n: ev(n) for n in "abc"}, 900)
+    step = site.update({"b": 2.0}, {"b": ev("b")}, 900)
+    assert step.ev_grid_kw == {"a": 5.0, "b": 2.0, "c": 5.0}
+    assert step.grid_kw == pytest.approx(12.0) and step.losses_kw == pytest.approx(0.05 * 12.0)
+    site.disconnect("a")
+    assert site.set_out_of_service([2]) == ["c"]
+    assert site.take_unplugged() == ["a", "c"] and site.take_unplugged() == []
+    step = site.update({}, {}, 900)
+    assert step.ev_grid_kw == {"b": 2.0} and step.grid_kw == 2.0
+    with pytest.raises(ValueError, match="'a' is not connected"):
+        site.update({"a": 1.0}, {"a": ev("a")}, 900)
+
+
 def test_v1g_never_discharges_and_idle_ev_gets_zero():
     site = ChargingSite("s", [UCD, UCD])
     site.connect("a")

@@ -111,7 +111,7 @@ def test_a_failure_in_the_world_thread_reaches_the_session():
     s = Session.open("lv-feeder-20bus")
     s.advance()
     site = next(iter(s.assembly.sites.values()))[1]
-    site.apply = lambda *args: 1 / 0  # a fault in a model
+    site.update = lambda *args: 1 / 0  # a fault in a model
     with pytest.raises(SessionError, match="ZeroDivisionError"):
         s.advance()
     with pytest.raises(SessionError, match="closed"):

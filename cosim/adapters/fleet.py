@@ -9,7 +9,7 @@ Outputs
 plugged : ``{site: {ev: PluggedEV | None}}`` the changes of the EVs parked at charging
     sites (non-persistent): at a decision tick every site, with every EV parked there now;
     between ticks only the sites an EV arrived at or left, with those EVs and the EVs
-    there that did not charge since the last step (waiting for a charger, full). ``None``:
+    there that wait for a charger (not on one, by the chargers' meter). ``None``:
     the EV left. A consumer that applies each change
     (:func:`~cosim.models.charger.apply_plugged`) knows every parked EV; an EV's SOC is
     refreshed at its arrival and at every tick, so a fleet step costs what changed, not
@@ -69,12 +69,13 @@ class FleetSim(SteppedAdapter):
         self.index = {g: {ev: i for i, ev in enumerate(f.ids)} for g, (f, _, _) in self.fleets.items()}
         self.sites = {g: sorted({site for places in site_of for site in places.values()})
                       for g, (_, site_of, _) in self.fleets.items()}
-        self.metered = {g: {} for g in self.fleets}  # site -> {ev: kWh read at the last step}
-        self.meters = {g: {} for g in self.fleets}  # site -> the meter reading read then
-        # EVs parked at a charging site after the last step (only they can have charged
-        # since) and the index of that site in self.sites
-        self.at_site = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
-        self.at_site_of = {g: np.zeros(0, dtype=np.intp) for g in self.fleets}
+        # per site: kWh of each EV of the group read from the site's meter at the last step,
+        # and (key list, fleet index per meter key, -1 for other groups' EVs)
+        self.read_kwh = {g: {site: np.zeros(len(f.ids)) for site in self.sites[g]}
+                         for g, (f, _, _) in self.fleets.items()}
+        self.slot_ev: dict[str, dict[str, tuple[list[str], np.ndarray]]] = {g: {} for g in self.fleets}
+        # EVs on a charger as of the chargers' last readings
+        self.on_charger = {g: np.zeros(len(f.ids), dtype=bool) for g, (f, _, _) in self.fleets.items()}
         self.unmet = {g: MeterBook(counter=True) for g in self.fleets}
         self.reported = {g: {} for g in self.fleets}  # EV -> its last PluggedEV (see plugged_evs)
         # site_at[g][i, state]: index in self.sites[g] of the site where EV i parked in that
@@ -108,7 +109,7 @@ class FleetSim(SteppedAdapter):
             data = inputs.get(name, {})
             out: dict = {}
             dt = 0 if self.last_s is None else time - self.last_s
-            charged_kw = self._average_kw(name, data.get("battery_kw"), time, dt)
+            charged_kw = self._read_meters(name, data.get("battery_kw"), time, dt)
             events = fleet.step(time, dt, charged_kw)
             site_now = self.site_at[name][np.arange(len(fleet.ids)), fleet.state]
             at_site = np.flatnonzero(site_now >= 0)
@@ -137,7 +138,6 @@ class FleetSim(SteppedAdapter):
                 self.outputs[ev] = {"soc": out["soc"][ev]}
             out["unmet_kwh"] = self.unmet[name].reading()
             self.outputs[name] = out
-            self.at_site[name], self.at_site_of[name] = at_site, site_now[at_site]
             nxt = min(nxt, self._next_s(time, fleet, bool(at_site.size)))
         self.last_s = time
         # a step at end_s still counts: the last metering interval records the SOC it leaves
@@ -150,8 +150,8 @@ class FleetSim(SteppedAdapter):
         ``site_now[i]``: index in ``self.sites[name]`` of the site where EV i is parked, -1
         if none; ``at_site``: the EVs parked at a site; ``charged_kw``: battery power of
         each EV since the last step [kW]. Between ticks the EVs at a touched site that did
-        not charge since the last step are read again too, so an aggregator does not take
-        an EV that waits for a charger, or is full, as charging at its set-point.
+        not charge since the last step and wait for a charger are read again too, so an
+        aggregator does not take them as charging at its set-point.
         """
         fleet, site_of_place, _ = self.fleets[name]
         index, sites = self.index[name], self.sites[name]
@@ -170,42 +170,53 @@ class FleetSim(SteppedAdapter):
             parked = at_site
         else:
             touched = [sites.index(site) for site in out]
-            idle = at_site[np.isin(site_now[at_site], touched) & (charged_kw[at_site] == 0.0)]
+            idle = at_site[np.isin(site_now[at_site], touched) & (charged_kw[at_site] == 0.0)
+                           & ~self.on_charger[name][at_site]]
             parked = np.union1d(idle, [i for i in came if site_now[i] >= 0]).astype(np.intp)
         for site, evs in plugged_evs(fleet, parked, [sites[k] for k in site_now[parked]],
                                      self.reported[name]).items():
             out.setdefault(site, {}).update(evs)
         return dict(sorted(out.items()))
 
-    def _average_kw(self, name: str, meters, time: int, dt: int) -> np.ndarray:
+    def _read_meters(self, name: str, meters, time: int, dt: int) -> np.ndarray:
         """Average battery power per EV since the last step [kW], from the chargers' meters.
 
-        Read for the EVs that were parked at a charging site since the last step, each
-        from its site's meter (``Meter.total_of``, written out); no other EV's meter total
-        can have moved. A site whose chargers have not stepped since then sends the same
-        reading: only its EVs with a rate have moved.
+        Each EV of the group in a site's meter is read at ``time`` (``Meter.total_of``, for
+        all keys at once); an EV whose total moved since its last reading there charged.
+        Also notes the EVs on a charger (``self.on_charger``).
         """
         power = np.zeros(len(self.index[name]))
         if not meters or not dt:
             return power
-        ids, index, last = self.fleets[name][0].ids, self.index[name], self.metered[name]
+        on_charger = self.on_charger[name]
+        on_charger[:] = False
         by_site = {src.split(".", 1)[-1]: meter for src, meter in meters.items()}
-        for k, site in enumerate(self.sites[name]):
+        for site in self.sites[name]:
             meter = by_site.get(site)
             if meter is None:
                 continue
-            total, rate, hours = meter.total, meter.rate, (time - meter.time_s) / 3600.0
-            read = last.setdefault(site, {})
-            if self.meters[name].get(site) is meter:
-                moved = [ev for ev, kw in rate.items() if kw and ev in index]  # (other groups' EVs too)
-            else:
-                moved = [ids[i] for i in self.at_site[name][self.at_site_of[name] == k] if ids[i] in total]
-                self.meters[name][site] = meter
-            for ev in moved:
-                kwh = total[ev] + rate.get(ev, 0.0) * hours
-                power[index[ev]] = (kwh - read.get(ev, 0.0)) * 3600.0 / dt
-                read[ev] = kwh
+            keys, total, rate, held = meter.arrays()
+            evs = self._fleet_index(name, site, keys, len(total))
+            mine = evs >= 0
+            evs, kwh = evs[mine], (total + rate * ((time - meter.time_s) / 3600.0))[mine]
+            read = self.read_kwh[name][site]
+            moved = kwh != read[evs]
+            power[evs[moved]] = (kwh[moved] - read[evs[moved]]) * 3600.0 / dt
+            read[evs[moved]] = kwh[moved]
+            on_charger[evs[held[mine]]] = True
         return power
+
+    def _fleet_index(self, name: str, site: str, keys: list[str], n: int) -> np.ndarray:
+        """The fleet index of each of the first ``n`` ``keys`` of ``site``'s meter, -1 for an
+        EV of another group; cached while the meter keeps its key list."""
+        cached_keys, evs = self.slot_ev[name].get(site, (None, None))
+        if cached_keys is not keys:
+            evs = np.zeros(0, dtype=np.intp)
+        if len(evs) < n:
+            index = self.index[name]
+            evs = np.concatenate([evs, [index.get(k, -1) for k in keys[len(evs):n]]]).astype(np.intp)
+            self.slot_ev[name][site] = (keys, evs)
+        return evs[:n]
 
     def _next_s(self, time: int, fleet: EVFleet, parked: bool) -> float:
         """The fleet's next own step: mobility event or decision tick."""

@@ -167,6 +167,9 @@ class ChargingSite:
     ----------
     out_of_service : chargers that cannot take an EV (an outage)
     last : the last applied step, ``None`` before the first (for inspection)
+
+    Each connected EV keeps the power of its last set-point until :meth:`update` sets it
+    again, so an event at a site with many EVs recomputes only the EVs it concerns.
     """
 
     def __init__(self, name: str, chargers: Sequence[ChargerSpec]) -> None:
@@ -180,6 +183,12 @@ class ChargingSite:
         self._free = list(range(len(self.chargers)))  # a heap of the free chargers in service
         self.out_of_service: frozenset[int] = frozenset()
         self.last: ChargerStep | None = None
+        # per connected EV in plug-in order: grid-side and battery-side power [kW] and the
+        # conversion losses [kW]; the EVs unplugged since the last update
+        self._grid: dict[str, float] = {}
+        self._battery: dict[str, float] = {}
+        self._losses: dict[str, float] = {}
+        self._unplugged: list[str] = []
 
     def connect(self, ev: str, charger: int | None = None) -> int:
         """Plug ``ev`` into ``charger`` (the first free one if ``None``); returns its index."""
@@ -210,6 +219,7 @@ class ChargingSite:
             self._free.remove(charger)
             heapq.heapify(self._free)
         self._on[ev] = charger
+        self._grid[ev] = self._battery[ev] = self._losses[ev] = 0.0
         return charger
 
     def disconnect(self, ev: str) -> None:
@@ -217,12 +227,28 @@ class ChargingSite:
         if ev not in self._on:
             raise ValueError(f"ChargingSite({self.name!r}).disconnect: EV {ev!r} is not connected")
         charger = self._on.pop(ev)
+        self._unplug(ev)
         if charger not in self.out_of_service:
             heapq.heappush(self._free, charger)
+
+    def _unplug(self, ev: str) -> None:
+        del self._grid[ev], self._battery[ev], self._losses[ev]
+        self._unplugged.append(ev)
+
+    def is_connected(self, ev: str) -> bool:
+        return ev in self._on
+
+    def take_unplugged(self) -> list[str]:
+        """The EVs unplugged (disconnected, or by an outage) since the last call, in order."""
+        out, self._unplugged = self._unplugged, []
+        return out
 
     def connected(self) -> dict[str, int]:
         """EV name -> charger index, in plug-in order."""
         return dict(self._on)
+
+    def n_connected(self) -> int:
+        return len(self._on)
 
     def free_chargers(self) -> int:
         return len(self._free)
@@ -244,6 +270,7 @@ class ChargingSite:
         unplugged = [ev for ev, k in self._on.items() if k in out]
         for ev in unplugged:
             del self._on[ev]
+            self._unplug(ev)
         used = set(self._on.values())
         self._free = [k for k in range(len(self.chargers)) if k not in out and k not in used]
         return unplugged
@@ -251,38 +278,49 @@ class ChargingSite:
     def apply(
         self, setpoints_kw: Mapping[str, float], evs: Mapping[str, PluggedEV], dt_s: int
     ) -> ChargerStep:
-        """Apply grid-side set-points [kW] over the next ``dt_s`` [s].
+        """Apply grid-side set-points [kW] to every connected EV over the next ``dt_s`` [s].
 
-        Each set-point is clipped by :func:`feasible_grid_kw`; connected EVs without a
-        set-point get 0. ``evs`` must describe every connected EV with a non-zero
-        set-point; set-points for EVs that are not connected raise ``ValueError``.
+        Connected EVs without a set-point get 0; otherwise as :meth:`update`.
         """
-        if dt_s < 0:
-            raise ValueError(
-                f"ChargingSite({self.name!r}).apply dt_s: {dt_s!r} is not allowed; need >= 0 [s]"
-            )
-        for ev, kw in setpoints_kw.items():
+        for ev in setpoints_kw:
             if ev not in self._on:
                 raise ValueError(
                     f"ChargingSite({self.name!r}).apply setpoints_kw: EV {ev!r} is not connected here"
                 )
+        return self.update({ev: setpoints_kw.get(ev, 0.0) for ev in self._on}, evs, dt_s)
+
+    def update(
+        self, setpoints_kw: Mapping[str, float], evs: Mapping[str, PluggedEV], dt_s: int
+    ) -> ChargerStep:
+        """Set the grid-side power of the EVs in ``setpoints_kw`` [kW] over the next ``dt_s``
+        [s]; the other connected EVs keep theirs.
+
+        Each set-point is clipped by :func:`feasible_grid_kw`. ``evs`` must describe every
+        EV with a non-zero set-point; set-points for EVs that are not connected raise
+        ``ValueError``.
+        """
+        if dt_s < 0:
+            raise ValueError(
+                f"ChargingSite({self.name!r}).update dt_s: {dt_s!r} is not allowed; need >= 0 [s]"
+            )
+        for ev, kw in setpoints_kw.items():
+            if ev not in self._on:
+                raise ValueError(
+                    f"ChargingSite({self.name!r}).update setpoints_kw: EV {ev!r} is not connected here"
+                )
             if not math.isfinite(kw):
                 raise ValueError(
-                    f"ChargingSite({self.name!r}).apply setpoints_kw[{ev!r}]: {kw!r}; need a finite number [kW]"
+                    f"ChargingSite({self.name!r}).update setpoints_kw[{ev!r}]: {kw!r}; need a finite number [kW]"
                 )
-        grid: dict[str, float] = {}
-        battery: dict[str, float] = {}
-        for ev, k in self._on.items():
-            setpoint = float(setpoints_kw.get(ev, 0.0))
+            setpoint = float(kw)
             if setpoint != 0.0 and ev not in evs:
                 raise ValueError(
-                    f"ChargingSite({self.name!r}).apply evs: no PluggedEV for {ev!r}, which has a set-point"
+                    f"ChargingSite({self.name!r}).update evs: no PluggedEV for {ev!r}, which has a set-point"
                 )
-            spec = self.chargers[k]
+            spec = self.chargers[self._on[ev]]
             g = feasible_grid_kw(setpoint, spec, evs[ev], dt_s) if setpoint != 0.0 else 0.0
-            grid[ev] = g
-            battery[ev] = battery_kw(g, spec.efficiency)
-        total = sum(grid.values())
-        losses = sum(grid[ev] - battery[ev] for ev in grid)
-        self.last = ChargerStep(grid_kw=total, battery_kw=battery, ev_grid_kw=grid, losses_kw=losses)
+            b = battery_kw(g, spec.efficiency)
+            self._grid[ev], self._battery[ev], self._losses[ev] = g, b, g - b
+        self.last = ChargerStep(grid_kw=sum(self._grid.values()), battery_kw=dict(self._battery),
+                                ev_grid_kw=dict(self._grid), losses_kw=sum(self._losses.values()))
         return self.last
