@@ -57,7 +57,7 @@ class BTMEMSStrategy(PlanFollower):
     def _must_replan(self, obs: SiteObservation, k: int, gone: Mapping[str, int | None]) -> bool:
         """Also when the plan's step would draw more than the step's capacity (a new limit)."""
         return super()._must_replan(obs, k, gone) or (
-            sum(plan[k] for plan in self._plan.values()) > obs.capacity_kw + _TOL_KW)
+            self._planned_kw()[k] > obs.capacity_kw + _TOL_KW)
 
     def _make_plan(self, obs: SiteObservation) -> dict[str, np.ndarray]:
         if not obs.evs:

@@ -166,7 +166,8 @@ class PlanFollower:
     without a new one. The plan's steps count whole ``step_s`` from the plan's time; the
     strategy asks to decide again at each step's end. Subclasses make the plan
     (:meth:`_make_plan`), may plan arrivals alone against the others' plans
-    (:meth:`_plan_arrivals`) and may add reasons to re-plan (:meth:`_must_replan`);
+    (:meth:`_plan_arrivals`) and may add reasons to re-plan (:meth:`_must_replan`), and
+    read the plans' sum per step (:meth:`_planned_kw`);
     the observation they get has its forecasts (:meth:`SiteObservation.with_forecasts`).
     """
 
@@ -178,13 +179,15 @@ class PlanFollower:
         self._plan_start_s = 0
         self._departure_s: dict[str, int | None] = {}  # EV -> announced departure, as planned
         self._step: tuple[int, dict[str, float]] | None = None  # plan step k and its set-points
+        self._total: np.ndarray | None = None  # the plans summed (:meth:`_planned_kw`), None: not yet
 
     def decide(self, obs: SiteObservation) -> SiteSetpoints:
         k = (obs.time_s - self._plan_start_s) // obs.step_s
         here = obs.ev_names
         gone = {ev: self._departure_s[ev] for ev in self._departure_s.keys() - here}
         for ev in gone:  # (the plan holds only EVs of the last decision)
-            self._plan.pop(ev, None)
+            if self._plan.pop(ev, None) is not None:
+                self._total = None
         new = here - self._departure_s.keys()
         arrived = tuple(compress(obs.evs, map(new.__contains__, map(attrgetter("ev"), obs.evs))))
         joint = self._must_replan(obs, k, gone)
@@ -194,14 +197,28 @@ class PlanFollower:
         if not joint and arrived:
             added = self._plan_arrivals(obs, arrived, k)
             joint = added is None
-            self._plan.update(added or {})
+            self._add_plans(added or {})
         if joint:
             self._plan = self._make_plan(obs)
             self._plan_start_s, k = obs.time_s, 0
-            self._step = None
+            self._step = self._total = None
         self._departure_s = dict(zip(map(attrgetter("ev"), obs.evs), map(attrgetter("departure_s"), obs.evs)))
         return SiteSetpoints(self._setpoints(k, gone, added),
                              self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
+
+    def _add_plans(self, plans: Mapping[str, np.ndarray]) -> None:
+        """Add the plans of EVs that have none yet (after the others, in the order given)."""
+        self._plan.update(plans)
+        if self._total is not None:
+            for plan in plans.values():
+                self._total = self._total + plan
+
+    def _planned_kw(self) -> np.ndarray:
+        """Every planned EV's power summed per plan step [kW]: 0 plus each plan in the order of
+        the plans, as ``np.sum(plans, axis=0)``, kept from one decision to the next."""
+        if self._total is None:
+            self._total = np.sum(list(self._plan.values()), axis=0)
+        return self._total
 
     def _setpoints(self, k: int, gone: Mapping, added: Mapping[str, np.ndarray] | None) -> dict[str, float]:
         """Every planned EV's power in plan step ``k`` [kW]: the last decision's, changed by the
@@ -295,7 +312,7 @@ class Scheduled(PlanFollower):
         if self.replan != "committed":
             return None
         n = len(next(iter(self._plan.values()))) - k
-        committed = np.sum([plan[k:] for plan in self._plan.values()], axis=0)
+        committed = self._planned_kw()[k:]
         problem = self._problem(obs, arrived, self._plan_start_s + k * obs.step_s, n, committed)
         schedule = self.scheduler.schedule(problem)
         if schedule.status not in ("optimal", "ok"):
