@@ -20,6 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter, is_not, itemgetter
+
+import numpy as np
 
 from flexcosim.agents.messages import (
     CapacityLimitNotice,
@@ -36,6 +40,29 @@ from flexcosim.agents.site import SiteAggregator, SiteEV, SiteObservation
 from flexcosim.agents.site_book import SiteBook
 from flexcosim.cosim.models.charger import PluggedEV, apply_plugged
 from flexcosim.cosim.models.tariff import TariffSeries
+
+
+@dataclass(frozen=True)
+class _Projection:
+    """The ordered EVs' energies as their set-points charge them (see :meth:`SiteAgent._project`).
+
+    Attributes
+    ----------
+    names : the EVs; kwh : (n,) their energies as known now [kWh]
+    rate_kw : (n,) battery-side power of their set-points [kW] (+ charge)
+    lo_kwh, hi_kwh : (n,) their SOC windows [kWh]
+    """
+
+    names: tuple[str, ...]
+    kwh: np.ndarray
+    rate_kw: np.ndarray
+    lo_kwh: np.ndarray
+    hi_kwh: np.ndarray
+
+    def advance(self, hours: float) -> tuple[tuple[str, ...], np.ndarray]:
+        """The EVs and their energies ``hours`` [h] later, within their windows [kWh]; kept."""
+        np.minimum(np.maximum(self.kwh + self.rate_kw * hours, self.lo_kwh), self.hi_kwh, out=self.kwh)
+        return self.names, self.kwh
 
 
 @dataclass(frozen=True)
@@ -75,11 +102,13 @@ class SiteAgent(Role):
         self.setpoints: dict[str, float] | None = None
         self._present: dict[str, PluggedEV] | None = None  # the parked EVs as read, None before a reading
         self._timer_s: int | None = None  # when the strategy asked to decide again
-        self._read: dict[str, tuple[PluggedEV, SiteEV]] = {}  # EV -> its last reading, as seen
+        self._read: dict[str, SiteEV] = {}  # EV -> as last read
+        self._window: dict[str, tuple[float, float]] = {}  # EV -> its SOC window as read [kWh]
         self._evs: dict[str, SiteEV] = {}  # EV -> as known now (in the order of _present)
+        self._moved: set[str] = set()  # the EVs known by projection (self._evs[ev] is not self._read[ev])
         self._ordered: dict[str, float] = {}  # the last decision's non-zero set-points [kW]
+        self._projection: _Projection | None = None  # of the ordered EVs; None: to be made again
         self._known_s = 0  # time of the last reading or decision [s]
-        self._known_kwh: dict[str, float] = {}  # EV -> energy since the last reading, as ordered
 
     def handle(self, envelope: Envelope) -> None:
         match envelope.body:
@@ -87,8 +116,8 @@ class SiteAgent(Role):
                 if self._present is None:
                     self._present = {}
                 self._project(int(self.env.now))  # the EVs not read again: as ordered until now
-                apply_plugged(self._present, changes)
                 self._reread(changes)
+                apply_plugged(self._present, changes)
                 self._decide()
             case OfferRequest() as r:
                 offer = self.book.offer(r.request, r.now_s, r.n_steps)
@@ -111,7 +140,9 @@ class SiteAgent(Role):
         self._project(int(self.env.now))
         decision = self.aggregator.decide(self.observe())
         self.setpoints = dict(decision.power_kw)
-        self._ordered = {ev: kw for ev, kw in self.setpoints.items() if kw}
+        ordered = dict(filter(itemgetter(1), self.setpoints.items()))
+        if ordered != self._ordered:
+            self._ordered, self._projection = ordered, None
         at = decision.next_decision_s
         if at is not None and at > self.env.now and at != self._timer_s:
             self._timer_s = at
@@ -125,42 +156,51 @@ class SiteAgent(Role):
             self._decide()
 
     def _project(self, now_s: int) -> None:
-        """Each EV's energy at ``now_s`` [kWh] as its set-points since the last reading charged it."""
+        """Each ordered EV's energy at ``now_s`` [kWh] as its set-point since the last reading
+        or decision charged it (battery side, within its SOC window)."""
         hours = (now_s - self._known_s) / 3600.0
         if hours <= 0:
             return
-        eta = self.plant.efficiency
-        for ev, kw in self._ordered.items():
-            p = self._present.get(ev)
-            if p is not None:
-                energy = self._known_kwh.get(ev, p.soc * p.capacity_kwh)
-                energy += (kw * eta if kw > 0 else kw / eta) * hours
-                energy = min(max(energy, p.soc_min * p.capacity_kwh), p.soc_max * p.capacity_kwh)
-                self._known_kwh[ev] = energy
-                self._evs[ev] = self._read[ev][1].with_energy(energy)
         self._known_s = now_s
+        if self._projection is None:
+            self._projection = self._projecting()
+        names, kwh = self._projection.advance(hours)
+        self._evs.update(zip(names, map(SiteEV.with_energy, map(self._read.__getitem__, names), kwh.tolist())))
+        self._moved.update(names)
+
+    def _projecting(self) -> _Projection:
+        """The projection of the ordered EVs that are here, from what is known of them now."""
+        names = tuple(filter(self._present.__contains__, self._ordered))
+        kw = np.fromiter(map(self._ordered.__getitem__, names), float, len(names))
+        window = np.array(list(map(self._window.__getitem__, names)), dtype=float).reshape(-1, 2)
+        eta = self.plant.efficiency
+        return _Projection(
+            names, np.fromiter(map(attrgetter("energy_kwh"), map(self._evs.__getitem__, names)), float, len(names)),
+            np.where(kw > 0, kw * eta, kw / eta), window[:, 0], window[:, 1])
 
     def _reread(self, changes: Mapping[str, PluggedEV | None]) -> None:
         """Take the EVs of a reading as read (known exactly now), drop those that left.
 
-        An EV's announced departure and target are read with its reading; a reading that
-        repeats an EV's last one (the fleet reports an EV whose SOC did not change by the
-        same object) keeps its :class:`SiteEV`.
+        Called before the reading is applied to ``self._present``. A reading that repeats
+        an EV's last one (the fleet reports an EV whose SOC did not change by the same
+        object) only forgets the EV's projection; a new one is read with the EV's
+        announced departure and target.
         """
-        for ev, p in changes.items():
-            self._known_kwh.pop(ev, None)
+        if not self._ordered.keys().isdisjoint(changes):
+            self._projection = None
+        for ev in self._moved.intersection(changes):  # known exactly again
+            self._evs[ev] = self._read[ev]
+        self._moved.difference_update(changes)
+        for ev in compress(changes, map(is_not, changes.values(), map(self._present.get, changes))):
+            p = changes[ev]
             if p is None:
-                self._read.pop(ev, None)
-                self._evs.pop(ev, None)
+                del self._read[ev], self._window[ev], self._evs[ev]
                 continue
-            seen = self._read.get(ev)
-            departure, target = self.departures_s.get(ev), self.targets_kwh[ev]
-            if seen is None or seen[0] is not p or seen[1].departure_s != departure or seen[1].target_kwh != target:
-                seen = self._read[ev] = (p, SiteEV(
-                    ev=ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
-                    target_kwh=target, max_charge_kw=p.max_charge_kw,
-                    max_discharge_kw=p.max_discharge_kw, departure_s=departure))
-            self._evs[ev] = seen[1]
+            self._read[ev] = self._evs[ev] = SiteEV(
+                ev=ev, energy_kwh=p.soc * p.capacity_kwh, capacity_kwh=p.capacity_kwh,
+                target_kwh=self.targets_kwh[ev], max_charge_kw=p.max_charge_kw,
+                max_discharge_kw=p.max_discharge_kw, departure_s=self.departures_s.get(ev))
+            self._window[ev] = (p.soc_min * p.capacity_kwh, p.soc_max * p.capacity_kwh)
 
     def observe(self) -> SiteObservation:
         """What the aggregator sees now: the parked EVs, and its book's forecasts to the horizon end.
