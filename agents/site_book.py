@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
+from itertools import repeat
 
 import numpy as np
 
@@ -58,13 +59,15 @@ class SiteBook:
         self.committed_kw = np.zeros_like(self.base_load_kw)
         self.reservations: dict[str, Reservation] = {}
         # the grid-side reference schedules of the reservations [kW], one after the other in
-        # _ref[:_used]; EV -> (where its schedule starts in _ref, its steps, its first step)
+        # _ref[:_used]
         self._ref = np.zeros(64)
         self._used = 0
-        self._booked: dict[str, tuple[int, int, int]] = {}
-        # one row per EV ever booked: the stay of its latest reservation [s]; a cancelled
-        # reservation's row and the spare rows are (-1, -1), which overlaps no stay
+        # one row per EV ever booked, of its latest reservation: where its schedule starts in
+        # _ref, its steps and its first step (_booked), and its stay [s] (_stay_s); a
+        # cancelled reservation's row and the spare rows have no steps and the stay
+        # (-1, -1), which overlaps no stay
         self._row: dict[str, int] = {}
+        self._booked = np.zeros((0, 3), dtype=np.int64)
         self._stay_s = np.zeros((0, 2), dtype=np.int64)
         self.available = chargers  # lowered by a charger outage
         self.parking_spaces = chargers if parking_spaces is None else int(parking_spaces)
@@ -92,9 +95,9 @@ class SiteBook:
         """
         w = self._window(now_s, n_steps)
         committed = self.committed_kw[w].copy()
-        booked = list(filter(None, map(self._booked.get, without)))
-        if booked:  # one EV after the other, in the order given
-            start, length, first = np.array(booked).T
+        rows = np.fromiter(map(self._row.get, without, repeat(-1)), np.intp, len(without))
+        if rows.size:  # one EV after the other, in the order given
+            start, length, first = self._booked[rows[rows >= 0]].T
             offset = np.cumsum(length) - length  # of each EV's schedule in the gathered one
             at = np.arange(length.sum())
             ref = self._ref[np.repeat(start - offset, length) + at]
@@ -188,9 +191,10 @@ class SiteBook:
         """Drop ``ev``'s reservation and its booked load; False if it holds none."""
         if self.reservations.pop(ev, None) is None:
             return False
-        start, length, first = self._booked.pop(ev)
+        row = self._row[ev]
+        start, length, first = self._booked[row]
         self.committed_kw[first : first + length] -= self._ref[start : start + length]
-        self._stay_s[self._row[ev]] = -1
+        self._booked[row], self._stay_s[row] = 0, -1
         return True
 
     def reserve(self, reservation: Reservation) -> None:
@@ -202,9 +206,10 @@ class SiteBook:
         if self._used + ref.size > self._ref.size:  # full: room for twice as much
             self._ref = np.r_[self._ref[: self._used], np.zeros(self._used + ref.size)]
         self._ref[self._used : self._used + ref.size] = ref
-        self._booked[reservation.ev] = (self._used, ref.size, k0)
-        self._used += ref.size
         row = self._row.setdefault(reservation.ev, len(self._row))
         if row == len(self._stay_s):  # full: room for twice as many
+            self._booked = np.vstack([self._booked, np.zeros((row + 1, 3), dtype=np.int64)])
             self._stay_s = np.vstack([self._stay_s, np.full((row + 1, 2), -1)])
+        self._booked[row] = self._used, ref.size, k0
         self._stay_s[row] = reservation.arrival_s, reservation.departure_s
+        self._used += ref.size
