@@ -178,6 +178,7 @@ class PlanFollower:
         self._plan: dict[str, np.ndarray] = {}  # EV -> grid-side power per plan step [kW]
         self._plan_start_s = 0
         self._departure_s: dict[str, int | None] = {}  # EV -> announced departure, as planned
+        # (as at the joint plan or the EV's arrival, whichever was later)
         self._step: tuple[int, dict[str, float]] | None = None  # plan step k and its set-points
         self._total: np.ndarray | None = None  # the plans summed (:meth:`_planned_kw`), None: not yet
 
@@ -189,7 +190,7 @@ class PlanFollower:
             if self._plan.pop(ev, None) is not None:
                 self._total = None
         new = here - self._departure_s.keys()
-        arrived = tuple(compress(obs.evs, map(new.__contains__, map(attrgetter("ev"), obs.evs))))
+        arrived = tuple(compress(obs.evs, map(new.__contains__, map(attrgetter("ev"), obs.evs)))) if new else ()
         joint = self._must_replan(obs, k, gone)
         if joint or arrived:
             obs = obs.with_forecasts()
@@ -202,7 +203,11 @@ class PlanFollower:
             self._plan = self._make_plan(obs)
             self._plan_start_s, k = obs.time_s, 0
             self._step = self._total = None
-        self._departure_s = dict(zip(map(attrgetter("ev"), obs.evs), map(attrgetter("departure_s"), obs.evs)))
+            self._departure_s = dict(zip(map(attrgetter("ev"), obs.evs), map(attrgetter("departure_s"), obs.evs)))
+        else:  # (a strategy that raised has changed none: it sees the same EVs come and go again)
+            for ev in gone:
+                del self._departure_s[ev]
+            self._departure_s.update(zip(map(attrgetter("ev"), arrived), map(attrgetter("departure_s"), arrived)))
         return SiteSetpoints(self._setpoints(k, gone, added),
                              self._plan_start_s + (k + 1) * obs.step_s if self._plan else None)
 

@@ -217,7 +217,7 @@ class SiteAgent(Role):
         def forecasts() -> dict[str, tuple]:
             fields = {}
             if self.book is not None:
-                capacity, prices, curve = self.book.signals(time, n, [ev.ev for ev in evs])
+                capacity, prices, curve = self.book.signals(time, n, list(map(attrgetter("ev"), evs)))
                 fields = {
                     "capacity_forecast_kw": tuple(capacity.tolist()),
                     "price_forecast_per_kwh": tuple(prices.charge_price_per_kwh.tolist()),
