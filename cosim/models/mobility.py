@@ -9,6 +9,7 @@ hundreds of EVs advances in one vectorised call.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -307,6 +308,8 @@ class TripPlan(_States):
                 previous_arrival = a_s
         self._depart, self._arrive, self._dest = depart, arrive, dest
         self.trips = tuple(tuple(tuple(trip) for trip in plan) for plan in trips)
+        times = np.concatenate([depart.ravel(), arrive.ravel()])
+        self._changes_s = np.sort(times[times < np.iinfo(np.int64).max]).tolist()  # every trip start and arrival
 
     def step(
         self, state: np.ndarray, t_s: int, rng: np.random.Generator | None = None
@@ -349,6 +352,8 @@ class TripPlan(_States):
             raise ValueError(
                 f"TripPlan.route arrive_s: {arrive_s} outside [{d_s}, {nxt}] for EV {i} trip {k}"
             )
+        del self._changes_s[bisect.bisect_left(self._changes_s, int(self._arrive[i, k]))]
+        bisect.insort(self._changes_s, int(arrive_s))
         self._dest[i, k], self._arrive[i, k] = place, arrive_s
         plan = list(self.trips[i])
         plan[k] = (d_s, int(arrive_s), destination)
@@ -356,9 +361,8 @@ class TripPlan(_States):
 
     def next_change_s(self, t_s: int) -> int | None:
         """Earliest trip start or arrival after ``t_s`` [s], ``None`` if no trip is left."""
-        times = np.concatenate([self._depart.ravel(), self._arrive.ravel()])
-        later = times[(times > t_s) & (times < np.iinfo(np.int64).max)]
-        return int(later.min()) if later.size else None
+        k = bisect.bisect_right(self._changes_s, t_s)
+        return self._changes_s[k] if k < len(self._changes_s) else None
 
     def destination(self, i: int, t_s: int) -> str | None:
         """Destination of EV ``i``'s trip under way or starting at ``t_s``, else ``None``."""
