@@ -49,6 +49,14 @@ class KeyedArray(Mapping[str, float]):
             raise KeyError(key)
         return float(self.values[i])
 
+    def __contains__(self, key: object) -> bool:
+        i = self.index.get(key)
+        return (i is not None and i < len(self.values)
+                and (self.held is None or bool(self.held[i])))
+
+    def get(self, key: str, default: float | None = None) -> float | None:
+        return self[key] if key in self else default
+
     def __iter__(self) -> Iterator[str]:
         n = len(self.values)
         if self.held is None:
@@ -78,7 +86,9 @@ class Meter:
 
     def total_at(self, time_s: int) -> dict[str, float]:
         """Running totals at ``time_s`` >= the reading's time."""
-        return {k: self.total_of(k, time_s) for k in self.total}
+        keys, total, rate, _ = self.arrays()
+        now = total + rate * ((time_s - self.time_s) / 3600.0)
+        return dict(zip(keys[:len(now)], now.tolist()))
 
     def total_of(self, key: str, time_s: int) -> float:
         """Running total of ``key`` (one that has a total) at ``time_s`` >= the reading's time."""
