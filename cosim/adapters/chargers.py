@@ -107,7 +107,7 @@ class ChargerSim(SteppedAdapter):
                     touched.add(ev)
         if setpoints is not None:
             old, new = self.wanted[name], merged(setpoints)
-            touched.update(ev for ev, _ in new.items() - old.items())
+            touched.update([ev for ev, kw in new.items() if old.get(ev) != kw])
             touched.update(old.keys() - new.keys())
             self.wanted[name] = new
         for ev in left:
