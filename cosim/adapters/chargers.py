@@ -61,9 +61,9 @@ class ChargerSim(SteppedAdapter):
         self.present: dict[str, dict] = {name: {} for name in self.sites}
         self.wanted: dict[str, dict[str, float]] = {name: {} for name in self.sites}
         self.meters = {name: {attr: MeterBook() for attr in OUTPUTS} for name in self.sites}
-        # per site: (second, EV) a heap of the seconds the charging (discharging) EVs reach
-        # their SOC limit, the valid entry per EV, and the EVs with a set-point the SOC
-        # limit already stops (both are recomputed at each site step, as their power may change)
+        # per site: a heap of (second, EV) when a charging (discharging) EV reaches its SOC
+        # limit, with stale entries; the valid second per EV; and the EVs whose non-zero
+        # set-point the SOC limit already holds back, recomputed at every site step
         self.limits: dict[str, list[tuple[int, str]]] = {name: [] for name in self.sites}
         self.limit_s: dict[str, dict[str, int]] = {name: {} for name in self.sites}
         self.stalled: dict[str, set[str]] = {name: set() for name in self.sites}

@@ -181,8 +181,8 @@ class FleetSim(SteppedAdapter):
     def _read_meters(self, name: str, meters, time: int, dt: int) -> np.ndarray:
         """Average battery power per EV since the last step [kW], from the chargers' meters.
 
-        Each EV of the group in a site's meter is read at ``time`` (``Meter.total_of``, for
-        all keys at once); an EV whose total moved since its last reading there charged.
+        Each EV of the group in a site's meter is read at ``time`` (``Meter.totals``, all
+        keys at once); an EV whose total moved since its last reading there charged.
         Also notes the EVs on a charger (``self.on_charger``).
         """
         power = np.zeros(len(self.index[name]))
@@ -195,10 +195,10 @@ class FleetSim(SteppedAdapter):
             meter = by_site.get(site)
             if meter is None:
                 continue
-            keys, total, rate, held = meter.arrays()
+            keys, total, _, held = meter.arrays()
             evs = self._fleet_index(name, site, keys, len(total))
             mine = evs >= 0
-            evs, kwh = evs[mine], (total + rate * ((time - meter.time_s) / 3600.0))[mine]
+            evs, kwh = evs[mine], meter.totals(time)[mine]
             read = self.read_kwh[name][site]
             moved = kwh != read[evs]
             power[evs[moved]] = (kwh[moved] - read[evs[moved]]) * 3600.0 / dt

@@ -86,13 +86,18 @@ class Meter:
 
     def total_at(self, time_s: int) -> dict[str, float]:
         """Running totals at ``time_s`` >= the reading's time."""
-        keys, total, rate, _ = self.arrays()
-        now = total + rate * ((time_s - self.time_s) / 3600.0)
-        return dict(zip(keys[:len(now)], now.tolist()))
+        now = self.totals(time_s)
+        return dict(zip(self.arrays()[0][:len(now)], now.tolist()))
 
     def total_of(self, key: str, time_s: int) -> float:
         """Running total of ``key`` (one that has a total) at ``time_s`` >= the reading's time."""
         return self.total[key] + self.rate.get(key, 0.0) * ((time_s - self.time_s) / 3600.0)
+
+    def totals(self, time_s: int) -> np.ndarray:
+        """Running total of each key at ``time_s`` >= the reading's time, in the order of
+        :meth:`arrays` [rate unit x h]."""
+        _, total, rate, _ = self.arrays()
+        return total + rate * ((time_s - self.time_s) / 3600.0)
 
     def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """``(keys, total, rate, held)``: per key, its total, its rate (0 if it has none) and
